@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * colo-rdma: COLO checkpoints over RDMA (or TCP as the baseline).
+ *
+ * This is the only header a program includes. A primary session pushes each
+ * checkpoint (dirty pages plus device state) to a secondary session, which
+ * keeps the pages in a RAM cache (a file or device-DAX mapped through
+ * libpmem2) and applies them to its own guest RAM once a checkpoint is
+ * complete.
+ *
+ * Conventions: functions return 0 or a negative error code (a negative errno,
+ * or one of COLO_E_*); colo_strerror() names a code and colo_errormsg() gives
+ * the detailed message of the last failure in the calling thread.
+ * x_new()/x_delete() pairs: delete accepts NULL and sets the pointer to NULL.
+ */
+#ifndef COLO_RDMA_H
+#define COLO_RDMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The project's own error codes: a private negative band below any errno. */
+enum colo_error_code {
+    COLO_E_BASE = -10000,
+    COLO_E_PROTOCOL = -10001,    /* peer sent something the protocol forbids */
+    COLO_E_DIRTY_LIST = -10002,  /* dirty-page list failed validation */
+    COLO_E_HANDSHAKE = -10003,   /* versions, page size or RAM layout differ */
+    COLO_E_PEER_LOST = -10004,   /* connection lost, peer gone or silent */
+    COLO_E_SHUTDOWN = -10005,    /* peer ended the session in order (goodbye) */
+    COLO_E_CONFIG = -10006,      /* invalid configuration */
+    COLO_E_CACHE = -10007,       /* RAM cache unusable (size, access, space) */
+    COLO_E_NO_BACKEND = -10008,  /* transport not built in or unknown */
+};
+
+/* Name of an error code (negative errno or COLO_E_*). Never NULL. */
+const char *colo_strerror(int err);
+/* Detailed message of the last failure in this thread ("" if none). */
+const char *colo_errormsg(void);
+/* Library version string, e.g. "0.1.0". */
+const char *colo_version(void);
+
+/* ---- configuration ---- */
+
+struct colo_config;
+
+int colo_config_new(struct colo_config **cfg);
+void colo_config_delete(struct colo_config **cfg);
+
+/* "tcp" (default) or "rdma". */
+int colo_config_set_transport(struct colo_config *cfg, const char *name);
+/* Peer address (primary) or bind address (secondary; NULL = any). Port 0 on
+ * the secondary picks a free port: see colo_listener_port(). */
+int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t port);
+/* Timeout for connect and for every wait on the peer, in milliseconds. */
+int colo_config_set_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms);
+/*
+ * Adds a guest RAM block. Both sides add the same blocks (name and length) in
+ * the same order; the handshake checks it. host points to the side's own guest
+ * RAM (the primary's source, the secondary's applied guest RAM); length is a
+ * multiple of the page size.
+ */
+int colo_config_add_ram_block(struct colo_config *cfg, const char *name, void *host,
+                              uint64_t length);
+/* Guest page size, default 4096 (a power of two, 4096..1 GiB). */
+int colo_config_set_page_size(struct colo_config *cfg, uint32_t page_size);
+/* Secondary: where the RAM cache lives: a plain file (created or extended)
+ * or a device-DAX character device /dev/daxX.Y. */
+int colo_config_set_cache_path(struct colo_config *cfg, const char *path);
+/* Secondary: the largest device state it accepts (default 64 MiB). */
+int colo_config_set_max_vmstate(struct colo_config *cfg, uint64_t max_bytes);
+
+/* Secondary callbacks, all optional. Return 0 or a negative error code. */
+struct colo_secondary_ops {
+    int (*stop_vm)(void *opaque);                                  /* at checkpoint-request */
+    int (*load_vmstate)(void *opaque, const void *state, uint64_t len); /* after pages applied */
+    int (*resume_vm)(void *opaque);                                /* before vmstate-loaded */
+};
+int colo_config_set_secondary_ops(struct colo_config *cfg, const struct colo_secondary_ops *ops,
+                                  void *opaque);
+
+/* ---- dirty pages ---- */
+
+/* A run of contiguous dirty pages in one RAM block (index in add order). */
+struct colo_dirty_run {
+    uint32_t block;
+    uint32_t reserved; /* 0 */
+    uint64_t first_page;
+    uint64_t page_count;
+};
+
+/* ---- per-checkpoint statistics (nanoseconds, bytes) ---- */
+
+struct colo_checkpoint_stats {
+    uint64_t seq;
+    uint64_t pages;
+    uint64_t page_bytes;
+    uint64_t vmstate_bytes;
+    uint64_t request_ns;   /* request sent -> reply received (primary) */
+    uint64_t pages_ns;     /* page push, including the RAM flush */
+    uint64_t state_ns;     /* vmstate-send, dirty list, device state */
+    uint64_t received_ns;  /* state sent -> vmstate-received (primary); persist (secondary) */
+    uint64_t loaded_ns;    /* -> vmstate-loaded (primary); apply + load (secondary) */
+    uint64_t total_ns;     /* whole checkpoint: the primary's pause */
+    uint64_t reserved[6];
+};
+
+/* ---- sessions ---- */
+
+struct colo_session;
+struct colo_listener;
+
+/* Primary: connect to the secondary, handshake, wait for checkpoint-ready. */
+int colo_primary_connect(const struct colo_config *cfg, struct colo_session **out);
+
+/*
+ * Primary: run one checkpoint: request -> reply -> push the listed pages and
+ * the device state -> vmstate-received -> vmstate-loaded. The runs need not
+ * be sorted; they are normalised (sorted, merged) before they are sent.
+ * stats may be NULL. Any error ends the session (it can only be closed).
+ */
+int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
+                            size_t nruns, const void *vmstate, uint64_t vmstate_len,
+                            struct colo_checkpoint_stats *stats);
+
+/* Secondary: bind and listen. Accepts any number of sessions in turn. */
+int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out);
+void colo_listener_delete(struct colo_listener **l);
+/* The port actually bound (useful with port 0). */
+uint16_t colo_listener_port(const struct colo_listener *l);
+/* Wait for one primary (up to the timeout), handshake, send checkpoint-ready.
+ * Opens the RAM cache. */
+int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
+
+/*
+ * Secondary: serve one checkpoint. Returns 0 after vmstate-loaded was sent,
+ * COLO_E_SHUTDOWN when the primary closed the session in order, or an error.
+ * The guest RAM given in the config is written only once a checkpoint is
+ * complete and persisted in the cache.
+ */
+int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats);
+
+/* Secondary: the cache mapping of one RAM block (for verification). */
+int colo_session_cache_block(const struct colo_session *s, uint32_t block, const void **addr,
+                             uint64_t *len);
+/* Secondary: the device state of the last completed checkpoint. */
+int colo_session_vmstate(const struct colo_session *s, const void **state, uint64_t *len);
+/* Number of the last completed checkpoint (0 before the first). */
+uint64_t colo_session_seq(const struct colo_session *s);
+
+/* Ends a session: the primary says goodbye if the session is healthy. */
+void colo_session_close(struct colo_session **s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COLO_RDMA_H */

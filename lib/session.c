@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The public session API: picks the backend, runs the handshake and hands
+ * the streams to the protocol drivers in proto/.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/error.h"
+#include "common/timeutil.h"
+#include "lib/config.h"
+#include "proto/handshake.h"
+#include "proto/primary.h"
+#include "proto/secondary.h"
+#include "transport/ram_cache.h"
+#include "transport/tcp.h"
+
+struct colo_listener {
+    struct colo_config *cfg;
+    struct colo_ram_layout layout;
+    struct colo_tcp_listener *tcp;
+    struct colo_ram_cache *cache;
+};
+
+struct colo_session {
+    enum colo_role role;
+    struct colo_ram_layout layout;
+    struct colo_stream *fwd; /* primary -> secondary */
+    struct colo_stream *rp;  /* secondary -> primary (return path) */
+    struct colo_ram_cache *cache; /* borrowed from the listener */
+    struct colo_primary pri;
+    struct colo_secondary sec;
+    bool failed;
+};
+
+static int check_transport(const struct colo_config *cfg)
+{
+    if (!strcmp(cfg->transport, "tcp"))
+        return 0;
+    return colo_err(COLO_E_NO_BACKEND,
+                    "transport '%s' is not available in this build: use tcp (the rdma "
+                    "backend is under development)",
+                    cfg->transport);
+}
+
+/* Both sides send their hello first, then read the peer's: 40 bytes each
+ * way never block on socket buffers. */
+static int exchange_hello(struct colo_session *s, uint32_t caps)
+{
+    struct colo_stream *out = s->role == COLO_ROLE_PRIMARY ? s->fwd : s->rp;
+    struct colo_stream *in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
+    uint8_t wire[COLO_HELLO_WIRE_SIZE];
+    struct colo_hello mine, peer;
+    int ret;
+
+    colo_hello_from_layout(&mine, s->role, caps, &s->layout);
+    colo_hello_encode(&mine, wire);
+    colo_stream_put_buffer(out, wire, sizeof(wire));
+    ret = colo_stream_fflush(out);
+    if (!ret)
+        ret = colo_stream_get_buffer(in, wire, sizeof(wire));
+    if (!ret)
+        ret = colo_hello_decode(wire, sizeof(wire), &peer);
+    if (!ret)
+        ret = colo_hello_check(&mine, &peer);
+    return ret;
+}
+
+static void session_free(struct colo_session *s)
+{
+    if (s->role == COLO_ROLE_PRIMARY)
+        colo_primary_fini(&s->pri);
+    else
+        colo_secondary_fini(&s->sec);
+    /* The return path shares the connection: both references are dropped. */
+    colo_stream_delete(&s->rp);
+    colo_stream_delete(&s->fwd);
+    free(s);
+}
+
+/* Takes over fwd: opens the return path, registers RAM, runs the handshake. */
+static int session_start(struct colo_session *s, struct colo_stream *fwd)
+{
+    int ret;
+
+    s->fwd = fwd;
+    ret = colo_stream_register_ram(s->fwd, &s->layout, s->cache);
+    if (!ret)
+        ret = colo_stream_open_return_path(s->fwd, &s->rp);
+    if (!ret)
+        ret = exchange_hello(s, 0);
+    return ret;
+}
+
+int colo_primary_connect(const struct colo_config *cfg, struct colo_session **out)
+{
+    struct colo_stream *fwd;
+    struct colo_session *s;
+    int ret;
+
+    if (!cfg || !out)
+        return colo_err(-EINVAL, "primary: no config");
+    ret = check_transport(cfg);
+    if (ret)
+        return ret;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return colo_err(-ENOMEM, "primary: out of memory");
+    s->role = COLO_ROLE_PRIMARY;
+    ret = colo_config_layout(cfg, &s->layout);
+    if (!ret && !s->layout.nblocks)
+        ret = colo_err(COLO_E_CONFIG, "primary: no RAM block: add one with "
+                       "colo_config_add_ram_block()");
+    if (ret)
+        goto out_free;
+    ret = colo_tcp_connect(cfg->host, cfg->port, cfg->timeout_ms, &fwd);
+    if (ret)
+        goto out_free;
+    ret = session_start(s, fwd);
+    if (ret)
+        goto out_free;
+    colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
+    ret = colo_primary_wait_ready(&s->pri);
+    if (ret)
+        goto out_free;
+    *out = s;
+    return 0;
+
+out_free:
+    session_free(s);
+    return ret;
+}
+
+int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
+                            size_t nruns, const void *vmstate, uint64_t vmstate_len,
+                            struct colo_checkpoint_stats *stats)
+{
+    int ret;
+
+    if (!s || s->role != COLO_ROLE_PRIMARY)
+        return colo_err(-EINVAL, "checkpoint: not a primary session");
+    if (s->failed)
+        return colo_err(COLO_E_PEER_LOST, "checkpoint: the session has failed: close it");
+    ret = colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
+    if (!ret || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
+        return ret;
+    /* Anything else leaves the protocol in an unknown place: end it. */
+    s->failed = true;
+    colo_stream_shutdown(s->fwd);
+    return colo_err(ret, "checkpoint %" PRIu64 " failed: %s", s->pri.fsm.seq, colo_errormsg());
+}
+
+int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
+{
+    struct colo_listener *l;
+    int ret;
+
+    if (!cfg || !out)
+        return colo_err(-EINVAL, "listener: no config");
+    ret = check_transport(cfg);
+    if (ret)
+        return ret;
+    l = calloc(1, sizeof(*l));
+    if (!l)
+        return colo_err(-ENOMEM, "listener: out of memory");
+    ret = colo_config_copy(cfg, &l->cfg);
+    if (!ret)
+        ret = colo_config_layout(l->cfg, &l->layout);
+    if (!ret && !l->layout.nblocks)
+        ret = colo_err(COLO_E_CONFIG, "secondary: no RAM block: add one with "
+                       "colo_config_add_ram_block()");
+    /* The cache is checked before anyone connects: a bad path fails here. */
+    if (!ret)
+        ret = colo_ram_cache_open(l->cfg->cache_path, &l->layout, &l->cache);
+    if (!ret)
+        ret = colo_tcp_listen(l->cfg->host, l->cfg->port, &l->tcp);
+    if (ret) {
+        colo_listener_delete(&l);
+        return ret;
+    }
+    *out = l;
+    return 0;
+}
+
+void colo_listener_delete(struct colo_listener **lp)
+{
+    struct colo_listener *l = lp ? *lp : NULL;
+
+    if (!l)
+        return;
+    colo_tcp_listener_delete(&l->tcp);
+    colo_ram_cache_close(&l->cache);
+    colo_config_delete(&l->cfg);
+    free(l);
+    *lp = NULL;
+}
+
+uint16_t colo_listener_port(const struct colo_listener *l)
+{
+    return l ? colo_tcp_listener_port(l->tcp) : 0;
+}
+
+static uint64_t new_epoch(void)
+{
+    uint64_t e = 0;
+
+    if (getrandom(&e, sizeof(e), 0) != sizeof(e))
+        e = colo_now_ns();
+    e &= COLO_SEQ_MAX; /* the codec bounds every value to 63 bits */
+    return e ? e : 1;
+}
+
+int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
+{
+    struct colo_stream *fwd;
+    struct colo_session *s;
+    int ret;
+
+    if (!l || !out)
+        return colo_err(-EINVAL, "accept: no listener");
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return colo_err(-ENOMEM, "accept: out of memory");
+    s->role = COLO_ROLE_SECONDARY;
+    s->layout = l->layout;
+    s->cache = l->cache;
+    ret = colo_tcp_accept(l->tcp, l->cfg->timeout_ms, &fwd);
+    if (ret) {
+        free(s);
+        return ret;
+    }
+    ret = session_start(s, fwd);
+    if (ret)
+        goto out_free;
+    colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,
+                        COLO_DIRTY_RUNS_HARD_MAX, &l->cfg->ops, l->cfg->opaque);
+    ret = colo_secondary_send_ready(&s->sec, new_epoch());
+    if (ret)
+        goto out_free;
+    *out = s;
+    return 0;
+
+out_free:
+    session_free(s);
+    return ret;
+}
+
+int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats)
+{
+    int ret;
+
+    if (!s || s->role != COLO_ROLE_SECONDARY)
+        return colo_err(-EINVAL, "serve: not a secondary session");
+    if (s->failed)
+        return colo_err(COLO_E_PEER_LOST, "serve: the session has failed: close it");
+    ret = colo_secondary_serve_one(&s->sec, stats);
+    if (ret) {
+        s->failed = true;
+        if (ret != COLO_E_SHUTDOWN) {
+            colo_stream_shutdown(s->fwd);
+            return colo_err(ret, "checkpoint %" PRIu64 " failed: %s", s->sec.fsm.seq,
+                            colo_errormsg());
+        }
+    }
+    return ret;
+}
+
+int colo_session_cache_block(const struct colo_session *s, uint32_t block, const void **addr,
+                             uint64_t *len)
+{
+    if (!s || !s->cache || block >= s->layout.nblocks)
+        return colo_err(-EINVAL, "cache block %" PRIu32 ": expected a secondary session and a "
+                        "block below %" PRIu32, block, s ? s->layout.nblocks : 0);
+    *addr = colo_ram_cache_block(s->cache, block);
+    *len = s->layout.blocks[block].length;
+    return 0;
+}
+
+int colo_session_vmstate(const struct colo_session *s, const void **state, uint64_t *len)
+{
+    if (!s || s->role != COLO_ROLE_SECONDARY)
+        return colo_err(-EINVAL, "vmstate: expected a secondary session");
+    *state = s->sec.vmstate;
+    *len = s->sec.vmstate_len;
+    return 0;
+}
+
+uint64_t colo_session_seq(const struct colo_session *s)
+{
+    if (!s)
+        return 0;
+    return s->role == COLO_ROLE_PRIMARY ? s->pri.fsm.completed : s->sec.fsm.completed;
+}
+
+void colo_session_close(struct colo_session **sp)
+{
+    struct colo_session *s = sp ? *sp : NULL;
+
+    if (!s)
+        return;
+    if (s->role == COLO_ROLE_PRIMARY && !s->failed)
+        colo_primary_goodbye(&s->pri);
+    session_free(s);
+    *sp = NULL;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "proto/dirty_list.h"
+#include "proto/message.h"
+
+void colo_dirty_list_reset(struct colo_dirty_list *list)
+{
+    list->count = 0;
+    list->pages = 0;
+}
+
+void colo_dirty_list_free(struct colo_dirty_list *list)
+{
+    free(list->runs);
+    memset(list, 0, sizeof(*list));
+}
+
+static int reserve(struct colo_dirty_list *list, size_t n)
+{
+    struct colo_dirty_run *runs;
+    size_t cap = list->cap ? list->cap : 64;
+
+    if (n <= list->cap)
+        return 0;
+    while (cap < n)
+        cap *= 2;
+    runs = realloc(list->runs, cap * sizeof(*runs));
+    if (!runs)
+        return colo_err(-ENOMEM, "dirty list: no memory for %zu runs", n);
+    list->runs = runs;
+    list->cap = cap;
+    return 0;
+}
+
+int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run)
+{
+    int ret = reserve(list, list->count + 1);
+
+    if (ret)
+        return ret;
+    list->runs[list->count++] = *run;
+    list->pages += run->page_count;
+    return 0;
+}
+
+int colo_dirty_run_check(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                         size_t index)
+{
+    const struct colo_ram_block *b;
+
+    if (run->block >= layout->nblocks)
+        return colo_err(COLO_E_DIRTY_LIST,
+                        "dirty run %zu: block %" PRIu32 " out of range: expected 0..%" PRIu32,
+                        index, run->block, layout->nblocks - 1);
+    b = &layout->blocks[run->block];
+    if (run->reserved)
+        return colo_err(COLO_E_DIRTY_LIST, "dirty run %zu: reserved field is %" PRIu32
+                        ", expected 0", index, run->reserved);
+    if (run->page_count == 0)
+        return colo_err(COLO_E_DIRTY_LIST, "dirty run %zu: page count 0, expected at least 1",
+                        index);
+    if (run->first_page >= b->npages || run->page_count > b->npages - run->first_page)
+        return colo_err(COLO_E_DIRTY_LIST,
+                        "dirty run %zu: pages %" PRIu64 "+%" PRIu64
+                        " outside block %s: expected within 0..%" PRIu64,
+                        index, run->first_page, run->page_count, b->name, b->npages);
+    return 0;
+}
+
+static int run_cmp(const void *a, const void *b)
+{
+    const struct colo_dirty_run *x = a, *y = b;
+
+    if (x->block != y->block)
+        return x->block < y->block ? -1 : 1;
+    if (x->first_page != y->first_page)
+        return x->first_page < y->first_page ? -1 : 1;
+    return 0;
+}
+
+int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ram_layout *layout,
+                              const struct colo_dirty_run *runs, size_t n, size_t max_runs)
+{
+    size_t out = 0;
+    int ret;
+
+    colo_dirty_list_reset(list);
+    for (size_t i = 0; i < n; i++) {
+        ret = colo_dirty_run_check(layout, &runs[i], i);
+        if (ret)
+            return ret;
+    }
+    ret = reserve(list, n);
+    if (ret)
+        return ret;
+    if (n)
+        memcpy(list->runs, runs, n * sizeof(*runs));
+    qsort(list->runs, n, sizeof(*runs), run_cmp);
+    for (size_t i = 0; i < n; i++) {
+        struct colo_dirty_run *last = out ? &list->runs[out - 1] : NULL;
+        const struct colo_dirty_run *r = &list->runs[i];
+
+        /* Bounds were checked, so first_page + page_count cannot overflow. */
+        if (last && last->block == r->block &&
+            r->first_page <= last->first_page + last->page_count) {
+            uint64_t end = r->first_page + r->page_count;
+
+            if (end > last->first_page + last->page_count)
+                last->page_count = end - last->first_page;
+            continue;
+        }
+        list->runs[out++] = *r;
+    }
+    list->count = out;
+    list->pages = 0;
+    for (size_t i = 0; i < out; i++)
+        list->pages += list->runs[i].page_count;
+    if (out > max_runs)
+        return colo_err(COLO_E_DIRTY_LIST,
+                        "dirty list: %zu runs after merging, expected at most %zu", out,
+                        max_runs);
+    return 0;
+}
+
+int colo_dirty_list_validate(const struct colo_ram_layout *layout,
+                             const struct colo_dirty_run *runs, size_t n, size_t max_runs)
+{
+    int ret;
+
+    if (n > max_runs)
+        return colo_err(COLO_E_DIRTY_LIST, "dirty list: %zu runs, expected at most %zu", n,
+                        max_runs);
+    for (size_t i = 0; i < n; i++) {
+        ret = colo_dirty_run_check(layout, &runs[i], i);
+        if (ret)
+            return ret;
+        if (i && (runs[i].block < runs[i - 1].block ||
+                  (runs[i].block == runs[i - 1].block &&
+                   runs[i].first_page < runs[i - 1].first_page + runs[i - 1].page_count)))
+            return colo_err(COLO_E_DIRTY_LIST,
+                            "dirty run %zu (block %" PRIu32 " page %" PRIu64
+                            ") overlaps or precedes run %zu: expected sorted, disjoint runs",
+                            i, runs[i].block, runs[i].first_page, i - 1);
+    }
+    return 0;
+}
+
+void colo_dirty_list_encode(const struct colo_dirty_run *runs, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++, out += COLO_DIRTY_RUN_WIRE_SIZE) {
+        colo_put_be32(out, runs[i].block);
+        colo_put_be32(out + 4, runs[i].reserved);
+        colo_put_be64(out + 8, runs[i].first_page);
+        colo_put_be64(out + 16, runs[i].page_count);
+    }
+}
+
+int colo_dirty_list_decode(const uint8_t *buf, size_t len, size_t n, struct colo_dirty_run *out)
+{
+    if (n > SIZE_MAX / COLO_DIRTY_RUN_WIRE_SIZE || len != n * COLO_DIRTY_RUN_WIRE_SIZE)
+        return colo_err(COLO_E_DIRTY_LIST,
+                        "dirty list: %zu bytes for %zu runs, expected %d bytes per run", len, n,
+                        COLO_DIRTY_RUN_WIRE_SIZE);
+    for (size_t i = 0; i < n; i++, buf += COLO_DIRTY_RUN_WIRE_SIZE) {
+        out[i].block = colo_get_be32(buf);
+        out[i].reserved = colo_get_be32(buf + 4);
+        out[i].first_page = colo_get_be64(buf + 8);
+        out[i].page_count = colo_get_be64(buf + 16);
+        if (out[i].reserved)
+            return colo_err(COLO_E_DIRTY_LIST,
+                            "dirty run %zu: reserved field is %" PRIu32 ", expected 0", i,
+                            out[i].reserved);
+    }
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The dirty-page list of one checkpoint: (block, first page, page count)
+ * runs. On the wire a run is be32 block, be32 reserved (0), be64 first page,
+ * be64 page count. A list is canonical when its runs are sorted by block and
+ * first page and do not overlap; the secondary accepts only canonical lists
+ * that lie inside the registered layout.
+ */
+#ifndef COLO_PROTO_DIRTY_LIST_H
+#define COLO_PROTO_DIRTY_LIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "colo-rdma/colo-rdma.h"
+#include "proto/ram_layout.h"
+
+#define COLO_DIRTY_RUN_WIRE_SIZE 24
+
+struct colo_dirty_list {
+    struct colo_dirty_run *runs;
+    size_t count;
+    size_t cap;
+    uint64_t pages; /* sum of page_count */
+};
+
+void colo_dirty_list_reset(struct colo_dirty_list *list);
+void colo_dirty_list_free(struct colo_dirty_list *list);
+/* Appends one run (no validation). -ENOMEM on allocation failure. */
+int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run);
+
+/* Checks one run against the layout: block, nonzero count, no overflow, bounds. */
+int colo_dirty_run_check(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                         size_t index);
+/*
+ * Primary: copies the caller's runs into list, sorted and merged (overlapping
+ * and adjacent runs become one). Every run is checked first.
+ */
+int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ram_layout *layout,
+                              const struct colo_dirty_run *runs, size_t n, size_t max_runs);
+/* Secondary: accepts only a canonical list inside the layout, of at most max_runs. */
+int colo_dirty_list_validate(const struct colo_ram_layout *layout,
+                             const struct colo_dirty_run *runs, size_t n, size_t max_runs);
+
+void colo_dirty_list_encode(const struct colo_dirty_run *runs, size_t n, uint8_t *out);
+/* Decodes n runs from exactly n * 24 bytes; rejects a nonzero reserved field. */
+int colo_dirty_list_decode(const uint8_t *buf, size_t len, size_t n, struct colo_dirty_run *out);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "proto/exchange.h"
+
+int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uint64_t value)
+{
+    struct colo_msg msg = {.cmd = cmd, .value = value};
+    uint8_t wire[COLO_MSG_WIRE_SIZE];
+    int ret = colo_fsm_send(fsm, &msg);
+
+    if (ret)
+        return colo_stream_set_error(f, ret, "%s", colo_errormsg());
+    colo_msg_encode(&msg, wire);
+    colo_stream_put_buffer(f, wire, sizeof(wire));
+    ret = colo_stream_error(f);
+    if (ret)
+        colo_fsm_fail(fsm);
+    return ret;
+}
+
+int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg)
+{
+    uint8_t wire[COLO_MSG_WIRE_SIZE];
+    int ret = colo_stream_get_buffer(f, wire, sizeof(wire));
+
+    if (!ret)
+        ret = colo_msg_decode(wire, sizeof(wire), msg);
+    if (!ret)
+        ret = colo_fsm_recv(fsm, msg);
+    if (ret) {
+        colo_fsm_fail(fsm);
+        return colo_stream_set_error(f, ret, "%s", colo_errormsg());
+    }
+    return 0;
+}
+
+int colo_grow_buffer(uint8_t **buf, size_t *cap, size_t len)
+{
+    uint8_t *p;
+
+    if (len <= *cap)
+        return 0;
+    p = realloc(*buf, len);
+    if (!p)
+        return colo_err(-ENOMEM, "out of memory for %zu bytes", len);
+    *buf = p;
+    *cap = len;
+    return 0;
+}

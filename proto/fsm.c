@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "proto/fsm.h"
+
+/* How a transition checks the message's value. */
+enum value_rule {
+    V_ANY_NONZERO, /* checkpoint-ready: the session epoch */
+    V_NEXT_SEQ,    /* checkpoint-request: last completed + 1 */
+    V_THIS_SEQ,    /* the rest of a checkpoint: the number in progress */
+    V_COMPLETED,   /* goodbye: the last completed number */
+    V_MAX_RUNS,    /* dirty-list: bounded run count */
+    V_MAX_VMSTATE, /* vmstate-size: bounded byte count */
+};
+
+struct transition {
+    enum colo_fsm_state from;
+    uint32_t cmd;
+    enum colo_role sender;
+    enum value_rule rule;
+    enum colo_fsm_state to;
+};
+
+static const struct transition table[] = {
+    {COLO_ST_WAIT_READY, COLO_CMD_CHECKPOINT_READY, COLO_ROLE_SECONDARY, V_ANY_NONZERO, COLO_ST_IDLE},
+    {COLO_ST_IDLE, COLO_CMD_CHECKPOINT_REQUEST, COLO_ROLE_PRIMARY, V_NEXT_SEQ, COLO_ST_REQUESTED},
+    {COLO_ST_IDLE, COLO_CMD_GOODBYE, COLO_ROLE_PRIMARY, V_COMPLETED, COLO_ST_CLOSED},
+    {COLO_ST_REQUESTED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_REPLIED},
+    {COLO_ST_REPLIED, COLO_CMD_VMSTATE_SEND, COLO_ROLE_PRIMARY, V_THIS_SEQ, COLO_ST_ANNOUNCED},
+    {COLO_ST_ANNOUNCED, COLO_CMD_DIRTY_LIST, COLO_ROLE_PRIMARY, V_MAX_RUNS, COLO_ST_LISTED},
+    {COLO_ST_LISTED, COLO_CMD_VMSTATE_SIZE, COLO_ROLE_PRIMARY, V_MAX_VMSTATE, COLO_ST_SIZED},
+    {COLO_ST_SIZED, COLO_CMD_VMSTATE_RECEIVED, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_RECEIVED},
+    {COLO_ST_RECEIVED, COLO_CMD_VMSTATE_LOADED, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_IDLE},
+};
+
+static const char *const state_names[] = {
+    [COLO_ST_WAIT_READY] = "wait-ready",
+    [COLO_ST_IDLE] = "idle",
+    [COLO_ST_REQUESTED] = "requested",
+    [COLO_ST_REPLIED] = "replied",
+    [COLO_ST_ANNOUNCED] = "announced",
+    [COLO_ST_LISTED] = "listed",
+    [COLO_ST_SIZED] = "sized",
+    [COLO_ST_RECEIVED] = "received",
+    [COLO_ST_CLOSED] = "closed",
+    [COLO_ST_FAILED] = "failed",
+};
+
+const char *colo_fsm_state_str(enum colo_fsm_state st)
+{
+    if ((size_t)st >= sizeof(state_names) / sizeof(state_names[0]))
+        return "unknown";
+    return state_names[st];
+}
+
+static const char *role_str(enum colo_role r)
+{
+    return r == COLO_ROLE_PRIMARY ? "primary" : "secondary";
+}
+
+void colo_fsm_init(struct colo_fsm *fsm, enum colo_role role, uint64_t max_vmstate,
+                   uint32_t max_runs)
+{
+    *fsm = (struct colo_fsm){
+        .role = role,
+        .state = COLO_ST_WAIT_READY,
+        .max_vmstate = max_vmstate,
+        .max_runs = max_runs,
+    };
+}
+
+void colo_fsm_fail(struct colo_fsm *fsm)
+{
+    fsm->state = COLO_ST_FAILED;
+}
+
+/* Lists what the current state accepts, for error messages. */
+static void expected_str(const struct colo_fsm *fsm, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]) && used < len; i++) {
+        if (table[i].from != fsm->state)
+            continue;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s from the %s", used ? " or " : "",
+                                 colo_cmd_str(table[i].cmd), role_str(table[i].sender));
+    }
+    if (!buf[0])
+        snprintf(buf, len, "nothing (session %s)", colo_fsm_state_str(fsm->state));
+}
+
+static int check_value(const struct colo_fsm *fsm, const struct transition *t,
+                       const struct colo_msg *msg)
+{
+    uint64_t want;
+    const char *name = colo_cmd_str(msg->cmd);
+
+    switch (t->rule) {
+    case V_ANY_NONZERO:
+        if (msg->value == 0)
+            return colo_err(COLO_E_PROTOCOL, "%s: expected a nonzero epoch, received 0", name);
+        return 0;
+    case V_NEXT_SEQ:
+        want = fsm->completed + 1;
+        break;
+    case V_THIS_SEQ:
+        want = fsm->seq;
+        break;
+    case V_COMPLETED:
+        want = fsm->completed;
+        break;
+    case V_MAX_RUNS:
+        if (msg->value > fsm->max_runs)
+            return colo_err(COLO_E_PROTOCOL,
+                            "%s: %" PRIu64 " runs exceed the maximum: expected at most %" PRIu32,
+                            name, msg->value, fsm->max_runs);
+        return 0;
+    case V_MAX_VMSTATE:
+        if (msg->value > fsm->max_vmstate)
+            return colo_err(COLO_E_PROTOCOL,
+                            "%s: %" PRIu64 " bytes of device state exceed the maximum: expected "
+                            "at most %" PRIu64,
+                            name, msg->value, fsm->max_vmstate);
+        return 0;
+    default:
+        return colo_err(COLO_E_PROTOCOL, "%s: no value rule", name);
+    }
+    if (msg->value != want)
+        return colo_err(COLO_E_PROTOCOL,
+                        "%s: expected sequence number %" PRIu64 ", received %" PRIu64, name,
+                        want, msg->value);
+    return 0;
+}
+
+static int step(struct colo_fsm *fsm, enum colo_role sender, const struct colo_msg *msg)
+{
+    const struct transition *t = NULL;
+    char want[256];
+    int ret;
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].from == fsm->state && table[i].cmd == msg->cmd &&
+            table[i].sender == sender) {
+            t = &table[i];
+            break;
+        }
+    }
+    if (!t) {
+        expected_str(fsm, want, sizeof(want));
+        ret = colo_err(COLO_E_PROTOCOL,
+                       "unexpected %s (%" PRIu64 ") from the %s in state %s: expected %s",
+                       colo_cmd_str(msg->cmd), msg->value, role_str(sender),
+                       colo_fsm_state_str(fsm->state), want);
+        fsm->state = COLO_ST_FAILED;
+        return ret;
+    }
+    ret = check_value(fsm, t, msg);
+    if (ret) {
+        fsm->state = COLO_ST_FAILED;
+        return ret;
+    }
+    if (t->rule == V_NEXT_SEQ)
+        fsm->seq = msg->value;
+    if (msg->cmd == COLO_CMD_VMSTATE_LOADED)
+        fsm->completed = fsm->seq;
+    fsm->state = t->to;
+    return 0;
+}
+
+int colo_fsm_send(struct colo_fsm *fsm, const struct colo_msg *msg)
+{
+    return step(fsm, fsm->role, msg);
+}
+
+int colo_fsm_recv(struct colo_fsm *fsm, const struct colo_msg *msg)
+{
+    return step(fsm, fsm->role == COLO_ROLE_PRIMARY ? COLO_ROLE_SECONDARY : COLO_ROLE_PRIMARY,
+                msg);
+}

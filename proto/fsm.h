@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The checkpoint protocol as one explicit state machine, seen from either
+ * side. Both roles walk the same table of states; a message is legal only if
+ * the table lists it for the current state with the right sender and value.
+ * The primary and secondary drivers (primary.c, secondary.c) call
+ * colo_fsm_send() before every message they write and colo_fsm_recv() on
+ * every message they read, so a wrong command, a wrong sequence number or a
+ * message in the wrong state ends the session with a clear error.
+ */
+#ifndef COLO_PROTO_FSM_H
+#define COLO_PROTO_FSM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/message.h"
+
+enum colo_role {
+    COLO_ROLE_PRIMARY,
+    COLO_ROLE_SECONDARY,
+};
+
+enum colo_fsm_state {
+    COLO_ST_WAIT_READY,   /* connected, before checkpoint-ready */
+    COLO_ST_IDLE,         /* between checkpoints */
+    COLO_ST_REQUESTED,    /* checkpoint-request passed */
+    COLO_ST_REPLIED,      /* checkpoint-reply passed: pages move now */
+    COLO_ST_ANNOUNCED,    /* vmstate-send passed */
+    COLO_ST_LISTED,       /* dirty-list passed */
+    COLO_ST_SIZED,        /* vmstate-size passed, device state follows */
+    COLO_ST_RECEIVED,     /* vmstate-received passed */
+    COLO_ST_CLOSED,       /* goodbye passed */
+    COLO_ST_FAILED,       /* a violation or a transport error */
+};
+
+struct colo_fsm {
+    enum colo_role role;
+    enum colo_fsm_state state;
+    uint64_t seq;       /* checkpoint in progress (or last one) */
+    uint64_t completed; /* last checkpoint that reached vmstate-loaded */
+    uint64_t max_vmstate;
+    uint32_t max_runs;
+};
+
+void colo_fsm_init(struct colo_fsm *fsm, enum colo_role role, uint64_t max_vmstate,
+                   uint32_t max_runs);
+/* This side is about to send msg: 0, or COLO_E_PROTOCOL (a bug of ours). */
+int colo_fsm_send(struct colo_fsm *fsm, const struct colo_msg *msg);
+/* This side received msg: 0, or COLO_E_PROTOCOL naming expected and received. */
+int colo_fsm_recv(struct colo_fsm *fsm, const struct colo_msg *msg);
+/* Marks the session failed: every later step is refused. */
+void colo_fsm_fail(struct colo_fsm *fsm);
+const char *colo_fsm_state_str(enum colo_fsm_state st);
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+
+#include "common/error.h"
+#include "proto/handshake.h"
+#include "proto/message.h"
+
+void colo_hello_from_layout(struct colo_hello *h, enum colo_role role, uint32_t caps,
+                            const struct colo_ram_layout *layout)
+{
+    *h = (struct colo_hello){
+        .version = COLO_PROTO_VERSION,
+        .role = (uint16_t)role,
+        .caps = caps,
+        .page_size = layout->page_size,
+        .nblocks = layout->nblocks,
+        .total_pages = layout->total_pages,
+        .fingerprint = colo_ram_layout_fingerprint(layout),
+    };
+}
+
+void colo_hello_encode(const struct colo_hello *h, uint8_t out[COLO_HELLO_WIRE_SIZE])
+{
+    colo_put_be32(out, COLO_HELLO_MAGIC);
+    out[4] = (uint8_t)(h->version >> 8);
+    out[5] = (uint8_t)h->version;
+    out[6] = (uint8_t)(h->role >> 8);
+    out[7] = (uint8_t)h->role;
+    colo_put_be32(out + 8, h->caps);
+    colo_put_be32(out + 12, h->page_size);
+    colo_put_be32(out + 16, h->nblocks);
+    colo_put_be32(out + 20, 0);
+    colo_put_be64(out + 24, h->total_pages);
+    colo_put_be64(out + 32, h->fingerprint);
+}
+
+int colo_hello_decode(const uint8_t *buf, size_t len, struct colo_hello *h)
+{
+    uint32_t magic;
+
+    if (len < COLO_HELLO_WIRE_SIZE)
+        return colo_err(COLO_E_HANDSHAKE, "truncated hello: expected %d bytes, received %zu",
+                        COLO_HELLO_WIRE_SIZE, len);
+    magic = colo_get_be32(buf);
+    if (magic != COLO_HELLO_MAGIC)
+        return colo_err(COLO_E_HANDSHAKE,
+                        "peer is not a colo-rdma endpoint: magic 0x%08" PRIx32
+                        ", expected 0x%08" PRIx32,
+                        magic, COLO_HELLO_MAGIC);
+    if (colo_get_be32(buf + 20))
+        return colo_err(COLO_E_HANDSHAKE, "hello: reserved field is not 0");
+    h->version = (uint16_t)(buf[4] << 8 | buf[5]);
+    h->role = (uint16_t)(buf[6] << 8 | buf[7]);
+    h->caps = colo_get_be32(buf + 8);
+    h->page_size = colo_get_be32(buf + 12);
+    h->nblocks = colo_get_be32(buf + 16);
+    h->total_pages = colo_get_be64(buf + 24);
+    h->fingerprint = colo_get_be64(buf + 32);
+    return 0;
+}
+
+int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *peer)
+{
+    if (peer->version != mine->version)
+        return colo_err(COLO_E_HANDSHAKE,
+                        "protocol version: peer speaks %u, expected %u", peer->version,
+                        mine->version);
+    if (peer->role == mine->role || peer->role > COLO_ROLE_SECONDARY)
+        return colo_err(COLO_E_HANDSHAKE, "peer role %u: expected the %s", peer->role,
+                        mine->role == COLO_ROLE_PRIMARY ? "secondary (1)" : "primary (0)");
+    if (peer->page_size != mine->page_size)
+        return colo_err(COLO_E_HANDSHAKE,
+                        "page size: peer uses %" PRIu32 ", expected %" PRIu32, peer->page_size,
+                        mine->page_size);
+    if (peer->nblocks != mine->nblocks || peer->total_pages != mine->total_pages ||
+        peer->fingerprint != mine->fingerprint)
+        return colo_err(COLO_E_HANDSHAKE,
+                        "RAM layout differs: peer has %" PRIu32 " blocks, %" PRIu64
+                        " pages, fingerprint %016" PRIx64 "; expected %" PRIu32 " blocks, %" PRIu64
+                        " pages, fingerprint %016" PRIx64,
+                        peer->nblocks, peer->total_pages, peer->fingerprint, mine->nblocks,
+                        mine->total_pages, mine->fingerprint);
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The connection handshake: each side sends a fixed 40-byte hello (over the
+ * byte stream for tcp, in the connect/accept private data for rdma) and
+ * checks the peer's before any page or key material moves.
+ *
+ *   be32 magic "COLO" | be16 version | be16 role | be32 capabilities |
+ *   be32 page size | be32 block count | be32 reserved (0) |
+ *   be64 total pages | be64 RAM layout fingerprint
+ */
+#ifndef COLO_PROTO_HANDSHAKE_H
+#define COLO_PROTO_HANDSHAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/fsm.h"
+#include "proto/ram_layout.h"
+
+#define COLO_HELLO_MAGIC 0x434f4c4fu /* "COLO" */
+#define COLO_PROTO_VERSION 1
+#define COLO_HELLO_WIRE_SIZE 40
+
+struct colo_hello {
+    uint16_t version;
+    uint16_t role;
+    uint32_t caps;
+    uint32_t page_size;
+    uint32_t nblocks;
+    uint64_t total_pages;
+    uint64_t fingerprint;
+};
+
+void colo_hello_from_layout(struct colo_hello *h, enum colo_role role, uint32_t caps,
+                            const struct colo_ram_layout *layout);
+void colo_hello_encode(const struct colo_hello *h, uint8_t out[COLO_HELLO_WIRE_SIZE]);
+/* Rejects short input, a wrong magic or a nonzero reserved field. */
+int colo_hello_decode(const uint8_t *buf, size_t len, struct colo_hello *h);
+/* Checks the peer's hello against ours: version, role, page size, layout. */
+int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *peer);
+
+#endif

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/timeutil.h"
+#include "proto/exchange.h"
+#include "proto/primary.h"
+
+void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct colo_stream *in,
+                       const struct colo_ram_layout *layout)
+{
+    memset(p, 0, sizeof(*p));
+    /* The primary sends the sizes: its own limits are the hard ones. */
+    colo_fsm_init(&p->fsm, COLO_ROLE_PRIMARY, COLO_VMSTATE_HARD_MAX, COLO_DIRTY_RUNS_HARD_MAX);
+    p->out = out;
+    p->in = in;
+    p->layout = layout;
+}
+
+void colo_primary_fini(struct colo_primary *p)
+{
+    colo_dirty_list_free(&p->list);
+    free(p->wire);
+    p->wire = NULL;
+}
+
+int colo_primary_wait_ready(struct colo_primary *p)
+{
+    struct colo_msg msg;
+    int ret = colo_recv_msg(&p->fsm, p->in, &msg);
+
+    if (!ret)
+        p->epoch = msg.value;
+    return ret;
+}
+
+/* Pushes every run through the RAM hooks; returns when they are placed. */
+static int push_pages(struct colo_primary *p, uint64_t seq)
+{
+    int ret = colo_stream_before_ram_iterate(p->out, seq);
+
+    for (size_t i = 0; !ret && i < p->list.count; i++)
+        ret = colo_stream_save_page(p->out, &p->list.runs[i]);
+    if (!ret)
+        ret = colo_stream_after_ram_iterate(p->out, seq);
+    if (!ret)
+        ret = colo_stream_flush_ram(p->out);
+    return ret;
+}
+
+static int send_state(struct colo_primary *p, uint64_t seq, const void *vmstate, uint64_t len)
+{
+    size_t wire_len = p->list.count * COLO_DIRTY_RUN_WIRE_SIZE;
+    int ret = colo_grow_buffer(&p->wire, &p->wire_cap, wire_len);
+
+    if (ret)
+        return colo_stream_set_error(p->out, ret, "%s", colo_errormsg());
+    colo_dirty_list_encode(p->list.runs, p->list.count, p->wire);
+    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_VMSTATE_SEND, seq);
+    if (!ret)
+        ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_DIRTY_LIST, p->list.count);
+    if (!ret) {
+        colo_stream_put_buffer(p->out, p->wire, wire_len);
+        ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_VMSTATE_SIZE, len);
+    }
+    if (!ret) {
+        colo_stream_put_buffer(p->out, vmstate, len);
+        ret = colo_stream_fflush(p->out);
+    }
+    return ret;
+}
+
+/* Waits for one secondary message that the state machine expects next. */
+static int expect(struct colo_primary *p)
+{
+    struct colo_msg msg;
+
+    return colo_recv_msg(&p->fsm, p->in, &msg);
+}
+
+int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
+                     const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st)
+{
+    struct colo_checkpoint_stats s = {0};
+    uint64_t t0, t1, seq;
+    int ret;
+
+    if (p->fsm.state != COLO_ST_IDLE)
+        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
+                        colo_fsm_state_str(p->fsm.state));
+    if (vmstate_len > COLO_VMSTATE_HARD_MAX || (vmstate_len && !vmstate))
+        return colo_err(COLO_E_CONFIG,
+                        "checkpoint: device state of %" PRIu64
+                        " bytes: expected a buffer of at most %" PRIu64 " bytes",
+                        vmstate_len, (uint64_t)COLO_VMSTATE_HARD_MAX);
+    /* The caller's list is checked before anything is sent: a bad list
+     * leaves the session usable. */
+    ret = colo_dirty_list_normalize(&p->list, p->layout, runs, nruns, COLO_DIRTY_RUNS_HARD_MAX);
+    if (ret)
+        return ret;
+
+    seq = p->fsm.completed + 1;
+    t0 = colo_now_ns();
+    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, seq);
+    if (!ret)
+        ret = colo_stream_fflush(p->out);
+    if (!ret)
+        ret = expect(p); /* checkpoint-reply: the secondary stopped */
+    if (ret)
+        goto out_fail;
+    t1 = colo_now_ns();
+    s.request_ns = t1 - t0;
+
+    ret = push_pages(p, seq);
+    if (ret)
+        goto out_fail;
+    s.pages_ns = colo_now_ns() - t1;
+    t1 = colo_now_ns();
+
+    ret = send_state(p, seq, vmstate, vmstate_len);
+    if (ret)
+        goto out_fail;
+    s.state_ns = colo_now_ns() - t1;
+    t1 = colo_now_ns();
+
+    ret = expect(p); /* vmstate-received: state durable at the secondary */
+    if (ret)
+        goto out_fail;
+    s.received_ns = colo_now_ns() - t1;
+    t1 = colo_now_ns();
+
+    ret = expect(p); /* vmstate-loaded */
+    if (ret)
+        goto out_fail;
+    s.loaded_ns = colo_now_ns() - t1;
+    s.total_ns = colo_now_ns() - t0;
+    s.seq = seq;
+    s.pages = p->list.pages;
+    s.page_bytes = p->list.pages * p->layout->page_size;
+    s.vmstate_bytes = vmstate_len;
+    if (st)
+        *st = s;
+    return 0;
+
+out_fail:
+    colo_fsm_fail(&p->fsm);
+    return ret;
+}
+
+int colo_primary_goodbye(struct colo_primary *p)
+{
+    int ret;
+
+    if (p->fsm.state != COLO_ST_IDLE)
+        return 0;
+    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_GOODBYE, p->fsm.completed);
+    return ret ? ret : colo_stream_fflush(p->out);
+}

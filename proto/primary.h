@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The primary's side of the checkpoint protocol over the stream interface:
+ * request -> reply -> pages (RAM hooks) -> vmstate-send, dirty-list,
+ * vmstate-size + device state -> vmstate-received -> vmstate-loaded.
+ */
+#ifndef COLO_PROTO_PRIMARY_H
+#define COLO_PROTO_PRIMARY_H
+
+#include "colo-rdma/colo-rdma.h"
+#include "proto/dirty_list.h"
+#include "proto/fsm.h"
+#include "transport/stream.h"
+
+struct colo_primary {
+    struct colo_fsm fsm;
+    struct colo_stream *out; /* to the secondary */
+    struct colo_stream *in;  /* return path */
+    const struct colo_ram_layout *layout;
+    struct colo_dirty_list list;
+    uint8_t *wire;
+    size_t wire_cap;
+    uint64_t epoch;
+};
+
+void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct colo_stream *in,
+                       const struct colo_ram_layout *layout);
+void colo_primary_fini(struct colo_primary *p);
+/* Waits for checkpoint-ready. */
+int colo_primary_wait_ready(struct colo_primary *p);
+int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
+                     const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st);
+/* Sends goodbye if the session is idle. */
+int colo_primary_goodbye(struct colo_primary *p);
+
+#endif

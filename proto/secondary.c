@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/timeutil.h"
+#include "proto/exchange.h"
+#include "proto/secondary.h"
+
+static const struct colo_secondary_ops no_ops;
+
+void colo_secondary_init(struct colo_secondary *s, struct colo_stream *in,
+                         struct colo_stream *out, const struct colo_ram_layout *layout,
+                         struct colo_ram_cache *cache, uint64_t max_vmstate, uint32_t max_runs,
+                         const struct colo_secondary_ops *ops, void *opaque)
+{
+    memset(s, 0, sizeof(*s));
+    colo_fsm_init(&s->fsm, COLO_ROLE_SECONDARY, max_vmstate, max_runs);
+    s->in = in;
+    s->out = out;
+    s->layout = layout;
+    s->cache = cache;
+    s->ops = ops ? ops : &no_ops;
+    s->opaque = opaque;
+}
+
+void colo_secondary_fini(struct colo_secondary *s)
+{
+    colo_dirty_list_free(&s->list);
+    colo_dirty_list_free(&s->placed);
+    free(s->wire);
+    free(s->vmstate);
+    s->wire = s->vmstate = NULL;
+}
+
+int colo_secondary_send_ready(struct colo_secondary *s, uint64_t epoch)
+{
+    int ret = colo_send_msg(&s->fsm, s->out, COLO_CMD_CHECKPOINT_READY, epoch);
+
+    return ret ? ret : colo_stream_fflush(s->out);
+}
+
+static int send_flush(struct colo_secondary *s, uint32_t cmd, uint64_t value)
+{
+    int ret = colo_send_msg(&s->fsm, s->out, cmd, value);
+
+    return ret ? ret : colo_stream_fflush(s->out);
+}
+
+/* Calls an optional VM callback; a failure ends the session. */
+static int call_vm(struct colo_secondary *s, int (*fn)(void *), const char *what)
+{
+    int ret = fn ? fn(s->opaque) : 0;
+
+    if (ret)
+        return colo_stream_set_error(s->in, ret, "secondary: %s failed: %s", what,
+                                     colo_strerror(ret));
+    return 0;
+}
+
+/* Reads the dirty list and checks it against the layout and what was placed. */
+static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
+{
+    size_t len = (size_t)count * COLO_DIRTY_RUN_WIRE_SIZE;
+    int ret;
+
+    colo_dirty_list_reset(&s->list);
+    ret = colo_grow_buffer(&s->wire, &s->wire_cap, len);
+    if (!ret && count > s->list.cap) {
+        struct colo_dirty_run *runs = realloc(s->list.runs, (size_t)count * sizeof(*runs));
+
+        if (!runs)
+            ret = colo_err(-ENOMEM, "secondary: no memory for %" PRIu64 " dirty runs", count);
+        else {
+            s->list.runs = runs;
+            s->list.cap = count;
+        }
+    }
+    if (!ret)
+        ret = colo_stream_get_buffer(s->in, s->wire, len);
+    if (!ret)
+        ret = colo_dirty_list_decode(s->wire, len, count, s->list.runs);
+    if (!ret)
+        ret = colo_dirty_list_validate(s->layout, s->list.runs, count, s->fsm.max_runs);
+    if (ret)
+        return colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
+    s->list.count = count;
+    for (size_t i = 0; i < count; i++)
+        s->list.pages += s->list.runs[i].page_count;
+    /* A backend that streams pages must have placed exactly the listed runs. */
+    if (s->placed.count &&
+        (s->placed.count != count ||
+         memcmp(s->placed.runs, s->list.runs, count * sizeof(*s->list.runs))))
+        return colo_stream_set_error(s->in, COLO_E_DIRTY_LIST,
+                                     "secondary: checkpoint %" PRIu64
+                                     ": the %zu page runs received differ from the %" PRIu64
+                                     " runs of the dirty list",
+                                     s->fsm.seq, s->placed.count, count);
+    return 0;
+}
+
+int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_stats *st)
+{
+    struct colo_checkpoint_stats stats = {0};
+    struct colo_msg msg;
+    uint64_t t0, t1, seq;
+    int ret;
+
+    ret = colo_recv_msg(&s->fsm, s->in, &msg);
+    if (ret)
+        return ret;
+    if (msg.cmd == COLO_CMD_GOODBYE)
+        return colo_err(COLO_E_SHUTDOWN, "primary ended the session after checkpoint %" PRIu64,
+                        msg.value);
+    seq = msg.value;
+    t0 = colo_now_ns();
+    ret = call_vm(s, s->ops->stop_vm, "stopping the VM");
+    if (!ret)
+        ret = send_flush(s, COLO_CMD_CHECKPOINT_REPLY, seq);
+    if (ret)
+        goto out_fail;
+
+    t1 = colo_now_ns();
+    colo_dirty_list_reset(&s->placed);
+    ret = colo_stream_load_ram(s->in, seq, &s->placed);
+    if (ret)
+        goto out_fail;
+    stats.pages_ns = colo_now_ns() - t1;
+
+    t1 = colo_now_ns();
+    ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-send */
+    if (!ret)
+        ret = colo_recv_msg(&s->fsm, s->in, &msg); /* dirty-list */
+    if (!ret)
+        ret = receive_dirty_list(s, msg.value);
+    if (!ret)
+        ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-size, bounded by the fsm */
+    if (!ret) {
+        ret = colo_grow_buffer(&s->vmstate, &s->vmstate_cap, msg.value);
+        if (ret)
+            colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
+    }
+    if (!ret) {
+        s->vmstate_len = 0; /* the previous state is gone once it is overwritten */
+        ret = colo_stream_get_buffer(s->in, s->vmstate, msg.value);
+    }
+    if (ret)
+        goto out_fail;
+    s->vmstate_len = msg.value;
+    stats.state_ns = colo_now_ns() - t1;
+
+    /* Only a complete, validated checkpoint is made durable and applied. */
+    t1 = colo_now_ns();
+    ret = colo_ram_cache_persist(s->cache, s->list.runs, s->list.count);
+    if (ret) {
+        colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
+        goto out_fail;
+    }
+    stats.received_ns = colo_now_ns() - t1;
+    ret = send_flush(s, COLO_CMD_VMSTATE_RECEIVED, seq);
+    if (ret)
+        goto out_fail;
+
+    t1 = colo_now_ns();
+    colo_ram_cache_apply(s->cache, s->list.runs, s->list.count);
+    ret = s->ops->load_vmstate ? s->ops->load_vmstate(s->opaque, s->vmstate, s->vmstate_len) : 0;
+    if (ret) {
+        colo_stream_set_error(s->in, ret, "secondary: loading device state failed: %s",
+                              colo_strerror(ret));
+        goto out_fail;
+    }
+    ret = call_vm(s, s->ops->resume_vm, "resuming the VM");
+    if (!ret)
+        ret = send_flush(s, COLO_CMD_VMSTATE_LOADED, seq);
+    if (ret)
+        goto out_fail;
+    stats.loaded_ns = colo_now_ns() - t1;
+    stats.total_ns = colo_now_ns() - t0;
+    stats.seq = seq;
+    stats.pages = s->list.pages;
+    stats.page_bytes = s->list.pages * s->layout->page_size;
+    stats.vmstate_bytes = s->vmstate_len;
+    if (st)
+        *st = stats;
+    return 0;
+
+out_fail:
+    colo_fsm_fail(&s->fsm);
+    return ret;
+}

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "proto/message.h"
+#include "transport/stream.h"
+
+struct colo_stream {
+    const struct colo_stream_ops *ops;
+    void *opaque;
+    uint32_t timeout_ms;
+    int error;
+    char errmsg[512];
+    size_t wlen;
+    size_t rpos, rlen;
+    uint64_t bytes_written;
+    const struct colo_ram_layout *layout;
+    struct colo_ram_cache *cache;
+    uint8_t wbuf[COLO_STREAM_BUF_SIZE];
+    uint8_t rbuf[COLO_STREAM_BUF_SIZE];
+};
+
+int colo_stream_new(const struct colo_stream_ops *ops, void *opaque, uint32_t timeout_ms,
+                    struct colo_stream **out)
+{
+    struct colo_stream *f = calloc(1, sizeof(*f));
+
+    if (!f) {
+        ops->close(opaque);
+        return colo_err(-ENOMEM, "stream: out of memory");
+    }
+    f->ops = ops;
+    f->opaque = opaque;
+    f->timeout_ms = timeout_ms;
+    *out = f;
+    return 0;
+}
+
+void colo_stream_delete(struct colo_stream **fp)
+{
+    struct colo_stream *f = fp ? *fp : NULL;
+
+    if (!f)
+        return;
+    f->ops->close(f->opaque);
+    free(f);
+    *fp = NULL;
+}
+
+int colo_stream_open_return_path(struct colo_stream *f, struct colo_stream **rp)
+{
+    void *rp_opaque;
+    int ret;
+
+    if (f->error)
+        return colo_stream_error(f);
+    if (!f->ops->open_return_path)
+        return colo_stream_set_error(f, -ENOTSUP, "%s: no return path", f->ops->name);
+    ret = f->ops->open_return_path(f->opaque, &rp_opaque);
+    if (ret)
+        return colo_stream_set_error(f, ret, "%s: return path: %s", f->ops->name,
+                                     colo_errormsg());
+    ret = colo_stream_new(f->ops, rp_opaque, f->timeout_ms, rp);
+    if (ret)
+        return ret;
+    (*rp)->layout = f->layout;
+    (*rp)->cache = f->cache;
+    return 0;
+}
+
+int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!f->error && err) {
+        f->error = err;
+        va_start(ap, fmt);
+        vsnprintf(f->errmsg, sizeof(f->errmsg), fmt, ap);
+        va_end(ap);
+    }
+    return colo_stream_error(f);
+}
+
+int colo_stream_error(struct colo_stream *f)
+{
+    if (f->error)
+        colo_err(f->error, "%s", f->errmsg);
+    return f->error;
+}
+
+/* Latches a backend failure; the backend recorded its message already. */
+static int backend_error(struct colo_stream *f, int err)
+{
+    return colo_stream_set_error(f, err, "%s", colo_errormsg());
+}
+
+int colo_stream_shutdown(struct colo_stream *f)
+{
+    if (f->ops->shutdown)
+        f->ops->shutdown(f->opaque);
+    return colo_stream_set_error(f, -EPIPE, "%s: stream shut down", f->ops->name);
+}
+
+void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms)
+{
+    f->timeout_ms = timeout_ms;
+}
+
+const char *colo_stream_backend(const struct colo_stream *f)
+{
+    return f->ops->name;
+}
+
+uint64_t colo_stream_bytes_written(const struct colo_stream *f)
+{
+    return f->bytes_written + f->wlen;
+}
+
+static int write_iov(struct colo_stream *f, const void *extra, size_t extra_len)
+{
+    struct iovec iov[2];
+    int n = 0, ret;
+
+    if (f->wlen)
+        iov[n++] = (struct iovec){.iov_base = f->wbuf, .iov_len = f->wlen};
+    if (extra_len)
+        iov[n++] = (struct iovec){.iov_base = (void *)extra, .iov_len = extra_len};
+    if (!n)
+        return 0;
+    ret = f->ops->writev(f->opaque, iov, n, f->timeout_ms);
+    if (ret)
+        return backend_error(f, ret);
+    f->bytes_written += f->wlen + extra_len;
+    f->wlen = 0;
+    return 0;
+}
+
+int colo_stream_fflush(struct colo_stream *f)
+{
+    if (f->error)
+        return colo_stream_error(f);
+    return write_iov(f, NULL, 0);
+}
+
+void colo_stream_put_buffer(struct colo_stream *f, const void *buf, size_t len)
+{
+    if (f->error || !len)
+        return;
+    if (len >= COLO_STREAM_BUF_SIZE / 4) {
+        /* Large payloads (pages, device state) skip the copy. */
+        write_iov(f, buf, len);
+        return;
+    }
+    if (f->wlen + len > sizeof(f->wbuf) && write_iov(f, NULL, 0))
+        return;
+    memcpy(f->wbuf + f->wlen, buf, len);
+    f->wlen += len;
+}
+
+void colo_stream_put_be32(struct colo_stream *f, uint32_t v)
+{
+    uint8_t b[4];
+
+    colo_put_be32(b, v);
+    colo_stream_put_buffer(f, b, sizeof(b));
+}
+
+void colo_stream_put_be64(struct colo_stream *f, uint64_t v)
+{
+    uint8_t b[8];
+
+    colo_put_be64(b, v);
+    colo_stream_put_buffer(f, b, sizeof(b));
+}
+
+/* Refills the read buffer with at least one byte. */
+static int fill(struct colo_stream *f)
+{
+    ssize_t n = f->ops->read(f->opaque, f->rbuf, sizeof(f->rbuf), f->timeout_ms);
+
+    if (n < 0)
+        return backend_error(f, (int)n);
+    if (n == 0)
+        return colo_stream_set_error(f, COLO_E_PEER_LOST, "%s: connection closed by peer",
+                                     f->ops->name);
+    f->rpos = 0;
+    f->rlen = (size_t)n;
+    return 0;
+}
+
+int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    if (f->error)
+        return colo_stream_error(f);
+    while (len) {
+        size_t avail = f->rlen - f->rpos;
+
+        if (!avail && len >= sizeof(f->rbuf)) {
+            /* Large reads go straight into the destination. */
+            ssize_t n = f->ops->read(f->opaque, p, len, f->timeout_ms);
+
+            if (n < 0)
+                return backend_error(f, (int)n);
+            if (n == 0)
+                return colo_stream_set_error(f, COLO_E_PEER_LOST,
+                                             "%s: connection closed by peer", f->ops->name);
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (!avail) {
+            if (fill(f))
+                return f->error;
+            continue;
+        }
+        if (avail > len)
+            avail = len;
+        memcpy(p, f->rbuf + f->rpos, avail);
+        f->rpos += avail;
+        p += avail;
+        len -= avail;
+    }
+    return 0;
+}
+
+uint32_t colo_stream_get_be32(struct colo_stream *f)
+{
+    uint8_t b[4];
+
+    if (colo_stream_get_buffer(f, b, sizeof(b)))
+        return 0;
+    return colo_get_be32(b);
+}
+
+uint64_t colo_stream_get_be64(struct colo_stream *f)
+{
+    uint8_t b[8];
+
+    if (colo_stream_get_buffer(f, b, sizeof(b)))
+        return 0;
+    return colo_get_be64(b);
+}
+
+/* ---- RAM hooks ---- */
+
+int colo_stream_register_ram(struct colo_stream *f, const struct colo_ram_layout *layout,
+                             struct colo_ram_cache *cache)
+{
+    int ret;
+
+    if (f->error)
+        return colo_stream_error(f);
+    f->layout = layout;
+    f->cache = cache;
+    if (!f->ops->register_ram)
+        return 0;
+    ret = f->ops->register_ram(f->opaque, f);
+    return ret ? backend_error(f, ret) : 0;
+}
+
+const struct colo_ram_layout *colo_stream_ram_layout(const struct colo_stream *f)
+{
+    return f->layout;
+}
+
+struct colo_ram_cache *colo_stream_ram_cache(const struct colo_stream *f)
+{
+    return f->cache;
+}
+
+/* Calls one optional hook with the sticky-error rules of the stream. */
+#define CALL_HOOK(f, hook, ...)                                                                  \
+    do {                                                                                         \
+        int hook_ret_;                                                                           \
+        if ((f)->error)                                                                          \
+            return colo_stream_error(f);                                                         \
+        if (!(f)->layout)                                                                        \
+            return colo_stream_set_error((f), -EINVAL, "%s: RAM not registered",                 \
+                                         (f)->ops->name);                                        \
+        if (!(f)->ops->hook)                                                                     \
+            return 0;                                                                            \
+        hook_ret_ = (f)->ops->hook((f)->opaque, (f), __VA_ARGS__);                               \
+        return hook_ret_ ? backend_error((f), hook_ret_) : 0;                                    \
+    } while (0)
+
+int colo_stream_before_ram_iterate(struct colo_stream *f, uint64_t seq)
+{
+    CALL_HOOK(f, before_ram_iterate, seq);
+}
+
+int colo_stream_save_page(struct colo_stream *f, const struct colo_dirty_run *run)
+{
+    CALL_HOOK(f, save_page, run);
+}
+
+int colo_stream_after_ram_iterate(struct colo_stream *f, uint64_t seq)
+{
+    CALL_HOOK(f, after_ram_iterate, seq);
+}
+
+int colo_stream_load_ram(struct colo_stream *f, uint64_t seq, struct colo_dirty_list *placed)
+{
+    CALL_HOOK(f, load_ram, seq, placed);
+}
+
+int colo_stream_flush_ram(struct colo_stream *f)
+{
+    int ret;
+
+    if (f->error)
+        return colo_stream_error(f);
+    if (!f->ops->flush_ram)
+        return colo_stream_fflush(f);
+    ret = f->ops->flush_ram(f->opaque, f);
+    return ret ? backend_error(f, ret) : 0;
+}

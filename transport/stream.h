@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A buffered byte stream in the spirit of QEMU's QEMUFile, plus RAM hooks in
+ * the spirit of QEMUFileHooks. Backends (tcp, rdma) plug in through
+ * struct colo_stream_ops; proto/ drives only this interface.
+ *
+ * Errors latch: the first error wins, and every later call is a no-op that
+ * returns it (get_* return 0). colo_stream_error() reads the latch.
+ */
+#ifndef COLO_TRANSPORT_STREAM_H
+#define COLO_TRANSPORT_STREAM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "proto/dirty_list.h"
+#include "proto/ram_layout.h"
+
+struct colo_stream;
+struct colo_ram_cache;
+
+struct colo_stream_ops {
+    const char *name;
+    /* Writes every byte of iov or fails: 0 or a negative code. */
+    int (*writev)(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms);
+    /* Reads 1..len bytes: their number, 0 at end of stream, or a negative code. */
+    ssize_t (*read)(void *opaque, void *buf, size_t len, uint32_t timeout_ms);
+    /* Wakes any waiter on the connection and makes later I/O fail. */
+    int (*shutdown)(void *opaque);
+    /* The reverse direction of the same connection (QEMU's return path). */
+    int (*open_return_path)(void *opaque, void **rp_opaque);
+    /* Drops this stream's reference to the connection. */
+    void (*close)(void *opaque);
+
+    /*
+     * RAM hooks; NULL where a backend has nothing to do. The primary calls
+     * before_ram_iterate, save_page for every run, after_ram_iterate, then
+     * flush_ram, which returns when every page pushed is placed at the
+     * secondary or, on an ordered byte stream, is ordered before anything
+     * written after it (the secondary places pages before it reads on).
+     * The secondary calls load_ram at the same point of the protocol: it
+     * places pages that travel in the stream and appends every run it
+     * placed to `placed`.
+     */
+    int (*register_ram)(void *opaque, struct colo_stream *f);
+    int (*before_ram_iterate)(void *opaque, struct colo_stream *f, uint64_t seq);
+    int (*save_page)(void *opaque, struct colo_stream *f, const struct colo_dirty_run *run);
+    int (*after_ram_iterate)(void *opaque, struct colo_stream *f, uint64_t seq);
+    int (*flush_ram)(void *opaque, struct colo_stream *f);
+    int (*load_ram)(void *opaque, struct colo_stream *f, uint64_t seq,
+                    struct colo_dirty_list *placed);
+};
+
+#define COLO_STREAM_BUF_SIZE 32768
+
+/* Takes over opaque: ops->close runs when the stream is deleted. */
+int colo_stream_new(const struct colo_stream_ops *ops, void *opaque, uint32_t timeout_ms,
+                    struct colo_stream **out);
+/* Flushes nothing: call colo_stream_fflush() first where it matters. */
+void colo_stream_delete(struct colo_stream **f);
+int colo_stream_open_return_path(struct colo_stream *f, struct colo_stream **rp);
+
+void colo_stream_put_be32(struct colo_stream *f, uint32_t v);
+void colo_stream_put_be64(struct colo_stream *f, uint64_t v);
+/* Large buffers go to the backend without a copy. */
+void colo_stream_put_buffer(struct colo_stream *f, const void *buf, size_t len);
+int colo_stream_fflush(struct colo_stream *f);
+uint32_t colo_stream_get_be32(struct colo_stream *f);
+uint64_t colo_stream_get_be64(struct colo_stream *f);
+/* Reads exactly len bytes: 0 or the latched error. */
+int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len);
+
+/* The latched error (0 if none); re-records its message for colo_errormsg(). */
+int colo_stream_error(struct colo_stream *f);
+/* Latches err with a message, unless an error is latched already. Returns the latched one. */
+int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Latches -EPIPE and shuts the connection down (both directions). */
+int colo_stream_shutdown(struct colo_stream *f);
+void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms);
+const char *colo_stream_backend(const struct colo_stream *f);
+uint64_t colo_stream_bytes_written(const struct colo_stream *f);
+
+/* RAM side: the layout (both sides) and the cache (secondary) the hooks use. */
+int colo_stream_register_ram(struct colo_stream *f, const struct colo_ram_layout *layout,
+                             struct colo_ram_cache *cache);
+const struct colo_ram_layout *colo_stream_ram_layout(const struct colo_stream *f);
+struct colo_ram_cache *colo_stream_ram_cache(const struct colo_stream *f);
+int colo_stream_before_ram_iterate(struct colo_stream *f, uint64_t seq);
+int colo_stream_save_page(struct colo_stream *f, const struct colo_dirty_run *run);
+int colo_stream_after_ram_iterate(struct colo_stream *f, uint64_t seq);
+int colo_stream_flush_ram(struct colo_stream *f);
+int colo_stream_load_ram(struct colo_stream *f, uint64_t seq, struct colo_dirty_list *placed);
+
+#endif
