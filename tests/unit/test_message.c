@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The control-message codec and the handshake codec: round trips and every rejection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "proto/handshake.h"
+#include "proto/message.h"
+
+static void test_round_trip_every_command(void **state)
+{
+    for (uint32_t cmd = 1; cmd <= COLO_CMD__MAX; cmd++) {
+        uint64_t values[] = {1, 2, 1000, cmd == COLO_CMD_VMSTATE_SIZE ? COLO_VMSTATE_HARD_MAX
+                                         : cmd == COLO_CMD_DIRTY_LIST ? COLO_DIRTY_RUNS_HARD_MAX
+                                                                      : COLO_SEQ_MAX};
+        for (size_t i = 0; i < 4; i++) {
+            struct colo_msg in = {.cmd = cmd, .value = values[i]}, out;
+            uint8_t wire[COLO_MSG_WIRE_SIZE];
+
+            colo_msg_encode(&in, wire);
+            assert_int_equal(colo_msg_decode(wire, sizeof(wire), &out), 0);
+            assert_int_equal(out.cmd, cmd);
+            assert_true(out.value == values[i]);
+        }
+    }
+}
+
+static void test_wire_layout_is_big_endian(void **state)
+{
+    struct colo_msg m = {.cmd = COLO_CMD_VMSTATE_SIZE, .value = 0x0102030405060708ull};
+    uint8_t wire[COLO_MSG_WIRE_SIZE];
+    const uint8_t want[] = {0, 0, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8};
+
+    colo_msg_encode(&m, wire);
+    assert_memory_equal(wire, want, sizeof(want));
+}
+
+static void test_rejects_truncated(void **state)
+{
+    uint8_t wire[COLO_MSG_WIRE_SIZE] = {0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1};
+    struct colo_msg m;
+
+    for (size_t len = 0; len < COLO_MSG_WIRE_SIZE; len++) {
+        assert_int_equal(colo_msg_decode(wire, len, &m), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), "expected 12 bytes"));
+    }
+}
+
+static void test_rejects_invalid_and_unknown(void **state)
+{
+    uint32_t bad[] = {0, COLO_CMD__MAX + 1, 100, UINT32_MAX};
+    struct colo_msg m;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint8_t wire[COLO_MSG_WIRE_SIZE];
+
+        colo_msg_encode(&(struct colo_msg){.cmd = bad[i], .value = 1}, wire);
+        assert_int_equal(colo_msg_decode(wire, sizeof(wire), &m), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), "unknown COLO command"));
+        assert_non_null(strstr(colo_errormsg(), "expected 1..11"));
+    }
+    /* a uint32 command is printed unsigned, never as a negative number */
+    assert_non_null(strstr(colo_errormsg(), "4294967295"));
+}
+
+static void test_rejects_out_of_range_values(void **state)
+{
+    struct {
+        uint32_t cmd;
+        uint64_t value;
+    } bad[] = {
+        {COLO_CMD_CHECKPOINT_READY, 0},     {COLO_CMD_CHECKPOINT_REQUEST, 0},
+        {COLO_CMD_CHECKPOINT_REPLY, 0},     {COLO_CMD_VMSTATE_SEND, COLO_SEQ_MAX + 1},
+        {COLO_CMD_VMSTATE_RECEIVED, 0},     {COLO_CMD_VMSTATE_LOADED, UINT64_MAX},
+        {COLO_CMD_VMSTATE_SIZE, COLO_VMSTATE_HARD_MAX + 1},
+        {COLO_CMD_DIRTY_LIST, COLO_DIRTY_RUNS_HARD_MAX + 1ull},
+        {COLO_CMD_GOODBYE, UINT64_MAX},
+    };
+    struct colo_msg m;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint8_t wire[COLO_MSG_WIRE_SIZE];
+
+        colo_msg_encode(&(struct colo_msg){.cmd = bad[i].cmd, .value = bad[i].value}, wire);
+        assert_int_equal(colo_msg_decode(wire, sizeof(wire), &m), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), "out of range"));
+        assert_non_null(strstr(colo_errormsg(), colo_cmd_str(bad[i].cmd)));
+    }
+}
+
+static void test_command_names(void **state)
+{
+    assert_string_equal(colo_cmd_str(COLO_CMD_INVALID), "invalid");
+    assert_string_equal(colo_cmd_str(COLO_CMD_CHECKPOINT_READY), "checkpoint-ready");
+    assert_string_equal(colo_cmd_str(COLO_CMD_VMSTATE_LOADED), "vmstate-loaded");
+    assert_string_equal(colo_cmd_str(COLO_CMD_GOODBYE), "goodbye");
+    assert_string_equal(colo_cmd_str(COLO_CMD__MAX + 1), "unknown");
+    assert_int_equal(COLO_CMD_CHECKPOINT_REQUEST, 2);
+    assert_int_equal(COLO_CMD_VMSTATE_SIZE, 5);
+}
+
+static void make_layout(struct colo_ram_layout *l, uint64_t len2)
+{
+    static uint8_t ram[3][8192];
+
+    assert_int_equal(colo_ram_layout_init(l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(l, "pc.ram", ram[0], 8192), 0);
+    assert_int_equal(colo_ram_layout_add(l, "vga.vram", ram[1], len2), 0);
+}
+
+static void test_hello_round_trip_and_checks(void **state)
+{
+    struct colo_ram_layout a, b;
+    struct colo_hello pri, sec, got;
+    uint8_t wire[COLO_HELLO_WIRE_SIZE];
+
+    make_layout(&a, 8192);
+    make_layout(&b, 4096);
+    colo_hello_from_layout(&pri, COLO_ROLE_PRIMARY, 0, &a);
+    colo_hello_from_layout(&sec, COLO_ROLE_SECONDARY, 0, &a);
+    colo_hello_encode(&pri, wire);
+    assert_int_equal(colo_hello_decode(wire, sizeof(wire), &got), 0);
+    assert_memory_equal(&got, &pri, sizeof(got));
+    assert_int_equal(colo_hello_check(&sec, &got), 0);
+
+    /* same role on both ends */
+    assert_int_equal(colo_hello_check(&pri, &got), COLO_E_HANDSHAKE);
+    /* other layout */
+    colo_hello_from_layout(&sec, COLO_ROLE_SECONDARY, 0, &b);
+    assert_int_equal(colo_hello_check(&sec, &got), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "RAM layout differs"));
+    /* other version */
+    colo_hello_from_layout(&sec, COLO_ROLE_SECONDARY, 0, &a);
+    got.version = 2;
+    assert_int_equal(colo_hello_check(&sec, &got), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "protocol version"));
+    /* truncated, bad magic, reserved */
+    assert_int_equal(colo_hello_decode(wire, sizeof(wire) - 1, &got), COLO_E_HANDSHAKE);
+    wire[0] ^= 0xff;
+    assert_int_equal(colo_hello_decode(wire, sizeof(wire), &got), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "not a colo-rdma endpoint"));
+    wire[0] ^= 0xff;
+    wire[23] = 1;
+    assert_int_equal(colo_hello_decode(wire, sizeof(wire), &got), COLO_E_HANDSHAKE);
+}
+
+static void test_layout_rejections(void **state)
+{
+    struct colo_ram_layout l;
+    static uint8_t ram[8192];
+
+    assert_int_equal(colo_ram_layout_init(&l, 1000), COLO_E_CONFIG);
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "", ram, 4096), COLO_E_CONFIG);
+    assert_int_equal(colo_ram_layout_add(&l, "a", ram, 0), COLO_E_CONFIG);
+    assert_int_equal(colo_ram_layout_add(&l, "a", ram, 4097), COLO_E_CONFIG);
+    assert_int_equal(colo_ram_layout_add(&l, "a", NULL, 4096), COLO_E_CONFIG);
+    assert_int_equal(colo_ram_layout_add(&l, "a", ram, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "a", ram, 4096), COLO_E_CONFIG);
+    assert_non_null(strstr(colo_errormsg(), "name used twice"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_every_command),
+        cmocka_unit_test(test_wire_layout_is_big_endian),
+        cmocka_unit_test(test_rejects_truncated),
+        cmocka_unit_test(test_rejects_invalid_and_unknown),
+        cmocka_unit_test(test_rejects_out_of_range_values),
+        cmocka_unit_test(test_command_names),
+        cmocka_unit_test(test_hello_round_trip_and_checks),
+        cmocka_unit_test(test_layout_rejections),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * End to end over tcp on loopback, through the public API only: 100
+ * checkpoints of random dirty pages, with the secondary's cache and applied
+ * guest RAM compared byte for byte with the primary's RAM after each one;
+ * then the ways a session can go wrong.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <colo-rdma/colo-rdma.h>
+
+#define NBLOCKS 3
+static const uint64_t block_len[NBLOCKS] = {1 << 20, 512 << 10, 64 << 10};
+
+struct side {
+    uint8_t *ram[NBLOCKS];
+    struct colo_config *cfg;
+};
+
+struct secondary_thread {
+    struct colo_listener *l;
+    struct colo_session *s;
+    pthread_t tid;
+    int sessions;   /* how many sessions to serve */
+    int last_ret;
+    int accept_ret;
+    uint64_t served;
+};
+
+static char cache_path[64];
+
+static void side_init(struct side *sd, const char *host, uint16_t port, const uint64_t *lens)
+{
+    assert_int_equal(colo_config_new(&sd->cfg), 0);
+    assert_int_equal(colo_config_set_address(sd->cfg, host, port), 0);
+    assert_int_equal(colo_config_set_timeout_ms(sd->cfg, 10000), 0);
+    for (int i = 0; i < NBLOCKS; i++) {
+        char name[16];
+
+        sd->ram[i] = calloc(1, lens[i]);
+        assert_non_null(sd->ram[i]);
+        snprintf(name, sizeof(name), "block%d", i);
+        assert_int_equal(colo_config_add_ram_block(sd->cfg, name, sd->ram[i], lens[i]), 0);
+    }
+    assert_int_equal(colo_config_set_cache_path(sd->cfg, cache_path), 0);
+}
+
+static void side_fini(struct side *sd)
+{
+    for (int i = 0; i < NBLOCKS; i++)
+        free(sd->ram[i]);
+    colo_config_delete(&sd->cfg);
+}
+
+static void *serve(void *arg)
+{
+    struct secondary_thread *t = arg;
+
+    for (int n = 0; n < t->sessions; n++) {
+        int ret = colo_listener_accept(t->l, &t->s);
+
+        t->accept_ret = ret;
+        if (ret) {
+            t->last_ret = ret;
+            continue;
+        }
+        do {
+            ret = colo_secondary_serve(t->s, NULL);
+            if (!ret)
+                t->served++;
+        } while (!ret);
+        t->last_ret = ret;
+        colo_session_close(&t->s);
+    }
+    return NULL;
+}
+
+static void start_secondary(struct secondary_thread *t, struct side *sec, int sessions)
+{
+    memset(t, 0, sizeof(*t));
+    t->sessions = sessions;
+    assert_int_equal(colo_listener_new(sec->cfg, &t->l), 0);
+    assert_int_equal(pthread_create(&t->tid, NULL, serve, t), 0);
+}
+
+static void stop_secondary(struct secondary_thread *t)
+{
+    pthread_join(t->tid, NULL);
+    colo_listener_delete(&t->l);
+}
+
+static uint64_t rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static int setup(void **state)
+{
+    strcpy(cache_path, "/tmp/colo-tcp-test.XXXXXX");
+    close(mkstemp(cache_path));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(cache_path);
+    return 0;
+}
+
+/* Primary checkpoints with random dirty pages; secondary verified after each. */
+static void run_verified(const char *host, int checkpoints)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    uint64_t seed = 0x1234567;
+    struct colo_dirty_run runs[64];
+    uint8_t state_buf[300];
+
+    side_init(&sec, host, 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, host, colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+
+    for (int c = 1; c <= checkpoints; c++) {
+        size_t n = c == 1 ? NBLOCKS : 1 + rng(&seed) % 64;
+        struct colo_checkpoint_stats st;
+        const void *vm;
+        uint64_t vmlen;
+
+        for (size_t i = 0; i < n; i++) {
+            uint32_t b = c == 1 ? (uint32_t)i : (uint32_t)(rng(&seed) % NBLOCKS);
+            uint64_t pages = block_len[b] / 4096;
+            uint64_t first = c == 1 ? 0 : rng(&seed) % pages;
+            uint64_t count = c == 1 ? pages : 1 + rng(&seed) % (pages - first < 8 ? pages - first : 8);
+
+            runs[i] = (struct colo_dirty_run){.block = b, .first_page = first, .page_count = count};
+            for (uint64_t pg = first; pg < first + count; pg++)
+                for (int k = 0; k < 4096; k += 512)
+                    pri.ram[b][pg * 4096 + (uint64_t)k] = (uint8_t)rng(&seed);
+        }
+        memset(state_buf, c, sizeof(state_buf));
+        assert_int_equal(colo_primary_checkpoint(p, runs, n, state_buf, sizeof(state_buf), &st), 0);
+        assert_true(st.seq == (uint64_t)c);
+        assert_true(st.total_ns > 0 && st.vmstate_bytes == sizeof(state_buf));
+        /* The secondary is idle again, waiting for the next request. */
+        for (uint32_t b = 0; b < NBLOCKS; b++) {
+            const void *addr;
+            uint64_t len;
+
+            assert_int_equal(colo_session_cache_block(t.s, b, &addr, &len), 0);
+            assert_true(len == block_len[b]);
+            if (memcmp(addr, pri.ram[b], len))
+                fail_msg("checkpoint %d: cache of block %u differs from the primary", c, b);
+            if (memcmp(sec.ram[b], pri.ram[b], len))
+                fail_msg("checkpoint %d: applied RAM of block %u differs", c, b);
+        }
+        assert_int_equal(colo_session_vmstate(t.s, &vm, &vmlen), 0);
+        assert_true(vmlen == sizeof(state_buf));
+        assert_memory_equal(vm, state_buf, sizeof(state_buf));
+        assert_true(colo_session_seq(t.s) == (uint64_t)c);
+    }
+    assert_true(colo_session_seq(p) == (uint64_t)checkpoints);
+    colo_session_close(&p);
+    assert_null(p);
+    stop_secondary(&t);
+    assert_int_equal(t.last_ret, COLO_E_SHUTDOWN);
+    assert_true(t.served == (uint64_t)checkpoints);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+static void test_100_checkpoints_verified_ipv4(void **state)
+{
+    run_verified("127.0.0.1", 100);
+}
+
+static void test_ipv6(void **state)
+{
+    struct colo_config *cfg;
+    struct colo_listener *l = NULL;
+    int ret;
+
+    /* skip where the machine has no IPv6 loopback */
+    assert_int_equal(colo_config_new(&cfg), 0);
+    colo_config_add_ram_block(cfg, "x", cache_path, 4096);
+    colo_config_set_address(cfg, "::1", 0);
+    colo_config_set_cache_path(cfg, cache_path);
+    ret = colo_listener_new(cfg, &l);
+    colo_listener_delete(&l);
+    colo_config_delete(&cfg);
+    if (ret) {
+        print_message("no IPv6 loopback here (%s): skipped\n", colo_errormsg());
+        skip();
+    }
+    run_verified("::1", 5);
+}
+
+static void test_layout_mismatch_both_sides(void **state)
+{
+    static const uint64_t other[NBLOCKS] = {1 << 20, 512 << 10, 128 << 10};
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p = NULL;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), other);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "RAM layout differs"));
+    assert_null(p);
+    stop_secondary(&t);
+    assert_int_equal(t.accept_ret, COLO_E_HANDSHAKE);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+static void test_listener_takes_the_next_session(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = 1};
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 2);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+        assert_int_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+        colo_session_close(&p);
+    }
+    stop_secondary(&t);
+    assert_true(t.served == 2);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+static void *serve_one_then_vanish(void *arg)
+{
+    struct secondary_thread *t = arg;
+
+    t->accept_ret = colo_listener_accept(t->l, &t->s);
+    if (!t->accept_ret) {
+        t->last_ret = colo_secondary_serve(t->s, NULL);
+        colo_session_close(&t->s); /* no goodbye from a secondary: the link just ends */
+    }
+    return NULL;
+}
+
+static void test_secondary_lost_mid_session(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t = {0};
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 1, .first_page = 3, .page_count = 2};
+    int ret;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_listener_new(sec.cfg, &t.l), 0);
+    assert_int_equal(pthread_create(&t.tid, NULL, serve_one_then_vanish, &t), 0);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), 0);
+    pthread_join(t.tid, NULL);
+    assert_int_equal(t.last_ret, 0);
+    ret = colo_primary_checkpoint(p, &run, 1, "s", 1, NULL);
+    assert_true(ret == COLO_E_PEER_LOST || ret == -EPIPE);
+    assert_non_null(strstr(colo_errormsg(), "checkpoint 2 failed"));
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "close it"));
+    colo_session_close(&p);
+    colo_listener_delete(&t.l);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+static void test_connect_refused_and_accept_timeout(void **state)
+{
+    struct side sd;
+    struct colo_listener *l = NULL;
+    struct colo_session *s = NULL;
+    uint16_t port;
+
+    side_init(&sd, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_timeout_ms(sd.cfg, 200), 0);
+    assert_int_equal(colo_listener_new(sd.cfg, &l), 0);
+    port = colo_listener_port(l);
+    assert_int_equal(colo_listener_accept(l, &s), -ETIMEDOUT);
+    assert_non_null(strstr(colo_errormsg(), "timed out after 200 ms"));
+    colo_listener_delete(&l);
+    assert_null(l);
+
+    /* nobody listens on that port any more */
+    assert_int_equal(colo_config_set_address(sd.cfg, "127.0.0.1", port), 0);
+    assert_int_equal(colo_primary_connect(sd.cfg, &s), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "connect to 127.0.0.1 port"));
+    assert_int_equal(colo_config_set_address(sd.cfg, "no-such-host.invalid", port), 0);
+    assert_int_equal(colo_primary_connect(sd.cfg, &s), -EHOSTUNREACH);
+    assert_non_null(strstr(colo_errormsg(), "cannot resolve"));
+    assert_null(s);
+    side_fini(&sd);
+}
+
+static void test_config_errors(void **state)
+{
+    struct colo_config *cfg;
+    struct colo_listener *l = NULL;
+    struct colo_session *s = NULL;
+    static uint8_t ram[8192];
+
+    assert_int_equal(colo_config_new(&cfg), 0);
+    assert_int_equal(colo_config_set_transport(cfg, "carrier-pigeon"), COLO_E_CONFIG);
+    assert_non_null(strstr(colo_errormsg(), "expected tcp or rdma"));
+    assert_int_equal(colo_config_set_timeout_ms(cfg, 0), COLO_E_CONFIG);
+    assert_int_equal(colo_config_set_page_size(cfg, 3000), COLO_E_CONFIG);
+    assert_int_equal(colo_config_add_ram_block(cfg, "a", ram, 100), COLO_E_CONFIG);
+    assert_int_equal(colo_config_set_max_vmstate(cfg, UINT64_MAX), COLO_E_CONFIG);
+    /* no RAM block */
+    assert_int_equal(colo_config_set_address(cfg, "127.0.0.1", 0), 0);
+    assert_int_equal(colo_primary_connect(cfg, &s), COLO_E_CONFIG);
+    assert_int_equal(colo_config_add_ram_block(cfg, "a", ram, sizeof(ram)), 0);
+    assert_int_equal(colo_config_set_page_size(cfg, 8192), COLO_E_CONFIG);
+    /* a cache that cannot be made fails before listening */
+    assert_int_equal(colo_config_set_cache_path(cfg, "/nonexistent-dir/cache"), 0);
+    assert_int_equal(colo_listener_new(cfg, &l), COLO_E_CACHE);
+    assert_non_null(strstr(colo_errormsg(), "/nonexistent-dir/cache"));
+    assert_null(l);
+    /* rdma is not in this build yet */
+    assert_int_equal(colo_config_set_transport(cfg, "rdma"), 0);
+    assert_int_equal(colo_primary_connect(cfg, &s), COLO_E_NO_BACKEND);
+    colo_config_delete(&cfg);
+    assert_null(cfg);
+    colo_config_delete(&cfg);
+    assert_string_equal(colo_strerror(COLO_E_PEER_LOST), "peer lost");
+    assert_string_equal(colo_strerror(-ENOENT), "No such file or directory");
+    assert_string_equal(colo_strerror(-20000), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_100_checkpoints_verified_ipv4),
+        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_layout_mismatch_both_sides),
+        cmocka_unit_test(test_listener_takes_the_next_session),
+        cmocka_unit_test(test_secondary_lost_mid_session),
+        cmocka_unit_test(test_connect_refused_and_accept_timeout),
+        cmocka_unit_test(test_config_errors),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
