@@ -58,6 +58,8 @@ const char *colo_strerror(int err)
         return "RAM cache unusable";
     case COLO_E_NO_BACKEND:
         return "transport not available";
+    case COLO_E_AUTH:
+        return "authentication failed";
     default:
         break;
     }

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "lib/config.h"
+#include "proto/auth.h"
 #include "proto/message.h"
 
 int colo_config_new(struct colo_config **out)
@@ -19,6 +20,7 @@ int colo_config_new(struct colo_config **out)
     cfg->timeout_ms = COLO_DEFAULT_TIMEOUT_MS;
     cfg->page_size = 4096;
     cfg->max_vmstate = COLO_DEFAULT_MAX_VMSTATE;
+    cfg->heartbeat_ms = COLO_DEFAULT_HEARTBEAT_MS;
     *out = cfg;
     return 0;
 }
@@ -31,6 +33,9 @@ void colo_config_delete(struct colo_config **cfgp)
         return;
     free(cfg->host);
     free(cfg->cache_path);
+    if (cfg->auth_key)
+        memset(cfg->auth_key, 0, cfg->auth_key_len);
+    free(cfg->auth_key);
     free(cfg);
     *cfgp = NULL;
 }
@@ -54,7 +59,10 @@ int colo_config_copy(const struct colo_config *src, struct colo_config **out)
         return colo_err(-ENOMEM, "config: out of memory");
     *cfg = *src;
     cfg->host = cfg->cache_path = NULL;
-    if (set_string(&cfg->host, src->host) || set_string(&cfg->cache_path, src->cache_path)) {
+    cfg->auth_key = NULL;
+    cfg->auth_key_len = 0;
+    if (set_string(&cfg->host, src->host) || set_string(&cfg->cache_path, src->cache_path) ||
+        (src->auth_key && colo_config_set_auth_key(cfg, src->auth_key, src->auth_key_len))) {
         colo_config_delete(&cfg);
         return -ENOMEM;
     }
@@ -149,4 +157,38 @@ int colo_config_layout(const struct colo_config *cfg, struct colo_ram_layout *la
         ret = colo_ram_layout_add(layout, cfg->blocks[i].name, cfg->blocks[i].host,
                                   cfg->blocks[i].length);
     return ret;
+}
+
+int colo_config_set_auth_key(struct colo_config *cfg, const void *key, size_t len)
+{
+    uint8_t *copy;
+
+    if (!key || len == 0 || len > COLO_AUTH_KEY_MAX)
+        return colo_err(COLO_E_CONFIG, "authentication key of %zu bytes: expected 1..%d bytes",
+                        len, COLO_AUTH_KEY_MAX);
+    copy = malloc(len);
+    if (!copy)
+        return colo_err(-ENOMEM, "config: out of memory");
+    memcpy(copy, key, len);
+    if (cfg->auth_key)
+        memset(cfg->auth_key, 0, cfg->auth_key_len);
+    free(cfg->auth_key);
+    cfg->auth_key = copy;
+    cfg->auth_key_len = len;
+    return 0;
+}
+
+int colo_config_set_busy_poll(struct colo_config *cfg, int enabled)
+{
+    cfg->busy_poll = enabled != 0;
+    return 0;
+}
+
+int colo_config_set_heartbeat_ms(struct colo_config *cfg, uint32_t interval_ms)
+{
+    if (interval_ms < 10 || interval_ms > 60000)
+        return colo_err(COLO_E_CONFIG, "heartbeat interval %u ms: expected 10..60000 ms",
+                        interval_ms);
+    cfg->heartbeat_ms = interval_ms;
+    return 0;
 }

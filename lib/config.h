@@ -3,12 +3,15 @@
 #ifndef COLO_LIB_CONFIG_H
 #define COLO_LIB_CONFIG_H
 
+#include <stdbool.h>
+
 #include "colo-rdma/colo-rdma.h"
 #include "proto/ram_layout.h"
 
 #define COLO_DEFAULT_TIMEOUT_MS 30000u  /* > QEMU's default 20 s checkpoint period */
 #define COLO_DEFAULT_MAX_VMSTATE (64ull << 20)
 #define COLO_DEFAULT_PORT 9090
+#define COLO_DEFAULT_HEARTBEAT_MS 500
 
 struct colo_config {
     char transport[16];
@@ -26,6 +29,10 @@ struct colo_config {
     uint64_t max_vmstate;
     struct colo_secondary_ops ops;
     void *opaque;
+    uint8_t *auth_key;
+    size_t auth_key_len;
+    bool busy_poll;
+    uint32_t heartbeat_ms;
 };
 
 /* Deep copy (strings duplicated). */

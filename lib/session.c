@@ -12,16 +12,24 @@
 #include "common/error.h"
 #include "common/timeutil.h"
 #include "lib/config.h"
+#include "colo-rdma-config.h"
+#include "proto/auth.h"
 #include "proto/handshake.h"
 #include "proto/primary.h"
 #include "proto/secondary.h"
 #include "transport/ram_cache.h"
 #include "transport/tcp.h"
+#if HAVE_RDMA
+#include "transport/rdma.h"
+#endif
 
 struct colo_listener {
     struct colo_config *cfg;
     struct colo_ram_layout layout;
     struct colo_tcp_listener *tcp;
+#if HAVE_RDMA
+    struct colo_rdma_listener *rdma;
+#endif
     struct colo_ram_cache *cache;
 };
 
@@ -36,15 +44,30 @@ struct colo_session {
     bool failed;
 };
 
+static bool is_rdma(const struct colo_config *cfg)
+{
+    return !strcmp(cfg->transport, "rdma");
+}
+
 static int check_transport(const struct colo_config *cfg)
 {
-    if (!strcmp(cfg->transport, "tcp"))
+    if (!is_rdma(cfg) || HAVE_RDMA)
         return 0;
     return colo_err(COLO_E_NO_BACKEND,
-                    "transport '%s' is not available in this build: use tcp (the rdma "
-                    "backend is under development)",
-                    cfg->transport);
+                    "transport rdma is not available: this build has no libibverbs/librdmacm "
+                    "(install libibverbs-dev and librdmacm-dev and rebuild), use tcp");
 }
+
+#if HAVE_RDMA
+static void rdma_options(const struct colo_config *cfg, struct colo_rdma_options *opt)
+{
+    *opt = (struct colo_rdma_options){
+        .timeout_ms = cfg->timeout_ms,
+        .heartbeat_ms = cfg->heartbeat_ms,
+        .busy_poll = cfg->busy_poll,
+    };
+}
+#endif
 
 /* Both sides send their hello first, then read the peer's: 40 bytes each
  * way never block on socket buffers. */
@@ -81,17 +104,29 @@ static void session_free(struct colo_session *s)
     free(s);
 }
 
-/* Takes over fwd: opens the return path, registers RAM, runs the handshake. */
-static int session_start(struct colo_session *s, struct colo_stream *fwd)
+/*
+ * Takes over fwd: opens the return path, checks the hello (unless the
+ * backend did at connect time), authenticates, and only then registers RAM
+ * (for rdma: memory keys cross only between authenticated peers).
+ */
+static int session_start(struct colo_session *s, struct colo_stream *fwd,
+                         const struct colo_config *cfg, bool hello_done)
 {
+    struct colo_stream *out, *in;
     int ret;
 
     s->fwd = fwd;
-    ret = colo_stream_register_ram(s->fwd, &s->layout, s->cache);
-    if (!ret)
-        ret = colo_stream_open_return_path(s->fwd, &s->rp);
-    if (!ret)
+    colo_stream_set_ram(s->fwd, &s->layout, s->cache);
+    ret = colo_stream_open_return_path(s->fwd, &s->rp);
+    if (!ret && !hello_done)
         ret = exchange_hello(s, 0);
+    out = s->role == COLO_ROLE_PRIMARY ? s->fwd : s->rp;
+    in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
+    if (!ret)
+        ret = colo_auth_run(out, in, s->role, cfg->auth_key, cfg->auth_key_len);
+    /* On the return path: the cache layout travels secondary -> primary. */
+    if (!ret)
+        ret = colo_stream_register_ram(s->rp);
     return ret;
 }
 
@@ -116,10 +151,21 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
                        "colo_config_add_ram_block()");
     if (ret)
         goto out_free;
-    ret = colo_tcp_connect(cfg->host, cfg->port, cfg->timeout_ms, &fwd);
+    if (is_rdma(cfg)) {
+#if HAVE_RDMA
+        struct colo_rdma_options opt;
+        struct colo_hello mine;
+
+        rdma_options(cfg, &opt);
+        colo_hello_from_layout(&mine, COLO_ROLE_PRIMARY, 0, &s->layout);
+        ret = colo_rdma_connect(cfg->host, cfg->port, &opt, &mine, &fwd);
+#endif
+    } else {
+        ret = colo_tcp_connect(cfg->host, cfg->port, cfg->timeout_ms, &fwd);
+    }
     if (ret)
         goto out_free;
-    ret = session_start(s, fwd);
+    ret = session_start(s, fwd, cfg, is_rdma(cfg));
     if (ret)
         goto out_free;
     colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
@@ -175,8 +221,13 @@ int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
     /* The cache is checked before anyone connects: a bad path fails here. */
     if (!ret)
         ret = colo_ram_cache_open(l->cfg->cache_path, &l->layout, &l->cache);
-    if (!ret)
+    if (!ret && is_rdma(cfg)) {
+#if HAVE_RDMA
+        ret = colo_rdma_listen(l->cfg->host, l->cfg->port, &l->rdma);
+#endif
+    } else if (!ret) {
         ret = colo_tcp_listen(l->cfg->host, l->cfg->port, &l->tcp);
+    }
     if (ret) {
         colo_listener_delete(&l);
         return ret;
@@ -192,6 +243,9 @@ void colo_listener_delete(struct colo_listener **lp)
     if (!l)
         return;
     colo_tcp_listener_delete(&l->tcp);
+#if HAVE_RDMA
+    colo_rdma_listener_delete(&l->rdma);
+#endif
     colo_ram_cache_close(&l->cache);
     colo_config_delete(&l->cfg);
     free(l);
@@ -200,7 +254,13 @@ void colo_listener_delete(struct colo_listener **lp)
 
 uint16_t colo_listener_port(const struct colo_listener *l)
 {
-    return l ? colo_tcp_listener_port(l->tcp) : 0;
+    if (!l)
+        return 0;
+#if HAVE_RDMA
+    if (l->rdma)
+        return colo_rdma_listener_port(l->rdma);
+#endif
+    return colo_tcp_listener_port(l->tcp);
 }
 
 static uint64_t new_epoch(void)
@@ -227,12 +287,23 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
     s->role = COLO_ROLE_SECONDARY;
     s->layout = l->layout;
     s->cache = l->cache;
-    ret = colo_tcp_accept(l->tcp, l->cfg->timeout_ms, &fwd);
+    if (is_rdma(l->cfg)) {
+#if HAVE_RDMA
+        struct colo_rdma_options opt;
+        struct colo_hello mine;
+
+        rdma_options(l->cfg, &opt);
+        colo_hello_from_layout(&mine, COLO_ROLE_SECONDARY, 0, &s->layout);
+        ret = colo_rdma_accept(l->rdma, &opt, &mine, &fwd);
+#endif
+    } else {
+        ret = colo_tcp_accept(l->tcp, l->cfg->timeout_ms, &fwd);
+    }
     if (ret) {
         free(s);
         return ret;
     }
-    ret = session_start(s, fwd);
+    ret = session_start(s, fwd, l->cfg, is_rdma(l->cfg));
     if (ret)
         goto out_free;
     colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,

@@ -249,15 +249,21 @@ uint64_t colo_stream_get_be64(struct colo_stream *f)
 
 /* ---- RAM hooks ---- */
 
-int colo_stream_register_ram(struct colo_stream *f, const struct colo_ram_layout *layout,
-                             struct colo_ram_cache *cache)
+void colo_stream_set_ram(struct colo_stream *f, const struct colo_ram_layout *layout,
+                         struct colo_ram_cache *cache)
+{
+    f->layout = layout;
+    f->cache = cache;
+}
+
+int colo_stream_register_ram(struct colo_stream *f)
 {
     int ret;
 
     if (f->error)
         return colo_stream_error(f);
-    f->layout = layout;
-    f->cache = cache;
+    if (!f->layout)
+        return colo_stream_set_error(f, -EINVAL, "%s: RAM not set", f->ops->name);
     if (!f->ops->register_ram)
         return 0;
     ret = f->ops->register_ram(f->opaque, f);

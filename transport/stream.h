@@ -82,9 +82,12 @@ void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms);
 const char *colo_stream_backend(const struct colo_stream *f);
 uint64_t colo_stream_bytes_written(const struct colo_stream *f);
 
-/* RAM side: the layout (both sides) and the cache (secondary) the hooks use. */
-int colo_stream_register_ram(struct colo_stream *f, const struct colo_ram_layout *layout,
-                             struct colo_ram_cache *cache);
+/* RAM side: the layout (both sides) and the cache (secondary) the hooks use;
+ * a return path opened later inherits them. */
+void colo_stream_set_ram(struct colo_stream *f, const struct colo_ram_layout *layout,
+                         struct colo_ram_cache *cache);
+/* Runs the backend's registration (rdma: MRs and the cache layout exchange). */
+int colo_stream_register_ram(struct colo_stream *f);
 const struct colo_ram_layout *colo_stream_ram_layout(const struct colo_stream *f);
 struct colo_ram_cache *colo_stream_ram_cache(const struct colo_stream *f);
 int colo_stream_before_ram_iterate(struct colo_stream *f, uint64_t seq);

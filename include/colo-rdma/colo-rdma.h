@@ -34,6 +34,7 @@ enum colo_error_code {
     COLO_E_CONFIG = -10006,      /* invalid configuration */
     COLO_E_CACHE = -10007,       /* RAM cache unusable (size, access, space) */
     COLO_E_NO_BACKEND = -10008,  /* transport not built in or unknown */
+    COLO_E_AUTH = -10009,        /* peer failed the shared-key authentication */
 };
 
 /* Name of an error code (negative errno or COLO_E_*). Never NULL. */
@@ -72,6 +73,19 @@ int colo_config_set_page_size(struct colo_config *cfg, uint32_t page_size);
 int colo_config_set_cache_path(struct colo_config *cfg, const char *path);
 /* Secondary: the largest device state it accepts (default 64 MiB). */
 int colo_config_set_max_vmstate(struct colo_config *cfg, uint64_t max_bytes);
+
+/*
+ * Shared key both sides must hold (1..1024 bytes). The peers prove it to each
+ * other before any memory key is exchanged. Without one, both sides use the
+ * empty key: only the protocol is checked, not who the peer is.
+ */
+int colo_config_set_auth_key(struct colo_config *cfg, const void *key, size_t len);
+/* rdma: busy-poll completions (lowest latency, one core spinning) instead of
+ * sleeping on completion events (the default). */
+int colo_config_set_busy_poll(struct colo_config *cfg, int enabled);
+/* rdma: heartbeat interval (default 500 ms); the peer is declared lost after
+ * four intervals without a message from it. */
+int colo_config_set_heartbeat_ms(struct colo_config *cfg, uint32_t interval_ms);
 
 /* Secondary callbacks, all optional. Return 0 or a negative error code. */
 struct colo_secondary_ops {

@@ -75,8 +75,8 @@ static int setup(void **state)
     memset(colo_ram_cache_block(fx->cache, 0), 0x5a, sizeof(guest));
     fx->conn = mock_conn_new();
     fx->in = mock_stream_new(fx->conn);
-    if (colo_stream_register_ram(fx->in, &fx->layout, fx->cache) ||
-        colo_stream_open_return_path(fx->in, &fx->out))
+    colo_stream_set_ram(fx->in, &fx->layout, fx->cache);
+    if (colo_stream_open_return_path(fx->in, &fx->out))
         return -1;
     colo_secondary_init(&fx->sec, fx->in, fx->out, &fx->layout, fx->cache, 100, 16, &ops, NULL);
     *state = fx;
@@ -262,7 +262,7 @@ static void test_primary_sends_the_protocol(void **state)
 
     assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(&l, "pc.ram", source, sizeof(source)), 0);
-    assert_int_equal(colo_stream_register_ram(out, &l, NULL), 0);
+    colo_stream_set_ram(out, &l, NULL);
     assert_int_equal(colo_stream_open_return_path(out, &in), 0);
     colo_primary_init(&p, out, in, &l);
     mock_conn_put_msg(c, COLO_CMD_CHECKPOINT_READY, 9);

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/error.h"
+#include "proto/auth.h"
+
+#define AUTH_MAGIC 0x41555448u /* "AUTH" */
+static const char label[] = "colo-rdma-auth-v1";
+
+void colo_auth_proof(const uint8_t *key, size_t key_len, enum colo_role role,
+                     const uint8_t peer_nonce[COLO_AUTH_NONCE],
+                     const uint8_t own_nonce[COLO_AUTH_NONCE], uint8_t out[COLO_AUTH_PROOF])
+{
+    GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, key_len ? key : (const uint8_t *)"", key_len);
+    uint8_t r = (uint8_t)role;
+    gsize len = COLO_AUTH_PROOF;
+
+    g_hmac_update(h, (const guchar *)label, sizeof(label));
+    g_hmac_update(h, &r, 1);
+    g_hmac_update(h, peer_nonce, COLO_AUTH_NONCE);
+    g_hmac_update(h, own_nonce, COLO_AUTH_NONCE);
+    g_hmac_get_digest(h, out, &len);
+    g_hmac_unref(h);
+}
+
+/* Compares in constant time: a proof must not leak how much of it matched. */
+static int proofs_equal(const uint8_t *a, const uint8_t *b)
+{
+    uint8_t diff = 0;
+
+    for (size_t i = 0; i < COLO_AUTH_PROOF; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}
+
+int colo_auth_run(struct colo_stream *out, struct colo_stream *in, enum colo_role role,
+                  const uint8_t *key, size_t key_len)
+{
+    enum colo_role peer_role = role == COLO_ROLE_PRIMARY ? COLO_ROLE_SECONDARY : COLO_ROLE_PRIMARY;
+    uint8_t mine[COLO_AUTH_NONCE], theirs[COLO_AUTH_NONCE];
+    uint8_t proof[COLO_AUTH_PROOF], want[COLO_AUTH_PROOF];
+    uint32_t magic;
+    int ret;
+
+    if (getrandom(mine, sizeof(mine), 0) != sizeof(mine))
+        return colo_err(-errno, "authentication: no random bytes: %s", strerror(errno));
+    colo_stream_put_be32(out, AUTH_MAGIC);
+    colo_stream_put_buffer(out, mine, sizeof(mine));
+    ret = colo_stream_fflush(out);
+    if (ret)
+        return ret;
+    magic = colo_stream_get_be32(in);
+    ret = colo_stream_get_buffer(in, theirs, sizeof(theirs));
+    if (ret)
+        return ret;
+    if (magic != AUTH_MAGIC)
+        return colo_err(COLO_E_AUTH, "authentication: peer sent 0x%08x, expected the AUTH "
+                        "challenge", magic);
+    if (!memcmp(mine, theirs, sizeof(mine)))
+        return colo_err(COLO_E_AUTH, "authentication: the peer echoed our challenge");
+    colo_auth_proof(key, key_len, role, theirs, mine, proof);
+    colo_stream_put_buffer(out, proof, sizeof(proof));
+    ret = colo_stream_fflush(out);
+    if (!ret)
+        ret = colo_stream_get_buffer(in, proof, sizeof(proof));
+    if (ret)
+        return ret;
+    colo_auth_proof(key, key_len, peer_role, mine, theirs, want);
+    if (!proofs_equal(proof, want))
+        return colo_err(COLO_E_AUTH, "authentication failed: the %s does not hold the same key",
+                        peer_role == COLO_ROLE_PRIMARY ? "primary" : "secondary");
+    return 0;
+}

@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/timeutil.h"
+#include "transport/ram_cache.h"
+#include "transport/rdma.h"
+#include "transport/rdma_conn.h"
+#include "transport/rdma_mr.h"
+#include "transport/rdma_write.h"
+
+/* What a stream holds: the shared connection and its page-push batch. */
+struct rdma_stream {
+    struct rdma_conn *c;
+    uint32_t timeout_ms;
+    struct rdma_write_batch batch;
+};
+
+struct colo_rdma_listener {
+    struct rdma_event_channel *ec;
+    struct rdma_cm_id *id;
+    uint16_t port;
+};
+
+static uint64_t deadline_after(uint32_t ms)
+{
+    return colo_now_ns() + (uint64_t)ms * 1000000;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* Waits for the next connection-manager event on ec (non-blocking fd). */
+static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, const char *what,
+                         struct rdma_cm_event **ev)
+{
+    for (;;) {
+        struct pollfd p = {.fd = ec->fd, .events = POLLIN};
+        uint64_t now = colo_now_ns();
+        int n;
+
+        if (colo_verbs->get_cm_event(ec, ev) == 0)
+            return 0;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return colo_err(-errno, "rdma: %s: %s", what, strerror(errno));
+        if (now >= deadline_ns)
+            return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
+        n = poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1);
+        if (n < 0 && errno != EINTR)
+            return colo_err(-errno, "rdma: poll: %s", strerror(errno));
+    }
+}
+
+/* Waits for one expected event; any other ends the attempt with its name. */
+static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_type want,
+                           uint64_t deadline_ns, const char *what, struct rdma_cm_event **out)
+{
+    struct rdma_cm_event *ev;
+    int ret = next_cm_event(ec, deadline_ns, what, &ev);
+
+    if (ret)
+        return ret;
+    if (ev->event != want) {
+        ret = colo_err(COLO_E_PEER_LOST, "rdma: %s: %s (status %d), expected %s", what,
+                       rdma_event_str(ev->event), ev->status, rdma_event_str(want));
+        if (out && ev->event == RDMA_CM_EVENT_REJECTED) {
+            *out = ev; /* the caller reads the reason from the private data */
+            return ret;
+        }
+        colo_verbs->ack_cm_event(ev);
+        return ret;
+    }
+    if (out)
+        *out = ev;
+    else
+        colo_verbs->ack_cm_event(ev);
+    return 0;
+}
+
+static int resolve(const char *host, uint16_t port, int flags, struct addrinfo **res)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = flags};
+    char portstr[8];
+    int ret;
+
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    ret = getaddrinfo(host, portstr, &hints, res);
+    if (ret)
+        return colo_err(-EHOSTUNREACH, "rdma: cannot resolve %s: %s", host ? host : "(any)",
+                        gai_strerror(ret));
+    return 0;
+}
+
+/* Checks the peer's hello from private data, naming what differs. */
+static int check_private_hello(const struct colo_hello *mine, const void *data, uint8_t len)
+{
+    struct colo_hello peer;
+    int ret = colo_hello_decode(data, len, &peer);
+
+    return ret ? ret : colo_hello_check(mine, &peer);
+}
+
+static void conn_param(struct rdma_conn_param *p, const uint8_t *hello)
+{
+    *p = (struct rdma_conn_param){
+        .private_data = hello,
+        .private_data_len = COLO_HELLO_WIRE_SIZE,
+        .responder_resources = 0, /* no RDMA READ either way */
+        .initiator_depth = 0,
+        .retry_count = RDMA_RETRY_COUNT,
+        .rnr_retry_count = 0,     /* credits make RNR impossible: never retry it */
+    };
+}
+
+/* ---- stream ops ---- */
+
+static int rdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
+{
+    struct rdma_stream *s = opaque;
+    struct rdma_conn *c = s->c;
+    uint64_t deadline = deadline_after(timeout_ms);
+    uint8_t chunk[RDMA_CTRL_PAYLOAD];
+    size_t fill = 0;
+    int ret = 0;
+
+    pthread_mutex_lock(&c->lock);
+    /* Gathers the buffers into as few messages as possible. */
+    for (int i = 0; !ret && i < iovcnt; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+
+        while (!ret && left) {
+            size_t n = RDMA_CTRL_PAYLOAD - fill < left ? RDMA_CTRL_PAYLOAD - fill : left;
+
+            memcpy(chunk + fill, p, n);
+            fill += n;
+            p += n;
+            left -= n;
+            if (fill == RDMA_CTRL_PAYLOAD) {
+                ret = rdma_ctrl_send(c, RDMA_CTRL_DATA, chunk, fill, deadline);
+                fill = 0;
+            }
+        }
+    }
+    if (!ret && fill)
+        ret = rdma_ctrl_send(c, RDMA_CTRL_DATA, chunk, fill, deadline);
+    pthread_mutex_unlock(&c->lock);
+    return ret;
+}
+
+static ssize_t rdma_read(void *opaque, void *buf, size_t len, uint32_t timeout_ms)
+{
+    struct rdma_stream *s = opaque;
+    ssize_t n;
+
+    pthread_mutex_lock(&s->c->lock);
+    n = rdma_ctrl_read(s->c, buf, len, deadline_after(timeout_ms));
+    pthread_mutex_unlock(&s->c->lock);
+    return n;
+}
+
+static int rdma_shutdown(void *opaque)
+{
+    struct rdma_stream *s = opaque;
+
+    pthread_mutex_lock(&s->c->lock);
+    rdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
+    colo_verbs->disconnect(s->c->id);
+    pthread_mutex_unlock(&s->c->lock);
+    return 0;
+}
+
+static struct rdma_stream *stream_state_new(struct rdma_conn *c, uint32_t timeout_ms)
+{
+    struct rdma_stream *s = calloc(1, sizeof(*s));
+
+    if (s) {
+        s->c = c;
+        s->timeout_ms = timeout_ms;
+    }
+    return s;
+}
+
+static int rdma_open_return_path(void *opaque, void **rp)
+{
+    struct rdma_stream *s = opaque, *r = stream_state_new(s->c, s->timeout_ms);
+
+    if (!r)
+        return colo_err(-ENOMEM, "rdma: out of memory");
+    __atomic_add_fetch(&s->c->refs, 1, __ATOMIC_RELAXED);
+    *rp = r;
+    return 0;
+}
+
+static void rdma_close(void *opaque)
+{
+    struct rdma_stream *s = opaque;
+    struct rdma_conn *c = s->c;
+
+    free(s);
+    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL))
+        return;
+    rdma_heartbeat_stop(c);
+    pthread_mutex_lock(&c->lock);
+    c->tearing_down = true;
+    if (!c->lost)
+        colo_verbs->disconnect(c->id);
+    pthread_mutex_unlock(&c->lock);
+    rdma_conn_destroy(c);
+}
+
+static int rdma_register_ram(void *opaque, struct colo_stream *f)
+{
+    struct rdma_stream *s = opaque;
+
+    /* The secondary holds the cache; the primary the source RAM. */
+    if (colo_stream_ram_cache(f))
+        return rdma_mr_expose_cache(s->c, f);
+    return rdma_mr_register_ram(s->c, f);
+}
+
+static int rdma_save_page(void *opaque, struct colo_stream *f, const struct colo_dirty_run *run)
+{
+    struct rdma_stream *s = opaque;
+    int ret;
+
+    pthread_mutex_lock(&s->c->lock);
+    ret = rdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
+                         deadline_after(s->timeout_ms));
+    pthread_mutex_unlock(&s->c->lock);
+    return ret;
+}
+
+static int rdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t seq)
+{
+    struct rdma_stream *s = opaque;
+    int ret;
+
+    pthread_mutex_lock(&s->c->lock);
+    ret = rdma_write_post(s->c, &s->batch, deadline_after(s->timeout_ms));
+    pthread_mutex_unlock(&s->c->lock);
+    return ret;
+}
+
+/* Returns once every WRITE completed: RC completion means the peer has it. */
+static int rdma_flush_ram(void *opaque, struct colo_stream *f)
+{
+    struct rdma_stream *s = opaque;
+    uint64_t deadline = deadline_after(s->timeout_ms);
+    int ret;
+
+    pthread_mutex_lock(&s->c->lock);
+    ret = rdma_write_post(s->c, &s->batch, deadline);
+    if (!ret)
+        ret = rdma_write_drain(s->c, deadline);
+    pthread_mutex_unlock(&s->c->lock);
+    return ret ? ret : colo_stream_fflush(f);
+}
+
+static const struct colo_stream_ops rdma_ops = {
+    .name = "rdma",
+    .writev = rdma_writev,
+    .read = rdma_read,
+    .shutdown = rdma_shutdown,
+    .open_return_path = rdma_open_return_path,
+    .close = rdma_close,
+    .register_ram = rdma_register_ram,
+    .save_page = rdma_save_page,
+    .after_ram_iterate = rdma_after_ram_iterate,
+    .flush_ram = rdma_flush_ram,
+    /* load_ram: nothing to do, the NIC placed the pages in the cache. */
+};
+
+/* Connected: the channels go non-blocking, the heartbeat starts, a stream wraps it. */
+static int finish_connection(struct rdma_conn *c, const struct colo_rdma_options *opt,
+                             struct colo_stream **out)
+{
+    struct rdma_stream *s;
+    int ret;
+
+    c->busy_poll = opt->busy_poll;
+    ret = set_nonblock(c->id->verbs->async_fd);
+    if (!ret)
+        ret = rdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : 500);
+    if (ret) {
+        rdma_conn_destroy(c);
+        return ret;
+    }
+    s = stream_state_new(c, opt->timeout_ms);
+    if (!s) {
+        rdma_conn_destroy(c);
+        return colo_err(-ENOMEM, "rdma: out of memory");
+    }
+    return colo_stream_new(&rdma_ops, s, opt->timeout_ms, out);
+}
+
+int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_options *opt,
+                      const struct colo_hello *mine, struct colo_stream **out)
+{
+    uint64_t deadline = deadline_after(opt->timeout_ms);
+    uint8_t hello[COLO_HELLO_WIRE_SIZE];
+    struct rdma_conn_param param;
+    struct rdma_cm_event *ev = NULL;
+    struct addrinfo *res = NULL;
+    struct rdma_conn *c;
+    uint8_t tmo = RDMA_ACK_TIMEOUT;
+    int ret;
+
+    if (!host || !host[0])
+        return colo_err(COLO_E_CONFIG, "rdma: no peer address: expected a host name or address");
+    ret = rdma_conn_new(&c);
+    if (ret)
+        return ret;
+    c->ec = colo_verbs->create_event_channel();
+    if (!c->ec) {
+        ret = colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
+                       "rdma_ucm there?)", strerror(errno));
+        goto out_destroy;
+    }
+    if ((ret = set_nonblock(c->ec->fd)) != 0 ||
+        colo_verbs->create_id(c->ec, &c->id, c, RDMA_PS_TCP)) {
+        ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
+        goto out_destroy;
+    }
+    ret = resolve(host, port, 0, &res);
+    if (ret)
+        goto out_destroy;
+    if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, (int)opt->timeout_ms)) {
+        ret = colo_err(COLO_E_PEER_LOST, "rdma: resolve %s: %s (no RDMA device for that "
+                       "address?)", host, strerror(errno));
+        goto out_destroy;
+    }
+    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, "resolving the address",
+                          NULL);
+    if (ret)
+        goto out_destroy;
+    /* rxe with an ACK timeout of 0 never retransmits: always set one. */
+    colo_verbs->set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
+    if (colo_verbs->resolve_route(c->id, (int)opt->timeout_ms)) {
+        ret = colo_err(-errno, "rdma: resolve route to %s: %s", host, strerror(errno));
+        goto out_destroy;
+    }
+    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, "resolving the route",
+                          NULL);
+    if (!ret)
+        ret = rdma_conn_build(c);
+    if (ret)
+        goto out_destroy;
+    colo_hello_encode(mine, hello);
+    conn_param(&param, hello);
+    if (colo_verbs->connect(c->id, &param)) {
+        ret = colo_err(-errno, "rdma: connect to %s port %u: %s", host, port, strerror(errno));
+        goto out_destroy;
+    }
+    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "connecting", &ev);
+    if (ev && ev->event == RDMA_CM_EVENT_REJECTED) {
+        /* The secondary put its own hello in the rejection: say what differs. */
+        int why = ev->param.conn.private_data_len >= COLO_HELLO_WIRE_SIZE
+                      ? check_private_hello(mine, ev->param.conn.private_data,
+                                            ev->param.conn.private_data_len)
+                      : 0;
+
+        colo_verbs->ack_cm_event(ev);
+        ret = why ? why : colo_err(COLO_E_PEER_LOST, "rdma: %s port %u refused the connection "
+                                   "(nothing listening there?)", host, port);
+        goto out_destroy;
+    }
+    if (ret)
+        goto out_destroy;
+    ret = check_private_hello(mine, ev->param.conn.private_data, ev->param.conn.private_data_len);
+    colo_verbs->ack_cm_event(ev);
+    if (ret)
+        goto out_destroy;
+    freeaddrinfo(res);
+    return finish_connection(c, opt, out);
+
+out_destroy:
+    if (res)
+        freeaddrinfo(res);
+    rdma_conn_destroy(c);
+    return ret;
+}
+
+int colo_rdma_listen(const char *host, uint16_t port, struct colo_rdma_listener **out)
+{
+    struct colo_rdma_listener *l = calloc(1, sizeof(*l));
+    struct addrinfo *res = NULL;
+    struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    struct sockaddr *sa = (struct sockaddr *)&any;
+    int ret;
+
+    if (!l)
+        return colo_err(-ENOMEM, "rdma: out of memory");
+    l->ec = colo_verbs->create_event_channel();
+    if (!l->ec) {
+        ret = colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
+                       "rdma_ucm there?)", strerror(errno));
+        goto out_free;
+    }
+    if ((ret = set_nonblock(l->ec->fd)) != 0 ||
+        colo_verbs->create_id(l->ec, &l->id, NULL, RDMA_PS_TCP)) {
+        ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
+        goto out_free;
+    }
+    if (host && host[0]) {
+        ret = resolve(host, port, AI_PASSIVE, &res);
+        if (ret)
+            goto out_free;
+        sa = res->ai_addr;
+    }
+    if (colo_verbs->bind_addr(l->id, sa) || colo_verbs->listen(l->id, 4)) {
+        ret = colo_err(-errno, "rdma: listen on %s port %u: %s", host && host[0] ? host : "(any)",
+                       port, strerror(errno));
+        goto out_free;
+    }
+    l->port = ntohs(colo_verbs->get_src_port(l->id));
+    if (res)
+        freeaddrinfo(res);
+    *out = l;
+    return 0;
+
+out_free:
+    if (res)
+        freeaddrinfo(res);
+    colo_rdma_listener_delete(&l);
+    return ret;
+}
+
+uint16_t colo_rdma_listener_port(const struct colo_rdma_listener *l)
+{
+    return l->port;
+}
+
+void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
+{
+    struct colo_rdma_listener *l = lp ? *lp : NULL;
+
+    if (!l)
+        return;
+    if (l->id)
+        colo_verbs->destroy_id(l->id);
+    if (l->ec)
+        colo_verbs->destroy_event_channel(l->ec);
+    free(l);
+    *lp = NULL;
+}
+
+int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
+                     const struct colo_hello *mine, struct colo_stream **out)
+{
+    uint64_t deadline = deadline_after(opt->timeout_ms);
+    uint8_t hello[COLO_HELLO_WIRE_SIZE], peer[COLO_HELLO_WIRE_SIZE];
+    struct rdma_conn_param param;
+    struct rdma_cm_event *ev = NULL;
+    struct rdma_cm_id *child;
+    struct rdma_conn *c;
+    uint8_t peer_len;
+    int ret;
+
+    ret = expect_cm_event(l->ec, RDMA_CM_EVENT_CONNECT_REQUEST, deadline,
+                          "waiting for a primary to connect", &ev);
+    if (ret) {
+        if (ev)
+            colo_verbs->ack_cm_event(ev);
+        return ret;
+    }
+    child = ev->id;
+    peer_len = ev->param.conn.private_data_len < sizeof(peer) ? ev->param.conn.private_data_len
+                                                               : sizeof(peer);
+    memcpy(peer, ev->param.conn.private_data, peer_len);
+    colo_verbs->ack_cm_event(ev);
+    colo_hello_encode(mine, hello);
+    ret = check_private_hello(mine, peer, peer_len);
+    if (ret) {
+        /* Refused before anything is built; our hello tells the primary why. */
+        colo_verbs->reject(child, hello, sizeof(hello));
+        colo_verbs->destroy_id(child);
+        return ret;
+    }
+    ret = rdma_conn_new(&c);
+    if (ret) {
+        colo_verbs->reject(child, NULL, 0);
+        colo_verbs->destroy_id(child);
+        return ret;
+    }
+    c->id = child;
+    child->context = c;
+    c->ec = colo_verbs->create_event_channel();
+    if (!c->ec || set_nonblock(c->ec->fd) || colo_verbs->migrate_id(child, c->ec)) {
+        ret = colo_err(-errno, "rdma: move the connection to its own event channel: %s",
+                       strerror(errno));
+        goto out_reject;
+    }
+    ret = rdma_conn_build(c);
+    if (ret)
+        goto out_reject;
+    conn_param(&param, hello);
+    if (colo_verbs->accept(child, &param)) {
+        ret = colo_err(-errno, "rdma: accept: %s", strerror(errno));
+        goto out_destroy;
+    }
+    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "establishing", NULL);
+    if (ret)
+        goto out_destroy;
+    return finish_connection(c, opt, out);
+
+out_reject:
+    colo_verbs->reject(child, NULL, 0);
+out_destroy:
+    rdma_conn_destroy(c);
+    return ret;
+}

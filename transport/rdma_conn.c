@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "transport/rdma_conn.h"
+
+int rdma_conn_new(struct rdma_conn **out)
+{
+    struct rdma_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return colo_err(-ENOMEM, "rdma: out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->hb_cond, NULL);
+    c->refs = 1;
+    *out = c;
+    return 0;
+}
+
+void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->lost)
+        return;
+    c->lost = true;
+    c->lost_err = err;
+    va_start(ap, fmt);
+    vsnprintf(c->lost_reason, sizeof(c->lost_reason), fmt, ap);
+    va_end(ap);
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+static uint32_t mtu_bytes(enum ibv_mtu m)
+{
+    return m >= IBV_MTU_256 && m <= IBV_MTU_4096 ? 128u << m : 0;
+}
+
+/* Device and port limits: queried, never assumed. */
+static int query_limits(struct rdma_conn *c)
+{
+    struct ibv_device_attr dev;
+    struct ibv_port_attr port;
+    int ret;
+
+    ret = colo_verbs->query_device(c->id->verbs, &dev);
+    if (ret)
+        return colo_err(-ret, "rdma: query device: %s", strerror(ret));
+    ret = colo_verbs->query_port(c->id->verbs, c->id->port_num, &port);
+    if (ret)
+        return colo_err(-ret, "rdma: query port %u: %s", c->id->port_num, strerror(ret));
+    if (port.state != IBV_PORT_ACTIVE)
+        return colo_err(-ENETDOWN, "rdma: port %u of %s is %s, expected PORT_ACTIVE",
+                        c->id->port_num, ibv_get_device_name(c->id->verbs->device),
+                        ibv_port_state_str(port.state));
+    c->lim.max_qp_wr = (uint32_t)dev.max_qp_wr;
+    c->lim.max_sge = (uint32_t)dev.max_sge;
+    c->lim.max_mr_size = dev.max_mr_size;
+    c->lim.max_mr = (uint32_t)dev.max_mr;
+    c->lim.max_msg_size = port.max_msg_sz;
+    c->lim.active_mtu = mtu_bytes(port.active_mtu);
+    c->lim.sq_depth = c->lim.max_qp_wr < RDMA_SQ_DEPTH ? c->lim.max_qp_wr : RDMA_SQ_DEPTH;
+    return 0;
+}
+
+static int create_qp(struct rdma_conn *c)
+{
+    struct ibv_qp_init_attr attr = {
+        .send_cq = c->cq,
+        .recv_cq = c->cq,
+        .qp_type = IBV_QPT_RC,
+        .sq_sig_all = 0, /* selective signaling */
+        .cap = {
+            .max_send_wr = c->lim.sq_depth,
+            .max_recv_wr = RDMA_RECV_DEPTH,
+            .max_send_sge = 1,
+            .max_recv_sge = 1,
+            .max_inline_data = RDMA_WANT_INLINE,
+        },
+    };
+
+    if (colo_verbs->create_qp(c->id, c->pd, &attr)) {
+        /* Some devices give no inline data at all: ask again without. */
+        attr.cap.max_inline_data = 0;
+        if (colo_verbs->create_qp(c->id, c->pd, &attr))
+            return colo_err(-errno, "rdma: create QP (%" PRIu32 " send, %d receive WRs): %s",
+                            c->lim.sq_depth, RDMA_RECV_DEPTH, strerror(errno));
+    }
+    c->qp_created = true;
+    c->lim.max_inline = attr.cap.max_inline_data;
+    c->sq_free = c->lim.sq_depth;
+    return 0;
+}
+
+int rdma_conn_build(struct rdma_conn *c)
+{
+    size_t ring = (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE;
+    int ret;
+
+    ret = query_limits(c);
+    if (ret)
+        return ret;
+    c->pd = colo_verbs->alloc_pd(c->id->verbs);
+    if (!c->pd)
+        return colo_err(-ENOMEM, "rdma: allocate protection domain: %s", strerror(errno));
+    c->cc = colo_verbs->create_comp_channel(c->id->verbs);
+    if (!c->cc)
+        return colo_err(-errno, "rdma: create completion channel: %s", strerror(errno));
+    ret = set_nonblock(c->cc->fd);
+    if (ret)
+        return colo_err(ret, "rdma: completion channel: %s", strerror(-ret));
+    c->cq = colo_verbs->create_cq(c->id->verbs, (int)c->lim.sq_depth + RDMA_RECV_DEPTH, c,
+                                  c->cc, 0);
+    if (!c->cq)
+        return colo_err(-errno, "rdma: create completion queue: %s", strerror(errno));
+    ret = create_qp(c);
+    if (ret)
+        return ret;
+    c->ctrl_buf = aligned_alloc(4096, ring);
+    if (!c->ctrl_buf)
+        return colo_err(-ENOMEM, "rdma: out of memory for the control ring");
+    memset(c->ctrl_buf, 0, ring);
+    c->ctrl_mr = colo_verbs->reg_mr(c->pd, c->ctrl_buf, ring, IBV_ACCESS_LOCAL_WRITE);
+    if (!c->ctrl_mr)
+        return colo_err(-errno, "rdma: register the control ring: %s", strerror(errno));
+    c->peer_credits = RDMA_RECV_DEPTH;
+    return rdma_ctrl_post_all_recvs(c);
+}
+
+void rdma_conn_destroy(struct rdma_conn *c)
+{
+    if (!c)
+        return;
+    rdma_heartbeat_stop(c);
+    c->tearing_down = true;
+    /* 1. QP: no more work can start or complete after this. */
+    if (c->qp_created)
+        colo_verbs->destroy_qp(c->id);
+    /* 2. CQ, after acking every event taken from its channel. */
+    if (c->cq) {
+        if (c->cq_events_unacked)
+            colo_verbs->ack_cq_events(c->cq, c->cq_events_unacked);
+        colo_verbs->destroy_cq(c->cq);
+    }
+    /* 3. The completion channel, only once its CQ is gone (else EBUSY). */
+    if (c->cc)
+        colo_verbs->destroy_comp_channel(c->cc);
+    /* 4. MRs: control ring, then RAM or cache chunks. */
+    if (c->ctrl_mr)
+        colo_verbs->dereg_mr(c->ctrl_mr);
+    for (uint32_t i = 0; i < c->nram_mrs; i++)
+        colo_verbs->dereg_mr(c->ram_mrs[i]);
+    free(c->ctrl_buf);
+    /* 5. PD, 6. cm_id, 7. event channel. */
+    if (c->pd)
+        colo_verbs->dealloc_pd(c->pd);
+    if (c->id)
+        colo_verbs->destroy_id(c->id);
+    if (c->ec)
+        colo_verbs->destroy_event_channel(c->ec);
+    pthread_cond_destroy(&c->hb_cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One RDMA connection of the rdma backend and everything it owns.
+ *
+ * Ownership and teardown order (rdma_conn_destroy, safe from any half-built
+ * state): heartbeat thread, QP, CQ (after acking its events), completion
+ * channel, MRs (control ring, RAM or cache), PD, cm_id, event channel.
+ *
+ * Locking: `lock` guards the queues, the rings and the credits. The caller's
+ * thread takes it to post and to reap completions and drops it only while it
+ * sleeps in poll(); the heartbeat thread takes it for each tick.
+ */
+#ifndef COLO_TRANSPORT_RDMA_CONN_H
+#define COLO_TRANSPORT_RDMA_CONN_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport/verbs_shim.h"
+
+/* Control channel geometry. */
+#define RDMA_RECV_DEPTH 64      /* pre-posted receives = initial peer credits */
+#define RDMA_SEND_SLOTS 64      /* control send buffers */
+#define RDMA_SLOT_SIZE 8192     /* one control message, header included */
+#define RDMA_CTRL_HDR 8
+#define RDMA_CTRL_PAYLOAD (RDMA_SLOT_SIZE - RDMA_CTRL_HDR)
+#define RDMA_SQ_DEPTH 512       /* send queue (WRITEs and SENDs), capped by max_qp_wr */
+#define RDMA_WANT_INLINE 64     /* inline data asked for; the device may give less */
+#define RDMA_ACK_TIMEOUT 14     /* 4.096 us << 14 = 67 ms per try (never 0 on rxe) */
+#define RDMA_RETRY_COUNT 7
+#define RDMA_CQ_ACK_BATCH 16
+
+/* Control message types (header: be16 type, be16 credits returned, be32 length). */
+enum rdma_ctrl_type {
+    RDMA_CTRL_DATA = 1,      /* stream bytes */
+    RDMA_CTRL_CREDIT = 2,    /* credits only */
+    RDMA_CTRL_HEARTBEAT = 3, /* liveness (and credits) */
+};
+
+/* wr_id: low 8 bits the kind, the rest an index or a count. */
+enum rdma_wr_kind {
+    RDMA_WR_RECV = 1,  /* index: receive slot */
+    RDMA_WR_SEND = 2,  /* index: send slot; always signaled */
+    RDMA_WR_WRITE = 3, /* count: WRs this signaled WRITE completes */
+};
+#define RDMA_WR_ID(kind, n) ((uint64_t)(n) << 8 | (kind))
+#define RDMA_WR_KIND(id) ((unsigned)((id)&0xff))
+#define RDMA_WR_N(id) ((id) >> 8)
+
+struct rdma_limits {
+    uint32_t max_qp_wr;
+    uint32_t max_sge;
+    uint32_t max_inline;  /* what the QP got */
+    uint64_t max_mr_size;
+    uint32_t max_mr;
+    uint32_t max_msg_size;
+    uint32_t active_mtu;  /* bytes */
+    uint32_t sq_depth;
+};
+
+/* One registered chunk: a region may need several (max_mr_size). */
+struct rdma_chunk {
+    uint64_t addr;
+    uint64_t len;
+    uint32_t key; /* lkey for local chunks, rkey for remote ones */
+};
+
+#define RDMA_MAX_CHUNKS 1024
+
+struct rdma_conn {
+    pthread_mutex_t lock;
+    int refs;
+
+    /* resources, in creation order */
+    struct rdma_event_channel *ec;
+    struct rdma_cm_id *id;
+    struct ibv_pd *pd;
+    struct ibv_comp_channel *cc;
+    struct ibv_cq *cq;
+    bool qp_created;
+    struct ibv_mr *ctrl_mr;
+    uint8_t *ctrl_buf;
+    struct ibv_mr *ram_mrs[RDMA_MAX_CHUNKS];
+    uint32_t nram_mrs;
+    unsigned cq_events_unacked;
+    bool cq_armed;
+
+    struct rdma_limits lim;
+
+    /* control channel: receive side */
+    uint32_t ready[RDMA_RECV_DEPTH]; /* FIFO of slots holding unread data */
+    uint32_t ready_head, ready_count;
+    uint32_t head_off;               /* bytes of the head slot already read */
+    uint32_t head_len;               /* payload bytes of the head slot */
+    uint32_t credits_to_return;      /* reposted receives not yet announced */
+    /* control channel: send side */
+    uint32_t peer_credits;           /* receives the peer has posted for us */
+    bool send_slot_busy[RDMA_SEND_SLOTS];
+    uint32_t next_send_slot;
+    uint32_t sq_free;                /* free send-queue entries */
+
+    /* page push (primary) */
+    struct rdma_chunk local[RDMA_MAX_CHUNKS];  /* RAM block chunks, lkey */
+    uint32_t nlocal;
+    struct rdma_chunk remote[RDMA_MAX_CHUNKS]; /* cache chunks, rkey */
+    uint32_t nremote;
+    uint64_t remote_block[256];                /* cache address of each block */
+    uint32_t writes_outstanding;               /* WRITEs posted, not yet complete */
+    uint64_t doorbells;
+    uint64_t write_wrs;
+
+    /* liveness */
+    bool busy_poll;
+    bool lost;
+    bool tearing_down;
+    int lost_err;
+    char lost_reason[200];
+    uint64_t last_rx_ns, last_tx_ns;
+    uint32_t heartbeat_ms;   /* interval; the deadline is 4 intervals */
+    bool hb_running;
+    bool hb_stop;
+    pthread_t hb_thread;
+    pthread_cond_t hb_cond;
+};
+
+/* Allocates an empty connection (no resources yet). */
+int rdma_conn_new(struct rdma_conn **out);
+/* Tears down whatever exists, in the documented order; NULL is fine. */
+void rdma_conn_destroy(struct rdma_conn *c);
+
+/* Builds PD, completion channel, CQ, QP and the control ring on c->id, and
+ * posts every receive. Reads the device limits first. */
+int rdma_conn_build(struct rdma_conn *c);
+
+/* Marks the peer lost with a reason (first one wins) and wakes waiters. */
+void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reaps completions, cm events and async events without blocking. Lock held. */
+int rdma_progress(struct rdma_conn *c);
+/* Waits (lock held on entry and exit) until done(c, arg) is true, the peer
+ * is lost or the deadline passes. */
+int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), void *arg,
+              uint64_t deadline_ns, const char *what);
+/* Maps a failed work completion to its outcome: 0 (ignored during teardown)
+ * or the peer-lost error recorded on c. */
+int rdma_completion_error(struct rdma_conn *c, const struct ibv_wc *wc);
+
+/* Heartbeat thread: start after the connection is established. */
+int rdma_heartbeat_start(struct rdma_conn *c, uint32_t interval_ms);
+void rdma_heartbeat_stop(struct rdma_conn *c);
+
+/* Control channel (rdma_ctrl.c). Lock held. */
+int rdma_ctrl_post_all_recvs(struct rdma_conn *c);
+int rdma_ctrl_send(struct rdma_conn *c, uint16_t type, const void *buf, size_t len,
+                   uint64_t deadline_ns);
+/* Handles one receive completion (called by rdma_progress). */
+int rdma_ctrl_on_recv(struct rdma_conn *c, uint32_t slot, uint32_t byte_len);
+void rdma_ctrl_on_send_done(struct rdma_conn *c, uint32_t slot);
+/* Copies up to len unread bytes; waits for at least one. */
+ssize_t rdma_ctrl_read(struct rdma_conn *c, void *buf, size_t len, uint64_t deadline_ns);
+/* Sends a credit update or heartbeat when due (heartbeat thread, reader). */
+int rdma_ctrl_maybe_return_credits(struct rdma_conn *c, bool force);
+
+#endif

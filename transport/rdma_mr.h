@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Memory registration of the rdma backend. The primary registers each guest
+ * RAM block once, as a local source only; the secondary registers its RAM
+ * cache for remote write and nothing else, and tells the primary where each
+ * block's cache lies (address, rkey), which the primary checks before use.
+ * Regions larger than the device's max_mr_size are split into chunks.
+ */
+#ifndef COLO_TRANSPORT_RDMA_MR_H
+#define COLO_TRANSPORT_RDMA_MR_H
+
+#include "proto/ram_layout.h"
+#include "transport/rdma_conn.h"
+#include "transport/stream.h"
+
+/* Registers [addr, addr + len) in chunks; appends them to out. Lock not needed. */
+int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int access,
+                         bool fsdax, struct rdma_chunk *out, uint32_t *nout);
+/* Raises RLIMIT_MEMLOCK to cover bytes more, or says how to. */
+int rdma_ensure_memlock(uint64_t bytes);
+
+/* Secondary: registers the cache and sends its layout on f. */
+int rdma_mr_expose_cache(struct rdma_conn *c, struct colo_stream *f);
+/* Primary: registers the RAM blocks and receives and checks the cache layout. */
+int rdma_mr_register_ram(struct rdma_conn *c, struct colo_stream *f);
+/* Primary: the chunk holding [addr, addr+1), or NULL. */
+const struct rdma_chunk *rdma_find_chunk(const struct rdma_chunk *chunks, uint32_t n,
+                                         uint64_t addr);
+
+#endif

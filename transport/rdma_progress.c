@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Completions, connection events and device events of one connection, the
+ * wait loop (event-driven: arm, drain, sleep, drain; or busy-poll), and the
+ * heartbeat. Every way of losing the peer ends in rdma_conn_lost(), which
+ * the waiters turn into COLO_E_PEER_LOST with the reason.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "common/timeutil.h"
+#include "transport/rdma_conn.h"
+
+static const char *wr_kind_str(uint64_t wr_id)
+{
+    switch (RDMA_WR_KIND(wr_id)) {
+    case RDMA_WR_RECV:
+        return "receive";
+    case RDMA_WR_SEND:
+        return "send";
+    case RDMA_WR_WRITE:
+        return "RDMA WRITE";
+    default:
+        return "unknown work request";
+    }
+}
+
+int rdma_completion_error(struct rdma_conn *c, const struct ibv_wc *wc)
+{
+    const char *why;
+
+    /* Flushed work is the normal end of a queue pair being torn down. */
+    if (c->tearing_down && wc->status == IBV_WC_WR_FLUSH_ERR)
+        return 0;
+    switch (wc->status) {
+    case IBV_WC_RETRY_EXC_ERR:
+        why = "transport retries exhausted: the peer is unreachable";
+        break;
+    case IBV_WC_RNR_RETRY_EXC_ERR:
+        why = "the peer had no receive posted (RNR)";
+        break;
+    case IBV_WC_WR_FLUSH_ERR:
+        why = "work flushed: the connection is in error";
+        break;
+    case IBV_WC_REM_ACCESS_ERR:
+        why = "the peer refused a remote access";
+        break;
+    default:
+        why = "work completion error";
+        break;
+    }
+    rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s failed: %s (%s)", wr_kind_str(wc->wr_id),
+                   ibv_wc_status_str(wc->status), why);
+    return c->lost_err;
+}
+
+/* Handles the completions of one poll. */
+static void on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
+{
+    uint64_t n = RDMA_WR_N(wc->wr_id);
+
+    if (wc->status != IBV_WC_SUCCESS) {
+        rdma_completion_error(c, wc);
+        return;
+    }
+    switch (RDMA_WR_KIND(wc->wr_id)) {
+    case RDMA_WR_RECV:
+        c->last_rx_ns = colo_now_ns();
+        rdma_ctrl_on_recv(c, (uint32_t)n, wc->byte_len);
+        break;
+    case RDMA_WR_SEND:
+        c->sq_free++;
+        rdma_ctrl_on_send_done(c, (uint32_t)n);
+        break;
+    case RDMA_WR_WRITE:
+        /* A signaled WRITE completes itself and the unsignaled ones before it. */
+        c->sq_free += (uint32_t)n;
+        c->writes_outstanding -= (uint32_t)n;
+        break;
+    default:
+        rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: completion with unknown wr_id %" PRIx64,
+                       (uint64_t)wc->wr_id);
+    }
+}
+
+static void poll_cm_events(struct rdma_conn *c)
+{
+    struct rdma_cm_event *ev;
+
+    if (!c->ec)
+        return;
+    while (colo_verbs->get_cm_event(c->ec, &ev) == 0) {
+        enum rdma_cm_event_type type = ev->event;
+
+        colo_verbs->ack_cm_event(ev);
+        switch (type) {
+        case RDMA_CM_EVENT_DISCONNECTED:
+            if (!c->tearing_down)
+                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the peer disconnected");
+            break;
+        case RDMA_CM_EVENT_DEVICE_REMOVAL:
+            rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the RDMA device was removed");
+            break;
+        case RDMA_CM_EVENT_ADDR_CHANGE:
+            rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the local address changed");
+            break;
+        default:
+            break; /* TIMEWAIT_EXIT and the like */
+        }
+    }
+}
+
+static void poll_async_events(struct rdma_conn *c)
+{
+    struct ibv_async_event ev;
+
+    if (!c->id || !c->id->verbs)
+        return;
+    while (colo_verbs->get_async_event(c->id->verbs, &ev) == 0) {
+        enum ibv_event_type type = ev.event_type;
+        bool ours = true;
+
+        if (type == IBV_EVENT_QP_FATAL || type == IBV_EVENT_QP_REQ_ERR ||
+            type == IBV_EVENT_QP_ACCESS_ERR)
+            ours = ev.element.qp == c->id->qp;
+        colo_verbs->ack_async_event(&ev);
+        switch (type) {
+        case IBV_EVENT_QP_FATAL:
+        case IBV_EVENT_QP_REQ_ERR:
+        case IBV_EVENT_QP_ACCESS_ERR:
+        case IBV_EVENT_PORT_ERR:
+        case IBV_EVENT_DEVICE_FATAL:
+            if (ours)
+                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s", ibv_event_type_str(type));
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int rdma_progress(struct rdma_conn *c)
+{
+    struct ibv_wc wc[32];
+    int n;
+
+    if (c->cq) {
+        do {
+            n = colo_verbs->poll_cq(c->cq, 32, wc);
+            if (n < 0) {
+                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: polling the completion queue failed");
+                break;
+            }
+            for (int i = 0; i < n; i++)
+                on_completion(c, &wc[i]);
+        } while (n == 32);
+    }
+    poll_cm_events(c);
+    poll_async_events(c);
+    return c->lost ? c->lost_err : 0;
+}
+
+/* Takes every pending event off the completion channel; acks in batches. */
+static void take_cq_events(struct rdma_conn *c)
+{
+    struct ibv_cq *cq;
+    void *ctx;
+
+    while (colo_verbs->get_cq_event(c->cc, &cq, &ctx) == 0) {
+        c->cq_events_unacked++;
+        c->cq_armed = false;
+    }
+    if (c->cq_events_unacked >= RDMA_CQ_ACK_BATCH) {
+        colo_verbs->ack_cq_events(c->cq, c->cq_events_unacked);
+        c->cq_events_unacked = 0;
+    }
+}
+
+int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), void *arg,
+              uint64_t deadline_ns, const char *what)
+{
+    for (;;) {
+        struct pollfd fds[3];
+        int nfds = 0;
+        uint64_t now, slice_ms;
+
+        rdma_progress(c);
+        /* What already arrived is still delivered after the peer is gone. */
+        if (done(c, arg))
+            return 0;
+        if (c->lost)
+            return colo_err(c->lost_err, "%s", c->lost_reason);
+        now = colo_now_ns();
+        if (deadline_ns && now >= deadline_ns)
+            return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
+        if (c->busy_poll) {
+            /* Let the heartbeat thread in now and then. */
+            pthread_mutex_unlock(&c->lock);
+            sched_yield();
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        if (!c->cq_armed) {
+            /* Arm, then drain again: a completion between the last poll and
+             * the arming would otherwise raise no event. */
+            if (colo_verbs->req_notify_cq(c->cq, 0)) {
+                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: arming the completion queue failed");
+                continue;
+            }
+            c->cq_armed = true;
+            continue;
+        }
+        fds[nfds++] = (struct pollfd){.fd = c->cc->fd, .events = POLLIN};
+        if (c->ec)
+            fds[nfds++] = (struct pollfd){.fd = c->ec->fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = c->id->verbs->async_fd, .events = POLLIN};
+        /* Wake at least every heartbeat interval to see a deadline pass. */
+        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : 100;
+        if (deadline_ns && (deadline_ns - now) / 1000000 + 1 < slice_ms)
+            slice_ms = (deadline_ns - now) / 1000000 + 1;
+        pthread_mutex_unlock(&c->lock);
+        poll(fds, (nfds_t)nfds, (int)slice_ms);
+        pthread_mutex_lock(&c->lock);
+        take_cq_events(c);
+    }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    struct rdma_conn *c = arg;
+    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * 4 * 1000000;
+
+    pthread_mutex_lock(&c->lock);
+    while (!c->hb_stop) {
+        struct timespec ts;
+        uint64_t now;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(c->heartbeat_ms % 1000) * 1000000;
+        ts.tv_sec += c->heartbeat_ms / 1000 + ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&c->hb_cond, &c->lock, &ts);
+        if (c->hb_stop || c->lost)
+            continue;
+        rdma_progress(c);
+        now = colo_now_ns();
+        if (now - c->last_rx_ns > deadline_ns) {
+            rdma_conn_lost(c, COLO_E_PEER_LOST,
+                           "rdma: nothing from the peer for %" PRIu64
+                           " ms (heartbeat deadline %" PRIu32 " ms)",
+                           (now - c->last_rx_ns) / 1000000, c->heartbeat_ms * 4);
+            continue;
+        }
+        if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * 1000000)
+            rdma_ctrl_send(c, RDMA_CTRL_HEARTBEAT, NULL, 0, 0);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+int rdma_heartbeat_start(struct rdma_conn *c, uint32_t interval_ms)
+{
+    pthread_condattr_t attr;
+    int ret;
+
+    c->heartbeat_ms = interval_ms;
+    c->last_rx_ns = c->last_tx_ns = colo_now_ns();
+    /* The cond waits on the monotonic clock, like every deadline here. */
+    pthread_cond_destroy(&c->hb_cond);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->hb_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    ret = pthread_create(&c->hb_thread, NULL, heartbeat_main, c);
+    if (ret)
+        return colo_err(-ret, "rdma: start the heartbeat thread: %s", strerror(ret));
+    c->hb_running = true;
+    return 0;
+}
+
+void rdma_heartbeat_stop(struct rdma_conn *c)
+{
+    if (!c->hb_running)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->hb_stop = true;
+    pthread_cond_signal(&c->hb_cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->hb_thread, NULL);
+    c->hb_running = false;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "transport/rdma_mr.h"
+#include "transport/rdma_write.h"
+
+static bool sq_has_room(struct rdma_conn *c, void *arg)
+{
+    return c->sq_free >= 1;
+}
+
+int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t deadline_ns)
+{
+    uint32_t done = 0;
+
+    while (done < b->n) {
+        struct ibv_send_wr *bad;
+        uint32_t k;
+        int ret;
+
+        if (c->lost)
+            return colo_err(c->lost_err, "%s", c->lost_reason);
+        if (!c->sq_free) {
+            ret = rdma_wait(c, sq_has_room, NULL, deadline_ns, "waiting for send-queue room");
+            if (ret)
+                return ret;
+        }
+        /* As many as the send queue takes, the last one signaled. */
+        k = b->n - done < c->sq_free ? b->n - done : c->sq_free;
+        for (uint32_t i = done; i < done + k; i++) {
+            b->wr[i].next = i + 1 < done + k ? &b->wr[i + 1] : NULL;
+            b->wr[i].send_flags = 0;
+            b->wr[i].wr_id = RDMA_WR_ID(RDMA_WR_WRITE, 0);
+        }
+        b->wr[done + k - 1].send_flags = IBV_SEND_SIGNALED;
+        b->wr[done + k - 1].wr_id = RDMA_WR_ID(RDMA_WR_WRITE, k);
+        ret = colo_verbs->post_send(c->id->qp, &b->wr[done], &bad);
+        if (ret == ENOMEM) {
+            /* Full after all: reap completions and try again. */
+            if (bad != &b->wr[done]) {
+                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: partial post of WRITEs");
+                return colo_err(c->lost_err, "%s", c->lost_reason);
+            }
+            rdma_progress(c);
+            continue;
+        }
+        if (ret) {
+            rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post RDMA WRITE: %s", strerror(ret));
+            return colo_err(c->lost_err, "%s", c->lost_reason);
+        }
+        c->sq_free -= k;
+        c->writes_outstanding += k;
+        c->doorbells++;
+        c->write_wrs += k;
+        done += k;
+    }
+    b->n = 0;
+    return 0;
+}
+
+int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
+                   const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                   uint64_t deadline_ns)
+{
+    uint64_t off = run->first_page * layout->page_size;
+    uint64_t len = run->page_count * layout->page_size;
+    uint64_t laddr = (uintptr_t)layout->blocks[run->block].host + off;
+    uint64_t raddr = c->remote_block[run->block] + off;
+
+    while (len) {
+        const struct rdma_chunk *lk = rdma_find_chunk(c->local, c->nlocal, laddr);
+        const struct rdma_chunk *rk = rdma_find_chunk(c->remote, c->nremote, raddr);
+        uint64_t n = len;
+        uint32_t i;
+
+        if (!lk || !rk)
+            return colo_err(-EFAULT, "rdma: block %" PRIu32 " page %" PRIu64
+                            " is outside the registered memory", run->block, run->first_page);
+        if (n > lk->addr + lk->len - laddr)
+            n = lk->addr + lk->len - laddr;
+        if (n > rk->addr + rk->len - raddr)
+            n = rk->addr + rk->len - raddr;
+        if (c->lim.max_msg_size && n > c->lim.max_msg_size)
+            n = c->lim.max_msg_size;
+        if (n > 1u << 30) /* an SGE length is 32 bits */
+            n = 1u << 30;
+        i = b->n++;
+        b->sge[i] = (struct ibv_sge){.addr = laddr, .length = (uint32_t)n, .lkey = lk->key};
+        b->wr[i] = (struct ibv_send_wr){
+            .sg_list = &b->sge[i],
+            .num_sge = 1,
+            .opcode = IBV_WR_RDMA_WRITE,
+            .wr.rdma = {.remote_addr = raddr, .rkey = rk->key},
+        };
+        if (b->n == RDMA_WRITE_BATCH) {
+            int ret = rdma_write_post(c, b, deadline_ns);
+
+            if (ret)
+                return ret;
+        }
+        laddr += n;
+        raddr += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static bool writes_done(struct rdma_conn *c, void *arg)
+{
+    return c->writes_outstanding == 0;
+}
+
+int rdma_write_drain(struct rdma_conn *c, uint64_t deadline_ns)
+{
+    return rdma_wait(c, writes_done, NULL, deadline_ns, "waiting for RDMA WRITEs to complete");
+}
