@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -180,6 +181,17 @@ out_free:
     return ret;
 }
 
+/* Ends a session after an error, keeping the error's own message. */
+static int session_fail(struct colo_session *s, int err, uint64_t seq)
+{
+    char why[512];
+
+    snprintf(why, sizeof(why), "%s", colo_errormsg());
+    s->failed = true;
+    colo_stream_shutdown(s->fwd);
+    return colo_err(err, "checkpoint %" PRIu64 " failed: %s", seq, why);
+}
+
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
                             size_t nruns, const void *vmstate, uint64_t vmstate_len,
                             struct colo_checkpoint_stats *stats)
@@ -194,9 +206,7 @@ int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run 
     if (!ret || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
         return ret;
     /* Anything else leaves the protocol in an unknown place: end it. */
-    s->failed = true;
-    colo_stream_shutdown(s->fwd);
-    return colo_err(ret, "checkpoint %" PRIu64 " failed: %s", s->pri.fsm.seq, colo_errormsg());
+    return session_fail(s, ret, s->pri.fsm.seq);
 }
 
 int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
@@ -328,14 +338,10 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
     if (s->failed)
         return colo_err(COLO_E_PEER_LOST, "serve: the session has failed: close it");
     ret = colo_secondary_serve_one(&s->sec, stats);
-    if (ret) {
+    if (ret == COLO_E_SHUTDOWN)
         s->failed = true;
-        if (ret != COLO_E_SHUTDOWN) {
-            colo_stream_shutdown(s->fwd);
-            return colo_err(ret, "checkpoint %" PRIu64 " failed: %s", s->sec.fsm.seq,
-                            colo_errormsg());
-        }
-    }
+    else if (ret)
+        return session_fail(s, ret, s->sec.fsm.seq);
     return ret;
 }
 

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * RDMA end to end on a real (soft-RoCE) device, through the public API.
+ * One scenario per process, so that fork() happens before any verbs use:
+ *
+ *   verify N        N checkpoints of random dirty sets; the secondary's cache
+ *                   and applied RAM equal the primary's RAM after each
+ *   wrong-key       a primary with another key is refused on both sides, and
+ *                   the listener then serves a good primary
+ *   kill-primary P  the primary is SIGKILLed at point P of a checkpoint
+ *                   (request|push|received|loaded); the secondary reports
+ *                   peer lost within the heartbeat deadline and its applied
+ *                   RAM equals the last completed checkpoint byte for byte
+ *   kill-secondary  the secondary dies mid-checkpoint; the primary reports
+ *                   peer lost within the deadline
+ *
+ * The address comes from COLO_RDMA_ADDR (set by vm-run); the cache is
+ * COLO_RDMA_DAX when set (device-DAX), else a file in /tmp.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <colo-rdma/colo-rdma.h>
+
+#define RAM_LEN (2u << 20) /* 512 pages: small, soft-RoCE under TCG is slow */
+#define PAGES (RAM_LEN / 4096)
+#define HEARTBEAT_MS 250
+#define DEADLINE_MS (4 * HEARTBEAT_MS)
+
+static const char *addr;
+static char cache_path[128];
+static const char *scenario_arg;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/*
+ * The primary's workload, a pure function of the checkpoint number, so a
+ * secondary can rebuild the RAM of any completed checkpoint to compare.
+ */
+static size_t dirty(uint8_t *ram, uint64_t seq, struct colo_dirty_run *runs)
+{
+    uint64_t s = seq * 0x9e3779b97f4a7c15ull + 1;
+    size_t n;
+
+    if (seq == 1) {
+        for (uint64_t p = 0; p < PAGES; p++)
+            memset(ram + p * 4096, (int)(p & 0xff), 4096);
+        runs[0] = (struct colo_dirty_run){.block = 0, .first_page = 0, .page_count = PAGES};
+        return 1;
+    }
+    n = 1 + rng(&s) % 32;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t first = rng(&s) % PAGES, count = 1 + rng(&s) % 16;
+
+        if (count > PAGES - first)
+            count = PAGES - first;
+        runs[i] = (struct colo_dirty_run){.block = 0, .first_page = first, .page_count = count};
+        for (uint64_t p = first; p < first + count; p++)
+            for (int k = 0; k < 4096; k += 256)
+                ram[p * 4096 + (uint64_t)k] = (uint8_t)rng(&s);
+    }
+    return n;
+}
+
+static struct colo_config *config(uint8_t *ram, uint16_t port, const char *key)
+{
+    struct colo_config *cfg;
+
+    assert_int_equal(colo_config_new(&cfg), 0);
+    assert_int_equal(colo_config_set_transport(cfg, "rdma"), 0);
+    assert_int_equal(colo_config_set_address(cfg, addr, port), 0);
+    assert_int_equal(colo_config_set_timeout_ms(cfg, 20000), 0);
+    assert_int_equal(colo_config_set_heartbeat_ms(cfg, HEARTBEAT_MS), 0);
+    assert_int_equal(colo_config_add_ram_block(cfg, "pc.ram", ram, RAM_LEN), 0);
+    assert_int_equal(colo_config_set_cache_path(cfg, cache_path), 0);
+    if (key)
+        assert_int_equal(colo_config_set_auth_key(cfg, key, strlen(key)), 0);
+    return cfg;
+}
+
+/* ---- verify ---- */
+
+struct server {
+    struct colo_listener *l;
+    struct colo_session *s;
+    int sessions;
+    int accept_ret[4];
+    int serve_ret;
+    uint64_t served;
+    volatile int idle_seq; /* last checkpoint served, for the primary to check */
+};
+
+static void *serve(void *arg)
+{
+    struct server *sv = arg;
+
+    for (int i = 0; i < sv->sessions; i++) {
+        int ret = colo_listener_accept(sv->l, &sv->s);
+
+        sv->accept_ret[i] = ret;
+        if (ret)
+            continue;
+        while ((ret = colo_secondary_serve(sv->s, NULL)) == 0)
+            sv->served++;
+        sv->serve_ret = ret;
+        colo_session_close(&sv->s);
+    }
+    return NULL;
+}
+
+static void test_verify(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN];
+    struct colo_dirty_run runs[32];
+    struct colo_config *scfg = config(sec, 0, "k"), *pcfg;
+    struct server sv = {.sessions = 1};
+    struct colo_session *p;
+    pthread_t tid;
+    int n = scenario_arg ? atoi(scenario_arg) : 200;
+    uint64_t sum_us = 0;
+
+    assert_int_equal(colo_listener_new(scfg, &sv.l), 0);
+    assert_int_equal(pthread_create(&tid, NULL, serve, &sv), 0);
+    pcfg = config(pri, colo_listener_port(sv.l), "k");
+    assert_int_equal(colo_primary_connect(pcfg, &p), 0);
+    for (int c = 1; c <= n; c++) {
+        size_t nr = dirty(pri, (uint64_t)c, runs);
+        struct colo_checkpoint_stats st;
+        const void *cache;
+        uint64_t len;
+        char devstate[64];
+
+        snprintf(devstate, sizeof(devstate), "device state %d", c);
+        assert_int_equal(colo_primary_checkpoint(p, runs, nr, devstate, sizeof(devstate), &st), 0);
+        if (c > 1)
+            sum_us += st.total_ns / 1000;
+        /* the secondary is idle until the next request: safe to look */
+        assert_int_equal(colo_session_cache_block(sv.s, 0, &cache, &len), 0);
+        if (memcmp(cache, pri, RAM_LEN))
+            fail_msg("checkpoint %d: the secondary's cache differs from the primary's RAM", c);
+        if (memcmp(sec, pri, RAM_LEN))
+            fail_msg("checkpoint %d: the secondary's applied RAM differs", c);
+    }
+    print_message("%d checkpoints verified byte for byte, mean pause %" PRIu64 " us\n", n,
+                  n > 1 ? sum_us / (uint64_t)(n - 1) : 0);
+    colo_session_close(&p);
+    pthread_join(tid, NULL);
+    assert_int_equal(sv.serve_ret, COLO_E_SHUTDOWN);
+    assert_true(sv.served == (uint64_t)n);
+    colo_listener_delete(&sv.l);
+    colo_config_delete(&scfg);
+    colo_config_delete(&pcfg);
+}
+
+/* ---- wrong key ---- */
+
+static void test_wrong_key(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN];
+    struct colo_dirty_run runs[32];
+    struct colo_config *scfg = config(sec, 0, "the right key"), *bad, *good;
+    struct server sv = {.sessions = 2};
+    struct colo_session *p = NULL;
+    pthread_t tid;
+
+    assert_int_equal(colo_listener_new(scfg, &sv.l), 0);
+    assert_int_equal(pthread_create(&tid, NULL, serve, &sv), 0);
+    bad = config(pri, colo_listener_port(sv.l), "a wrong key");
+    assert_int_equal(colo_primary_connect(bad, &p), COLO_E_AUTH);
+    assert_non_null(strstr(colo_errormsg(), "does not hold the same key"));
+    assert_null(p);
+    /* the listener takes the next, good primary */
+    good = config(pri, colo_listener_port(sv.l), "the right key");
+    assert_int_equal(colo_primary_connect(good, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, runs, dirty(pri, 1, runs), "s", 1, NULL), 0);
+    colo_session_close(&p);
+    pthread_join(tid, NULL);
+    assert_int_equal(sv.accept_ret[0], COLO_E_AUTH);
+    assert_int_equal(sv.accept_ret[1], 0);
+    assert_true(sv.served == 1);
+    assert_int_equal(memcmp(sec, pri, RAM_LEN), 0);
+    colo_listener_delete(&sv.l);
+    colo_config_delete(&scfg);
+    colo_config_delete(&bad);
+    colo_config_delete(&good);
+}
+
+/* ---- kill the primary ---- */
+
+enum kill_point { KILL_AT_REQUEST, KILL_AT_PUSH, KILL_AT_RECEIVED, KILL_AT_LOADED };
+
+struct victim {
+    pid_t pid;
+    enum kill_point point;
+    uint64_t at_seq;
+    uint64_t seen; /* checkpoints that reached stop_vm */
+    uint64_t killed_ms;
+};
+
+static void kill_now(struct victim *v)
+{
+    kill(v->pid, SIGKILL);
+    v->killed_ms = now_ms();
+}
+
+static int on_stop(void *opaque)
+{
+    struct victim *v = opaque;
+
+    if (++v->seen == v->at_seq && v->point == KILL_AT_REQUEST)
+        kill_now(v);
+    return 0;
+}
+
+static int on_load(void *opaque, const void *st, uint64_t len)
+{
+    struct victim *v = opaque;
+
+    if (v->seen == v->at_seq && v->point == KILL_AT_RECEIVED)
+        kill_now(v);
+    return 0;
+}
+
+static int on_resume(void *opaque)
+{
+    struct victim *v = opaque;
+
+    if (v->seen == v->at_seq && v->point == KILL_AT_LOADED)
+        kill_now(v);
+    return 0;
+}
+
+/* Child: the primary, running checkpoints until it is killed. */
+static void primary_child(int port_fd, uint8_t *pri)
+{
+    struct colo_dirty_run runs[32];
+    struct colo_session *p;
+    struct colo_config *cfg;
+    uint16_t port;
+
+    if (read(port_fd, &port, sizeof(port)) != sizeof(port))
+        _exit(3);
+    cfg = config(pri, port, "k");
+    if (colo_primary_connect(cfg, &p))
+        _exit(4);
+    for (uint64_t c = 1;; c++)
+        if (colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL))
+            _exit(5);
+}
+
+static void test_kill_primary(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN], expect[RAM_LEN];
+    static const char *names[] = {"request", "push", "received", "loaded"};
+    struct colo_dirty_run runs[32];
+    struct victim v = {.at_seq = 3 + (uint64_t)(getpid() % 5)};
+    struct colo_secondary_ops ops = {on_stop, on_load, on_resume};
+    struct colo_listener *l;
+    struct colo_session *s;
+    struct colo_config *cfg;
+    uint64_t completed, detect_ms, served_ms = 0;
+    int fds[2], ret, status;
+    uint16_t port;
+
+    for (int i = 0; i < 4; i++)
+        if (scenario_arg && !strcmp(scenario_arg, names[i]))
+            v.point = (enum kill_point)i;
+    assert_int_equal(pipe(fds), 0);
+    v.pid = fork();
+    assert_true(v.pid >= 0);
+    if (v.pid == 0) {
+        close(fds[1]);
+        primary_child(fds[0], pri);
+    }
+    close(fds[0]);
+    cfg = config(sec, 0, "k");
+    assert_int_equal(colo_config_set_secondary_ops(cfg, &ops, &v), 0);
+    assert_int_equal(colo_listener_new(cfg, &l), 0);
+    port = colo_listener_port(l);
+    assert_int_equal(write(fds[1], &port, sizeof(port)), sizeof(port));
+    assert_int_equal(colo_listener_accept(l, &s), 0);
+    if (v.point == KILL_AT_PUSH) {
+        /* The kill lands while the primary pushes pages of at_seq. */
+        while ((ret = colo_secondary_serve(s, NULL)) == 0)
+            if (colo_session_seq(s) == v.at_seq - 1 && !v.killed_ms) {
+                usleep(2000);
+                kill_now(&v);
+            }
+    } else {
+        while ((ret = colo_secondary_serve(s, NULL)) == 0)
+            served_ms = now_ms();
+    }
+    detect_ms = now_ms() - v.killed_ms;
+    (void)served_ms;
+    assert_true(v.killed_ms != 0);
+    assert_int_equal(ret, COLO_E_PEER_LOST);
+    waitpid(v.pid, &status, 0);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    completed = colo_session_seq(s);
+    print_message("primary killed at %s of checkpoint %" PRIu64 ": peer lost after %" PRIu64
+                  " ms (%s); last completed checkpoint %" PRIu64 "\n",
+                  names[v.point], v.at_seq, detect_ms, colo_errormsg(), completed);
+    assert_true(detect_ms <= DEADLINE_MS + 2000);
+    /* The applied RAM is exactly the last completed checkpoint. */
+    for (uint64_t c = 1; c <= completed; c++)
+        dirty(expect, c, runs);
+    if (memcmp(sec, expect, RAM_LEN))
+        fail_msg("applied RAM is not checkpoint %" PRIu64, completed);
+    colo_session_close(&s);
+    colo_listener_delete(&l);
+    colo_config_delete(&cfg);
+    close(fds[1]);
+}
+
+/* ---- kill the secondary ---- */
+
+static int die_at_stop(void *opaque)
+{
+    uint64_t *n = opaque;
+
+    if (++*n == 4)
+        raise(SIGKILL);
+    return 0;
+}
+
+static void test_kill_secondary(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN];
+    struct colo_dirty_run runs[32];
+    struct colo_config *cfg;
+    struct colo_session *p;
+    uint64_t c, t0 = 0, n = 0;
+    int fds[2], ret = 0, status;
+    uint16_t port;
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct colo_secondary_ops ops = {.stop_vm = die_at_stop};
+        struct colo_listener *l;
+        struct colo_session *s;
+
+        close(fds[0]);
+        cfg = config(sec, 0, "k");
+        colo_config_set_secondary_ops(cfg, &ops, &n);
+        if (colo_listener_new(cfg, &l))
+            _exit(3);
+        port = colo_listener_port(l);
+        if (write(fds[1], &port, sizeof(port)) != sizeof(port) || colo_listener_accept(l, &s))
+            _exit(4);
+        while (!colo_secondary_serve(s, NULL))
+            ;
+        _exit(5);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &port, sizeof(port)), sizeof(port));
+    cfg = config(pri, port, "k");
+    assert_int_equal(colo_primary_connect(cfg, &p), 0);
+    for (c = 1; c < 10; c++) {
+        t0 = now_ms();
+        ret = colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL);
+        if (ret)
+            break;
+    }
+    waitpid(pid, &status, 0);
+    print_message("secondary killed in checkpoint %" PRIu64 ": the primary reported %s after %"
+                  PRIu64 " ms: %s\n", c, colo_strerror(ret), now_ms() - t0, colo_errormsg());
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(c, 4);
+    assert_int_equal(ret, COLO_E_PEER_LOST);
+    assert_true(now_ms() - t0 <= DEADLINE_MS + 2000);
+    colo_session_close(&p);
+    colo_config_delete(&cfg);
+    close(fds[0]);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest verify[] = {cmocka_unit_test(test_verify)};
+    const struct CMUnitTest wrong_key[] = {cmocka_unit_test(test_wrong_key)};
+    const struct CMUnitTest kill_primary[] = {cmocka_unit_test(test_kill_primary)};
+    const struct CMUnitTest kill_secondary[] = {cmocka_unit_test(test_kill_secondary)};
+    const char *dax = getenv("COLO_RDMA_DAX");
+    int ret;
+
+    addr = getenv("COLO_RDMA_ADDR");
+    if (argc < 2 || !addr) {
+        fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | wrong-key | "
+                "kill-primary request|push|received|loaded | kill-secondary\n"
+                "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
+        return 2;
+    }
+    scenario_arg = argc > 2 ? argv[2] : NULL;
+    if (dax)
+        snprintf(cache_path, sizeof(cache_path), "%s", dax);
+    else
+        snprintf(cache_path, sizeof(cache_path), "/tmp/colo-rdma-test-cache.%ld", (long)getpid());
+    signal(SIGPIPE, SIG_IGN);
+    if (!strcmp(argv[1], "verify"))
+        ret = cmocka_run_group_tests(verify, NULL, NULL);
+    else if (!strcmp(argv[1], "wrong-key"))
+        ret = cmocka_run_group_tests(wrong_key, NULL, NULL);
+    else if (!strcmp(argv[1], "kill-primary"))
+        ret = cmocka_run_group_tests(kill_primary, NULL, NULL);
+    else if (!strcmp(argv[1], "kill-secondary"))
+        ret = cmocka_run_group_tests(kill_secondary, NULL, NULL);
+    else {
+        fprintf(stderr, "unknown scenario %s\n", argv[1]);
+        return 2;
+    }
+    if (!dax)
+        unlink(cache_path);
+    return ret;
+}
