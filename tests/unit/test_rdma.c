@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The rdma backend's logic on any machine: a fake verbs table stands in for
+ * the device. Credit accounting, WRITE splitting and batching, the mapping
+ * of completion errors, malformed peer messages, and teardown from every
+ * half-built state.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "proto/message.h"
+#include "transport/rdma_conn.h"
+#include "transport/rdma_mr.h"
+#include "transport/rdma_write.h"
+
+/* ---- the fake device ---- */
+
+enum step { S_PD, S_CC, S_CQ, S_QP, S_MR, S_RECV, S_NSTEPS };
+
+static struct {
+    struct ibv_context ctx;
+    struct rdma_cm_id id;
+    struct ibv_qp qp;
+    struct ibv_pd pd;
+    struct ibv_comp_channel cc;
+    struct ibv_cq cq;
+    struct ibv_mr mrs[64];
+    int nmrs;
+    int fail_at;             /* enum step that fails, or -1 */
+    int fail_qp_tries;       /* create_qp calls that fail */
+    char log[256];           /* destroy order: q c h m p i e */
+    int live;                /* resources created minus destroyed */
+    /* the wire */
+    struct ibv_send_wr sent[1024];
+    struct ibv_sge sent_sge[1024];
+    int nsent;
+    int post_send_calls;
+    int post_send_enomem;    /* next posts that return ENOMEM */
+    bool auto_complete;      /* signaled sends complete at once */
+    struct ibv_wc cq_q[1024];
+    int cq_head, cq_tail;
+    int recvs_posted;
+    uint8_t *ring;           /* the conn's control buffer, to write peer messages */
+} fk;
+
+static void logd(char c)
+{
+    size_t n = strlen(fk.log);
+
+    fk.log[n] = c;
+    fk.log[n + 1] = '\0';
+    fk.live--;
+}
+
+static void cq_push(uint64_t wr_id, enum ibv_wc_status st, uint32_t len)
+{
+    fk.cq_q[fk.cq_tail++ % 1024] = (struct ibv_wc){.wr_id = wr_id, .status = st, .byte_len = len};
+}
+
+static struct ibv_pd *f_alloc_pd(struct ibv_context *c)
+{
+    if (fk.fail_at == S_PD)
+        return errno = ENOMEM, NULL;
+    fk.live++;
+    return &fk.pd;
+}
+
+static int f_dealloc_pd(struct ibv_pd *pd)
+{
+    logd('p');
+    return 0;
+}
+
+static struct ibv_comp_channel *f_create_cc(struct ibv_context *c)
+{
+    if (fk.fail_at == S_CC)
+        return errno = EMFILE, NULL;
+    fk.live++;
+    fk.cc.fd = dup(0 + 2); /* any fd that fcntl accepts */
+    return &fk.cc;
+}
+
+static int f_destroy_cc(struct ibv_comp_channel *cc)
+{
+    close(cc->fd);
+    logd('h');
+    return 0;
+}
+
+static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, void *ctx,
+                                  struct ibv_comp_channel *cc, int v)
+{
+    if (fk.fail_at == S_CQ)
+        return errno = ENOMEM, NULL;
+    fk.live++;
+    return &fk.cq;
+}
+
+static int f_destroy_cq(struct ibv_cq *cq)
+{
+    logd('c');
+    return 0;
+}
+
+static int f_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a)
+{
+    if (fk.fail_at == S_QP || fk.fail_qp_tries-- > 0)
+        return errno = EINVAL, -1;
+    fk.live++;
+    a->cap.max_inline_data = a->cap.max_inline_data ? 32 : 0;
+    id->qp = &fk.qp;
+    return 0;
+}
+
+static void f_destroy_qp(struct rdma_cm_id *id)
+{
+    logd('q');
+}
+
+static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
+{
+    struct ibv_mr *mr;
+
+    if (fk.fail_at == S_MR)
+        return errno = ENOMEM, NULL;
+    fk.live++;
+    mr = &fk.mrs[fk.nmrs++];
+    mr->addr = addr;
+    mr->length = len;
+    mr->lkey = 0x100 + (uint32_t)fk.nmrs;
+    mr->rkey = 0x200 + (uint32_t)fk.nmrs;
+    if (len == (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE)
+        fk.ring = addr;
+    return mr;
+}
+
+static int f_dereg_mr(struct ibv_mr *mr)
+{
+    logd('m');
+    return 0;
+}
+
+static int f_destroy_id(struct rdma_cm_id *id)
+{
+    logd('i');
+    return 0;
+}
+
+static void f_destroy_ec(struct rdma_event_channel *ec)
+{
+    logd('e');
+}
+
+static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+    if (fk.fail_at == S_RECV)
+        return EINVAL;
+    for (; wr; wr = wr->next)
+        fk.recvs_posted++;
+    return 0;
+}
+
+static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
+{
+    fk.post_send_calls++;
+    if (fk.post_send_enomem > 0) {
+        fk.post_send_enomem--;
+        *bad = wr;
+        return ENOMEM;
+    }
+    for (; wr; wr = wr->next) {
+        fk.sent_sge[fk.nsent] = *wr->sg_list;
+        fk.sent[fk.nsent] = *wr;
+        fk.sent[fk.nsent].sg_list = &fk.sent_sge[fk.nsent];
+        fk.nsent++;
+        if (fk.auto_complete && (wr->send_flags & IBV_SEND_SIGNALED))
+            cq_push(wr->wr_id, IBV_WC_SUCCESS, 0);
+    }
+    return 0;
+}
+
+static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+    int got = 0;
+
+    while (got < n && fk.cq_head < fk.cq_tail)
+        wc[got++] = fk.cq_q[fk.cq_head++ % 1024];
+    return got;
+}
+
+static int f_req_notify(struct ibv_cq *cq, int s)
+{
+    return 0;
+}
+
+static int f_get_cq_event(struct ibv_comp_channel *cc, struct ibv_cq **cq, void **ctx)
+{
+    return errno = EAGAIN, -1;
+}
+
+static void f_ack_cq_events(struct ibv_cq *cq, unsigned n)
+{
+}
+
+static int f_query_device(struct ibv_context *c, struct ibv_device_attr *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->max_qp_wr = 16; /* a small send queue, to exercise batching */
+    a->max_sge = 4;
+    a->max_mr_size = 1 << 20;
+    a->max_mr = 100;
+    return 0;
+}
+
+static int f_query_port(struct ibv_context *c, uint8_t p, struct ibv_port_attr *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->state = IBV_PORT_ACTIVE;
+    a->max_msg_sz = 1 << 16;
+    a->active_mtu = IBV_MTU_1024;
+    return 0;
+}
+
+static int f_get_async_event(struct ibv_context *c, struct ibv_async_event *e)
+{
+    return errno = EAGAIN, -1;
+}
+
+static int f_get_cm_event(struct rdma_event_channel *ec, struct rdma_cm_event **e)
+{
+    return errno = EAGAIN, -1;
+}
+
+static const struct colo_verbs fake = {
+    .alloc_pd = f_alloc_pd,
+    .dealloc_pd = f_dealloc_pd,
+    .create_comp_channel = f_create_cc,
+    .destroy_comp_channel = f_destroy_cc,
+    .create_cq = f_create_cq,
+    .destroy_cq = f_destroy_cq,
+    .create_qp = f_create_qp,
+    .destroy_qp = f_destroy_qp,
+    .reg_mr = f_reg_mr,
+    .dereg_mr = f_dereg_mr,
+    .destroy_id = f_destroy_id,
+    .destroy_event_channel = f_destroy_ec,
+    .post_recv = f_post_recv,
+    .post_send = f_post_send,
+    .poll_cq = f_poll_cq,
+    .req_notify_cq = f_req_notify,
+    .get_cq_event = f_get_cq_event,
+    .ack_cq_events = f_ack_cq_events,
+    .query_device = f_query_device,
+    .query_port = f_query_port,
+    .get_async_event = f_get_async_event,
+    .get_cm_event = f_get_cm_event,
+};
+
+static struct rdma_event_channel fake_ec;
+
+/* A connection built on the fake device (no event channel unless asked). */
+static struct rdma_conn *fake_conn(bool with_ec)
+{
+    struct rdma_conn *c;
+
+    assert_int_equal(rdma_conn_new(&c), 0);
+    c->id = &fk.id;
+    fk.live++; /* the id */
+    if (with_ec) {
+        c->ec = &fake_ec;
+        fk.live++;
+    }
+    return c;
+}
+
+static int setup(void **state)
+{
+    memset(&fk, 0, sizeof(fk));
+    fk.fail_at = -1;
+    fk.auto_complete = true;
+    fk.ctx.async_fd = 2;
+    fk.id.verbs = &fk.ctx;
+    fk.id.port_num = 1;
+    colo_verbs = &fake;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    colo_verbs = &colo_verbs_real;
+    return 0;
+}
+
+/* ---- teardown from every half-built state ---- */
+
+static void test_teardown_from_each_step(void **state)
+{
+    /* what each failure leaves to destroy, in the documented order */
+    static const char *want[S_NSTEPS + 1] = {
+        [S_PD] = "ie", [S_CC] = "pie", [S_CQ] = "hpie", [S_QP] = "chpie",
+        [S_MR] = "qchpie", [S_RECV] = "qchmpie", [S_NSTEPS] = "qchmpie",
+    };
+
+    for (int step = 0; step <= S_NSTEPS; step++) {
+        struct rdma_conn *c;
+        int ret;
+
+        setup(NULL);
+        fk.fail_at = step < S_NSTEPS ? step : -1;
+        c = fake_conn(true);
+        ret = rdma_conn_build(c);
+        if (step < S_NSTEPS) {
+            assert_int_not_equal(ret, 0);
+            assert_true(strlen(colo_errormsg()) > 0);
+        } else {
+            assert_int_equal(ret, 0);
+            assert_int_equal(fk.recvs_posted, RDMA_RECV_DEPTH);
+        }
+        rdma_conn_destroy(c);
+        assert_string_equal(fk.log, want[step]);
+        assert_int_equal(fk.live, 0);
+    }
+    rdma_conn_destroy(NULL);
+}
+
+static void test_qp_without_inline_is_retried(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+
+    fk.fail_qp_tries = 1;
+    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(c->lim.max_inline, 0);
+    assert_int_equal(c->lim.sq_depth, 16);
+    rdma_conn_destroy(c);
+}
+
+/* ---- credits ---- */
+
+/* Puts a message from the peer into receive slot `slot` and completes it. */
+static void peer_sends(struct rdma_conn *c, uint32_t slot, uint16_t type, uint16_t credits,
+                       const char *payload)
+{
+    uint8_t *m = fk.ring + (size_t)slot * RDMA_SLOT_SIZE;
+    uint32_t len = payload ? (uint32_t)strlen(payload) : 0;
+
+    m[0] = (uint8_t)(type >> 8);
+    m[1] = (uint8_t)type;
+    m[2] = (uint8_t)(credits >> 8);
+    m[3] = (uint8_t)credits;
+    colo_put_be32(m + 4, len);
+    if (len)
+        memcpy(m + RDMA_CTRL_HDR, payload, len);
+    cq_push(RDMA_WR_ID(RDMA_WR_RECV, slot), IBV_WC_SUCCESS, RDMA_CTRL_HDR + len);
+}
+
+static void test_credits_never_over_post(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+    int data = 0;
+
+    c->lim.max_qp_wr = 1024;
+    assert_int_equal(rdma_conn_build(c), 0);
+    c->sq_free = 1024; /* the send queue is not what this test limits */
+    /* Data may use every credit but the last. */
+    while (rdma_ctrl_send(c, RDMA_CTRL_DATA, "x", 1, 0) == 0) {
+        data++;
+        rdma_progress(c); /* send completions free the send slots */
+    }
+    assert_int_equal(data, RDMA_RECV_DEPTH - 1);
+    assert_int_equal(c->peer_credits, 1);
+    /* The last credit carries a heartbeat or credit update, then nothing. */
+    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_HEARTBEAT, NULL, 0, 0), 0);
+    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_CREDIT, NULL, 0, 0), -EAGAIN);
+    assert_int_equal(fk.nsent, RDMA_RECV_DEPTH);
+    /* A waiting sender gives up at its deadline, naming why. */
+    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_DATA, "x", 1, 1), -ETIMEDOUT);
+    assert_non_null(strstr(colo_errormsg(), "credits"));
+    /* The peer returns 10 credits in a heartbeat: sending resumes. */
+    peer_sends(c, 0, RDMA_CTRL_HEARTBEAT, 10, NULL);
+    rdma_progress(c);
+    assert_int_equal(c->peer_credits, 10);
+    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_DATA, "y", 1, 0), 0);
+    /* the heartbeat's receive buffer went straight back, owed as a credit */
+    assert_int_equal(c->credits_to_return, 0); /* ... and rode on that data message */
+    assert_int_equal(fk.sent_sge[fk.nsent - 1].length, RDMA_CTRL_HDR + 1);
+    assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[fk.nsent - 1].addr)[3], 1);
+    assert_true(fk.sent[fk.nsent - 1].send_flags & IBV_SEND_INLINE);
+    rdma_conn_destroy(c);
+}
+
+static void test_reads_return_credits(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+    char buf[128];
+    int before;
+
+    assert_int_equal(rdma_conn_build(c), 0);
+    for (uint32_t s = 0; s < RDMA_RECV_DEPTH / 2; s++)
+        peer_sends(c, s, RDMA_CTRL_DATA, 0, "abc");
+    before = fk.recvs_posted;
+    assert_int_equal(rdma_ctrl_read(c, buf, 2, 0), 2);
+    assert_memory_equal(buf, "ab", 2);
+    assert_int_equal(fk.recvs_posted, before); /* slot not consumed yet */
+    assert_int_equal(rdma_ctrl_read(c, buf, sizeof(buf), 0), 1 + 3 * (RDMA_RECV_DEPTH / 2 - 1));
+    /* every slot went back, and half a ring owed triggers a credit update */
+    assert_int_equal(fk.recvs_posted, before + RDMA_RECV_DEPTH / 2);
+    assert_int_equal(fk.nsent, 1);
+    assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[0].addr)[1], RDMA_CTRL_CREDIT);
+    assert_int_equal(c->credits_to_return, 0);
+    rdma_conn_destroy(c);
+}
+
+static void test_malformed_peer_messages(void **state)
+{
+    struct {
+        uint16_t type, credits;
+        const char *payload;
+        uint32_t len_override;
+        const char *why;
+    } bad[] = {
+        {9, 0, NULL, 0, "malformed"},
+        {RDMA_CTRL_CREDIT, 0, "xx", 0, "malformed"},
+        {RDMA_CTRL_HEARTBEAT, 1000, NULL, 0, "returned 1000 credits"},
+        {RDMA_CTRL_DATA, 0, "abc", 2, "expected at least"},
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct rdma_conn *c;
+        char buf[8];
+
+        setup(NULL);
+        c = fake_conn(false);
+        assert_int_equal(rdma_conn_build(c), 0);
+        peer_sends(c, 0, bad[i].type, bad[i].credits, bad[i].payload);
+        if (bad[i].len_override)
+            fk.cq_q[(fk.cq_tail - 1) % 1024].byte_len = bad[i].len_override;
+        assert_int_equal(rdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), bad[i].why));
+        assert_true(c->lost);
+        rdma_conn_destroy(c);
+    }
+}
+
+/* ---- completion errors ---- */
+
+static void test_completion_errors_mean_peer_lost(void **state)
+{
+    struct {
+        enum ibv_wc_status st;
+        const char *why;
+    } table[] = {
+        {IBV_WC_RETRY_EXC_ERR, "unreachable"},
+        {IBV_WC_RNR_RETRY_EXC_ERR, "RNR"},
+        {IBV_WC_WR_FLUSH_ERR, "flushed"},
+        {IBV_WC_REM_ACCESS_ERR, "refused a remote access"},
+        {IBV_WC_LOC_PROT_ERR, "completion error"},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        struct rdma_conn *c = fake_conn(false);
+        struct ibv_wc wc = {.wr_id = RDMA_WR_ID(RDMA_WR_WRITE, 1), .status = table[i].st};
+
+        assert_int_equal(rdma_completion_error(c, &wc), COLO_E_PEER_LOST);
+        assert_true(c->lost);
+        assert_non_null(strstr(c->lost_reason, table[i].why));
+        assert_non_null(strstr(c->lost_reason, "RDMA WRITE"));
+        rdma_conn_destroy(c);
+    }
+}
+
+static void test_flush_during_teardown_is_no_failure(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+    struct ibv_wc wc = {.wr_id = RDMA_WR_ID(RDMA_WR_RECV, 3), .status = IBV_WC_WR_FLUSH_ERR};
+
+    c->tearing_down = true;
+    assert_int_equal(rdma_completion_error(c, &wc), 0);
+    assert_false(c->lost);
+    rdma_conn_destroy(c);
+}
+
+static void test_error_completion_through_progress(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+    char buf[4];
+
+    assert_int_equal(rdma_conn_build(c), 0);
+    cq_push(RDMA_WR_ID(RDMA_WR_SEND, 0), IBV_WC_RETRY_EXC_ERR, 0);
+    assert_int_equal(rdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "transport retries exhausted"));
+    /* later sends fail at once with the same reason */
+    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_DATA, "x", 1, 0), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "transport retries exhausted"));
+    rdma_conn_destroy(c);
+}
+
+/* ---- WRITE splitting and batching ---- */
+
+static uint8_t guest[64 * 4096] __attribute__((aligned(4096)));
+
+static void write_conn(struct rdma_conn **out, struct colo_ram_layout *l)
+{
+    struct rdma_conn *c = fake_conn(false);
+
+    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(colo_ram_layout_init(l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(l, "pc.ram", guest, sizeof(guest)), 0);
+    /* local: two chunks split at page 40; remote: split at page 20 */
+    c->nlocal = 2;
+    c->local[0] = (struct rdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
+    c->local[1] = (struct rdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
+    c->nremote = 2;
+    c->remote[0] = (struct rdma_chunk){0x10000000, 20 * 4096, 0x21};
+    c->remote[1] = (struct rdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
+    c->remote_block[0] = 0x10000000;
+    c->lim.max_msg_size = 8 * 4096;
+    *out = c;
+}
+
+static void test_write_splits_at_every_limit(void **state)
+{
+    struct colo_ram_layout l;
+    struct rdma_write_batch b = {0};
+    struct rdma_conn *c;
+    struct colo_dirty_run run = {.block = 0, .first_page = 15, .page_count = 30};
+    /* pages 15..44: remote chunk ends at 20, max message 8 pages, local chunk ends at 40 */
+    static const struct {
+        uint64_t page, pages;
+        uint32_t lkey, rkey;
+    } want[] = {{15, 5, 0x11, 0x21}, {20, 8, 0x11, 0x22}, {28, 8, 0x11, 0x22},
+                {36, 4, 0x11, 0x22}, {40, 5, 0x12, 0x22}};
+
+    write_conn(&c, &l);
+    assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), 0);
+    assert_int_equal(b.n, 5);
+    assert_int_equal(rdma_write_post(c, &b, 0), 0);
+    assert_int_equal(fk.nsent, 5);
+    for (int i = 0; i < 5; i++) {
+        struct ibv_send_wr *wr = &fk.sent[i];
+
+        assert_int_equal(wr->opcode, IBV_WR_RDMA_WRITE);
+        assert_true(wr->sg_list->addr == (uintptr_t)guest + want[i].page * 4096);
+        assert_int_equal(wr->sg_list->length, want[i].pages * 4096);
+        assert_int_equal(wr->sg_list->lkey, want[i].lkey);
+        assert_true(wr->wr.rdma.remote_addr == 0x10000000 + want[i].page * 4096);
+        assert_int_equal(wr->wr.rdma.rkey, want[i].rkey);
+        /* only the last WRITE of the batch is signaled, and it covers all five */
+        assert_int_equal(!!(wr->send_flags & IBV_SEND_SIGNALED), i == 4);
+    }
+    assert_true(fk.sent[4].wr_id == RDMA_WR_ID(RDMA_WR_WRITE, 5));
+    assert_int_equal(fk.post_send_calls, 1); /* one doorbell */
+    assert_true(c->doorbells == 1);
+    assert_int_equal(rdma_write_drain(c, 0), 0);
+    assert_int_equal(c->writes_outstanding, 0);
+    assert_int_equal(c->sq_free, c->lim.sq_depth);
+    rdma_conn_destroy(c);
+}
+
+static void test_write_batches_follow_the_send_queue(void **state)
+{
+    struct colo_ram_layout l;
+    struct rdma_write_batch b = {0};
+    struct rdma_conn *c;
+
+    write_conn(&c, &l);
+    fk.auto_complete = false; /* completions arrive only when the test says */
+    c->lim.max_msg_size = 4096; /* one page per WRITE */
+    /* 40 single-page WRITEs against a 16-entry send queue */
+    for (uint64_t p = 0; p < 40; p++) {
+        struct colo_dirty_run run = {.block = 0, .first_page = p, .page_count = 1};
+
+        if (b.n == RDMA_WRITE_BATCH - 1)
+            break;
+        assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), 0);
+    }
+    /* The first post fills the queue; the rest waits for completions. */
+    fk.post_send_enomem = 1; /* and one ENOMEM is survived by reaping */
+    assert_int_equal(rdma_write_post(c, &b, 1), -ETIMEDOUT);
+    assert_int_equal(fk.nsent, 16);
+    assert_int_equal(c->sq_free, 0);
+    assert_true(fk.sent[15].send_flags & IBV_SEND_SIGNALED);
+    for (int i = 0; i < 15; i++)
+        assert_false(fk.sent[i].send_flags & IBV_SEND_SIGNALED);
+    cq_push(fk.sent[15].wr_id, IBV_WC_SUCCESS, 0);
+    fk.auto_complete = true;
+    b.n = 40 - 16; /* what was not posted */
+    memmove(b.wr, b.wr + 16, b.n * sizeof(b.wr[0]));
+    memmove(b.sge, b.sge + 16, b.n * sizeof(b.sge[0]));
+    for (uint32_t i = 0; i < b.n; i++)
+        b.wr[i].sg_list = &b.sge[i];
+    assert_int_equal(rdma_write_post(c, &b, 0), 0);
+    assert_int_equal(fk.nsent, 40);
+    assert_int_equal(rdma_write_drain(c, 0), 0);
+    assert_true(c->write_wrs == 40);
+    assert_true(c->doorbells >= 3);
+    rdma_conn_destroy(c);
+}
+
+static void test_write_outside_registration_is_refused(void **state)
+{
+    struct colo_ram_layout l;
+    struct rdma_write_batch b = {0};
+    struct rdma_conn *c;
+    struct colo_dirty_run run = {.block = 0, .first_page = 60, .page_count = 4};
+
+    write_conn(&c, &l);
+    c->remote[1].len = 30 * 4096; /* the remote side covers pages 0..49 only */
+    assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), -EFAULT);
+    assert_non_null(strstr(colo_errormsg(), "outside the registered memory"));
+    rdma_conn_destroy(c);
+}
+
+static void test_find_chunk(void **state)
+{
+    struct rdma_chunk k[3] = {{100, 10, 1}, {110, 5, 2}, {200, 50, 3}};
+
+    assert_null(rdma_find_chunk(k, 3, 99));
+    assert_int_equal(rdma_find_chunk(k, 3, 100)->key, 1);
+    assert_int_equal(rdma_find_chunk(k, 3, 109)->key, 1);
+    assert_int_equal(rdma_find_chunk(k, 3, 110)->key, 2);
+    assert_null(rdma_find_chunk(k, 3, 115));
+    assert_int_equal(rdma_find_chunk(k, 3, 249)->key, 3);
+    assert_null(rdma_find_chunk(k, 3, 250));
+    assert_null(rdma_find_chunk(k, 0, 100));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_teardown_from_each_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_qp_without_inline_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credits_never_over_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_return_credits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_peer_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_completion_errors_mean_peer_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_during_teardown_is_no_failure, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_error_completion_through_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_splits_at_every_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_batches_follow_the_send_queue, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_outside_registration_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test(test_find_chunk),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
