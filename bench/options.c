@@ -4,35 +4,96 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "bench/options.h"
 
-#define PAGE_SIZE 4096u
-
 static const char usage[] =
-    "Usage: colo-rdma-bench [options] HOST     run the primary against a secondary on HOST\n"
-    "       colo-rdma-bench --listen [options] run the secondary\n"
+    "Usage: colo-rdma-bench [options] HOST      run the primary against a secondary on HOST\n"
+    "       colo-rdma-bench --listen [options]  run the secondary (serves one primary)\n"
     "       colo-rdma-bench --loopback [options] run both on this machine (two processes)\n"
     "\n"
-    "  -t, --transport NAME   tcp (default) or rdma\n"
-    "  -p, --port N           TCP port (default 9090; 0 with --listen picks one)\n"
-    "  -r, --ram SIZE         guest RAM, e.g. 64M, 1G (default 64M)\n"
-    "  -b, --blocks N         RAM blocks the RAM is split into (default 4)\n"
-    "  -d, --dirty N          pages dirtied between checkpoints (default 1024)\n"
-    "  -n, --checkpoints N    timed checkpoints (default 100)\n"
-    "  -w, --warmup N         untimed checkpoints first (default 2; the first sends all RAM)\n"
-    "  -c, --cache PATH       secondary's RAM cache: a file or /dev/daxX.Y\n"
-    "                         (default: a file in /dev/shm, removed at exit)\n"
-    "  -s, --seed N           workload seed (default 1)\n"
-    "  -T, --timeout MS       timeout for connect and every wait (default 30000)\n"
-    "  -V, --verify           compare the cache with the primary's RAM after each checkpoint\n"
-    "                         (--loopback only)\n"
-    "  -v, --per-checkpoint   print one line per checkpoint\n"
-    "  -h, --help             this text\n"
+    "The primary carries its parameters to the secondary over the bench control\n"
+    "connection (TCP, --port); the secondary needs only --listen and, if wanted, --cache.\n"
+    "\n"
+    "Roles and connection:\n"
+    "  -l, --listen             run the secondary\n"
+    "  -L, --loopback           run primary and secondary here (fork)\n"
+    "  -p, --port N             bench control port (default 18516)\n"
+    "  -P, --data-port N        secondary: port of the library session (default 0: any\n"
+    "                           free port, announced to the primary)\n"
+    "  -t, --transport NAME     tcp (default), rdma, or all (each in turn, same checkpoints)\n"
+    "  -T, --timeout MS         timeout for connect and every wait (default 30000)\n"
+    "Guest RAM and workload:\n"
+    "  -r, --ram SIZE           guest RAM, e.g. 64M, 1G (default 64M)\n"
+    "      --hugepages          back guest RAM with huge pages (MAP_HUGETLB)\n"
+    "  -b, --blocks N           RAM blocks the RAM is split into (default 4)\n"
+    "      --page-size SIZE     guest page size (default 4096)\n"
+    "      --vmstate SIZE       device state per checkpoint (default 4K)\n"
+    "  -W, --workload NAME      idle, uniform (default), hotset, stream, replay\n"
+    "      --replay FILE        replay a recorded dirty-page list (implies --workload replay)\n"
+    "  -d, --dirty LIST         pages dirtied per checkpoint, e.g. 256,1024,4096 (default 1024)\n"
+    "      --dirty-tracking M   workload (default) or softdirty (the kernel's soft-dirty bits)\n"
+    "  -s, --seed N             workload seed (default 1)\n"
+    "Checkpoints:\n"
+    "  -n, --checkpoints N      timed checkpoints per transport and dirty size (default 100)\n"
+    "  -w, --warmup N           untimed checkpoints first, >= 1 (default 2; the first sends\n"
+    "                           all RAM)\n"
+    "  -i, --interval MS        start a checkpoint every MS ms (default 0: back-to-back)\n"
+    "      --early-resume       resume at vmstate-received (not in the library yet: reported)\n"
+    "      --poll MODE          event (default) or busy (not in the library yet: reported)\n"
+    "  -c, --cache PATH         secondary's RAM cache: a file or /dev/daxX.Y\n"
+    "                           (default: a file in /dev/shm, removed at exit)\n"
+    "  -V, --verify             check the secondary's guest RAM and cache after every\n"
+    "                           checkpoint (hashes over the control connection)\n"
+    "Output:\n"
+    "  -v, --per-checkpoint     print one line per checkpoint\n"
+    "      --json FILE          every figure as JSON\n"
+    "      --csv FILE           every figure as CSV (samples go to FILE.samples.csv)\n"
+    "      --samples            add the raw per-checkpoint samples to --json/--csv\n"
+    "      --plot FILE          latency CDFs and pause vs dirty size (.svg or .png; gnuplot)\n"
+    "  -h, --help               this text\n"
     "\n"
     "Times are in microseconds: request = request->reply round trip, pages = page push,\n"
-    "state = dirty list + device state, received/loaded = waits for the secondary.\n";
+    "state = dirty list + device state, received/loaded = waits for the secondary.\n"
+    "See colo-rdma-bench(1) for the replay file format.\n";
+
+enum {
+    OPT_HUGEPAGES = 256,
+    OPT_PAGE_SIZE,
+    OPT_VMSTATE,
+    OPT_REPLAY,
+    OPT_TRACKING,
+    OPT_EARLY_RESUME,
+    OPT_POLL,
+    OPT_JSON,
+    OPT_CSV,
+    OPT_SAMPLES,
+    OPT_PLOT,
+};
+
+static const char *const workload_names[] = {
+    [BENCH_WL_IDLE] = "idle",     [BENCH_WL_UNIFORM] = "uniform", [BENCH_WL_HOTSET] = "hotset",
+    [BENCH_WL_STREAM] = "stream", [BENCH_WL_REPLAY] = "replay",
+};
+
+const char *bench_workload_name(enum bench_workload_kind k)
+{
+    return (unsigned)k < sizeof(workload_names) / sizeof(workload_names[0]) ? workload_names[k]
+                                                                          : "?";
+}
+
+int bench_workload_from_name(const char *name, enum bench_workload_kind *k)
+{
+    for (unsigned i = 0; i < sizeof(workload_names) / sizeof(workload_names[0]); i++) {
+        if (!strcmp(name, workload_names[i])) {
+            *k = (enum bench_workload_kind)i;
+            return 0;
+        }
+    }
+    return -1;
+}
 
 int bench_parse_size(const char *s, uint64_t *out)
 {
@@ -40,7 +101,7 @@ int bench_parse_size(const char *s, uint64_t *out)
     unsigned long long v;
     unsigned shift = 0;
 
-    if (!s || !*s || *s == '-')
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
         return -1;
     errno = 0;
     v = strtoull(s, &end, 10);
@@ -53,8 +114,10 @@ int bench_parse_size(const char *s, uint64_t *out)
     case 't': case 'T': shift = 40; end++; break;
     default: break;
     }
-    if (*end == 'i' || *end == 'B')
-        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (shift && *end == 'i' && end[1] == 'B')
+        end += 2;
+    else if (*end == 'B')
+        end++;
     if (*end || (shift && v > (UINT64_MAX >> shift)))
         return -1;
     *out = (uint64_t)v << shift;
@@ -66,7 +129,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     char *end;
     unsigned long long v;
 
-    if (!s || !*s || *s == '-')
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
         return -1;
     errno = 0;
     v = strtoull(s, &end, 10);
@@ -76,6 +139,23 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+int bench_parse_list(const char *s, uint64_t *v, unsigned max, unsigned *n)
+{
+    char buf[512];
+    char *save = NULL, *tok;
+
+    if (!s || !*s || strlen(s) >= sizeof(buf) || s[strlen(s) - 1] == ',')
+        return -1;
+    strcpy(buf, s);
+    *n = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == max || bench_parse_size(tok, &v[*n]))
+            return -1;
+        ++*n;
+    }
+    return *n ? 0 : -1;
+}
+
 static int bad(FILE *err, const char *opt, const char *val, const char *expected)
 {
     fprintf(err, "colo-rdma-bench: invalid %s '%s': expected %s\n", opt, val ? val : "",
@@ -83,44 +163,176 @@ static int bad(FILE *err, const char *opt, const char *val, const char *expected
     return -1;
 }
 
-int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *err)
+static int set_string(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+static int parse_transport(struct bench_options *o, const char *name, FILE *err)
+{
+    o->transport_all = false;
+    if (!strcmp(name, "all")) {
+        /* rdma first: the row that matters, tcp as the baseline after it */
+        o->transports[0] = "rdma";
+        o->transports[1] = "tcp";
+        o->ntransports = 2;
+        o->transport_all = true;
+    } else if (!strcmp(name, "tcp") || !strcmp(name, "rdma")) {
+        o->transports[0] = !strcmp(name, "tcp") ? "tcp" : "rdma";
+        o->ntransports = 1;
+    } else {
+        return bad(err, "--transport", name, "tcp, rdma or all");
+    }
+    return 0;
+}
+
+static bool is_ext(const char *path, const char *ext)
+{
+    size_t n = strlen(path), e = strlen(ext);
+
+    return n > e && !strcasecmp(path + n - e, ext);
+}
+
+/* Checks between options, once all are known. */
+static int check_combination(struct bench_options *o, bool dirty_given, FILE *err)
+{
+    uint64_t pages;
+
+    if (o->listen + o->loopback + !!o->host != 1) {
+        fprintf(err, "colo-rdma-bench: give exactly one of HOST, --listen or --loopback "
+                     "(see --help)\n");
+        return -1;
+    }
+    if (o->page_size < 4096 || o->page_size > (1u << 30) || (o->page_size & (o->page_size - 1)))
+        return bad(err, "--page-size", "", "a power of two from 4096 to 1G");
+    if (o->ram_bytes % ((uint64_t)o->blocks * o->page_size)) {
+        fprintf(err, "colo-rdma-bench: --ram %" PRIu64 " is not a multiple of %" PRIu32
+                     " blocks x %" PRIu32 " bytes per page: round it, e.g. --ram %" PRIu64 "\n",
+                o->ram_bytes, o->blocks, o->page_size,
+                (o->ram_bytes / ((uint64_t)o->blocks * o->page_size) + 1) * o->blocks *
+                    o->page_size);
+        return -1;
+    }
+    if (o->listen)
+        return 0; /* the rest comes from the primary */
+    if (o->cache_path && o->host) {
+        fprintf(err, "colo-rdma-bench: --cache belongs to the secondary: give it to "
+                     "'colo-rdma-bench --listen --cache PATH' on the secondary's host\n");
+        return -1;
+    }
+    if (o->workload == BENCH_WL_REPLAY && !o->replay_path) {
+        fprintf(err, "colo-rdma-bench: --workload replay needs --replay FILE "
+                     "(see colo-rdma-bench(1) for the format)\n");
+        return -1;
+    }
+    if (o->replay_path && o->workload != BENCH_WL_REPLAY) {
+        fprintf(err, "colo-rdma-bench: --replay FILE conflicts with --workload %s: drop one\n",
+                bench_workload_name(o->workload));
+        return -1;
+    }
+    if (o->workload == BENCH_WL_IDLE || o->workload == BENCH_WL_REPLAY) {
+        if (dirty_given) {
+            fprintf(err, "colo-rdma-bench: --dirty does not apply to --workload %s (%s): "
+                         "drop --dirty\n", bench_workload_name(o->workload),
+                    o->workload == BENCH_WL_IDLE ? "it dirties no page"
+                                                 : "the file lists the pages");
+            return -1;
+        }
+        o->dirty[0] = 0;
+        o->ndirty = 1;
+    }
+    pages = o->ram_bytes / o->page_size;
+    for (unsigned i = 0; i < o->ndirty; i++) {
+        if (o->dirty[i] > pages) {
+            fprintf(err, "colo-rdma-bench: --dirty %" PRIu64 " exceeds the %" PRIu64
+                         " pages of --ram: use a larger --ram or fewer pages\n",
+                    o->dirty[i], pages);
+            return -1;
+        }
+    }
+    if (o->plot_path && !is_ext(o->plot_path, ".svg") && !is_ext(o->plot_path, ".png"))
+        return bad(err, "--plot", o->plot_path, "a file name ending in .svg or .png");
+    if (o->samples && !o->json_path && !o->csv_path) {
+        fprintf(err, "colo-rdma-bench: --samples needs --json FILE or --csv FILE\n");
+        return -1;
+    }
+    return 0;
+}
+
+int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *out, FILE *err)
 {
     static const struct option longopts[] = {
-        {"listen", no_argument, NULL, 'l'},     {"loopback", no_argument, NULL, 'L'},
-        {"transport", required_argument, NULL, 't'}, {"port", required_argument, NULL, 'p'},
-        {"ram", required_argument, NULL, 'r'},  {"blocks", required_argument, NULL, 'b'},
-        {"dirty", required_argument, NULL, 'd'}, {"checkpoints", required_argument, NULL, 'n'},
-        {"warmup", required_argument, NULL, 'w'}, {"cache", required_argument, NULL, 'c'},
-        {"seed", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 'T'},
-        {"verify", no_argument, NULL, 'V'},     {"per-checkpoint", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"listen", no_argument, NULL, 'l'},
+        {"loopback", no_argument, NULL, 'L'},
+        {"port", required_argument, NULL, 'p'},
+        {"data-port", required_argument, NULL, 'P'},
+        {"transport", required_argument, NULL, 't'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"ram", required_argument, NULL, 'r'},
+        {"hugepages", no_argument, NULL, OPT_HUGEPAGES},
+        {"blocks", required_argument, NULL, 'b'},
+        {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
+        {"vmstate", required_argument, NULL, OPT_VMSTATE},
+        {"workload", required_argument, NULL, 'W'},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"dirty", required_argument, NULL, 'd'},
+        {"dirty-tracking", required_argument, NULL, OPT_TRACKING},
+        {"seed", required_argument, NULL, 's'},
+        {"checkpoints", required_argument, NULL, 'n'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"interval", required_argument, NULL, 'i'},
+        {"early-resume", no_argument, NULL, OPT_EARLY_RESUME},
+        {"poll", required_argument, NULL, OPT_POLL},
+        {"cache", required_argument, NULL, 'c'},
+        {"verify", no_argument, NULL, 'V'},
+        {"per-checkpoint", no_argument, NULL, 'v'},
+        {"json", required_argument, NULL, OPT_JSON},
+        {"csv", required_argument, NULL, OPT_CSV},
+        {"samples", no_argument, NULL, OPT_SAMPLES},
+        {"plot", required_argument, NULL, OPT_PLOT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
+    bool dirty_given = false;
     uint64_t v;
     int c;
 
     *o = (struct bench_options){
-        .port = 9090, .ram_bytes = 64ull << 20, .blocks = 4, .dirty_pages = 1024,
-        .checkpoints = 100, .warmup = 2, .seed = 1, .timeout_ms = 30000,
+        .port = BENCH_CONTROL_PORT, .ram_bytes = 64ull << 20, .blocks = 4, .page_size = 4096,
+        .vmstate_bytes = 4096, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
+        .seed = 1, .timeout_ms = 30000, .workload = BENCH_WL_UNIFORM,
     };
-    strcpy(o->transport, "tcp");
+    parse_transport(o, "tcp", err);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":lLt:p:r:b:d:n:w:c:s:T:Vvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":lLp:P:t:T:r:b:W:d:s:n:w:i:c:Vvh", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'l': o->listen = true; break;
         case 'L': o->loopback = true; break;
         case 'V': o->verify = true; break;
         case 'v': o->per_checkpoint = true; break;
-        case 'h': fputs(usage, stdout); return 1;
-        case 't':
-            if (strcmp(optarg, "tcp") && strcmp(optarg, "rdma"))
-                return bad(err, "--transport", optarg, "tcp or rdma");
-            strcpy(o->transport, optarg);
-            break;
+        case OPT_HUGEPAGES: o->hugepages = true; break;
+        case OPT_EARLY_RESUME: o->early_resume = true; break;
+        case OPT_SAMPLES: o->samples = true; break;
+        case 'h': fputs(usage, out); return 1;
         case 'p':
-            if (parse_u64(optarg, 65535, &v))
-                return bad(err, "--port", optarg, "a port number 0..65535");
-            o->port = (uint16_t)v;
+        case 'P':
+            if (parse_u64(optarg, 65535, &v) || (c == 'p' && !v))
+                return bad(err, c == 'p' ? "--port" : "--data-port", optarg,
+                           c == 'p' ? "a port number 1..65535" : "a port number 0..65535");
+            *(c == 'p' ? &o->port : &o->data_port) = (uint16_t)v;
+            break;
+        case 't':
+            if (parse_transport(o, optarg, err))
+                return -1;
+            break;
+        case 'T':
+            if (parse_u64(optarg, 86400000, &v) || !v)
+                return bad(err, "--timeout", optarg, "milliseconds, 1..86400000");
+            o->timeout_ms = (uint32_t)v;
             break;
         case 'r':
             if (bench_parse_size(optarg, &o->ram_bytes) || o->ram_bytes == 0)
@@ -131,30 +343,80 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *er
                 return bad(err, "--blocks", optarg, "1..256");
             o->blocks = (uint32_t)v;
             break;
+        case OPT_PAGE_SIZE:
+            if (bench_parse_size(optarg, &v) || v < 4096 || v > (1u << 30) || (v & (v - 1)))
+                return bad(err, "--page-size", optarg, "a power of two from 4096 to 1G");
+            o->page_size = (uint32_t)v;
+            break;
+        case OPT_VMSTATE:
+            if (bench_parse_size(optarg, &o->vmstate_bytes) || o->vmstate_bytes > (1ull << 30))
+                return bad(err, "--vmstate", optarg, "a size from 0 to 1G");
+            break;
+        case 'W': {
+            const char *name = optarg;
+
+            if (!strncmp(name, "replay:", 7)) {
+                if (set_string(&o->replay_path, name + 7))
+                    return -1;
+                name = "replay";
+            }
+            if (bench_workload_from_name(name, &o->workload))
+                return bad(err, "--workload", optarg,
+                           "idle, uniform, hotset, stream or replay (with --replay FILE)");
+            break;
+        }
+        case OPT_REPLAY:
+            if (!*optarg || set_string(&o->replay_path, optarg))
+                return bad(err, "--replay", optarg, "a file name");
+            o->workload = BENCH_WL_REPLAY;
+            break;
         case 'd':
-            if (parse_u64(optarg, UINT64_MAX, &o->dirty_pages))
-                return bad(err, "--dirty", optarg, "a page count");
+            if (bench_parse_list(optarg, o->dirty, BENCH_MAX_DIRTY_SIZES, &o->ndirty))
+                return bad(err, "--dirty", optarg,
+                           "page counts separated by commas, e.g. 256,1024,4096 (at most 32)");
+            dirty_given = true;
+            break;
+        case OPT_TRACKING:
+            if (!strcmp(optarg, "workload"))
+                o->tracking = BENCH_TRACK_WORKLOAD;
+            else if (!strcmp(optarg, "softdirty"))
+                o->tracking = BENCH_TRACK_SOFTDIRTY;
+            else
+                return bad(err, "--dirty-tracking", optarg, "workload or softdirty");
+            break;
+        case 's':
+            if (parse_u64(optarg, UINT64_MAX, &o->seed))
+                return bad(err, "--seed", optarg, "an unsigned number");
             break;
         case 'n':
             if (parse_u64(optarg, 100000000, &o->checkpoints) || !o->checkpoints)
                 return bad(err, "--checkpoints", optarg, "1..100000000");
             break;
         case 'w':
-            if (parse_u64(optarg, 1000000, &o->warmup))
-                return bad(err, "--warmup", optarg, "0..1000000");
+            if (parse_u64(optarg, 1000000, &o->warmup) || !o->warmup)
+                return bad(err, "--warmup", optarg,
+                           "1..1000000 (the first warm-up checkpoint sends all RAM)");
+            break;
+        case 'i':
+            if (parse_u64(optarg, 3600000, &v))
+                return bad(err, "--interval", optarg, "milliseconds, 0..3600000");
+            o->interval_ms = (uint32_t)v;
+            break;
+        case OPT_POLL:
+            if (strcmp(optarg, "event") && strcmp(optarg, "busy"))
+                return bad(err, "--poll", optarg, "event or busy");
+            o->busy_poll = !strcmp(optarg, "busy");
             break;
         case 'c':
-            free(o->cache_path);
-            o->cache_path = strdup(optarg);
+            if (!*optarg || set_string(&o->cache_path, optarg))
+                return bad(err, "--cache", optarg, "a file or /dev/daxX.Y");
             break;
-        case 's':
-            if (parse_u64(optarg, UINT64_MAX, &o->seed))
-                return bad(err, "--seed", optarg, "an unsigned number");
-            break;
-        case 'T':
-            if (parse_u64(optarg, 86400000, &v) || !v)
-                return bad(err, "--timeout", optarg, "milliseconds, 1..86400000");
-            o->timeout_ms = (uint32_t)v;
+        case OPT_JSON:
+        case OPT_CSV:
+        case OPT_PLOT:
+            if (!*optarg || set_string(c == OPT_JSON ? &o->json_path
+                                       : c == OPT_CSV ? &o->csv_path : &o->plot_path, optarg))
+                return bad(err, argv[optind - 1], optarg, "a file name");
             break;
         case ':':
             fprintf(err, "colo-rdma-bench: option %s needs a value (see --help)\n",
@@ -165,50 +427,23 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *er
             return -1;
         }
     }
-    if (optind < argc)
-        o->host = strdup(argv[optind++]);
+    if (optind < argc && set_string(&o->host, argv[optind++]))
+        return -1;
     if (optind < argc) {
         fprintf(err, "colo-rdma-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
-    if (o->listen + o->loopback + !!o->host != 1) {
-        fprintf(err, "colo-rdma-bench: give exactly one of HOST, --listen or --loopback "
-                "(see --help)\n");
-        return -1;
-    }
-    if (o->ram_bytes % ((uint64_t)o->blocks * PAGE_SIZE))
-        return bad(err, "--ram", "", "a multiple of blocks x 4096 bytes");
-    if (o->dirty_pages > o->ram_bytes / PAGE_SIZE) {
-        fprintf(err, "colo-rdma-bench: --dirty %" PRIu64 " exceeds the %" PRIu64
-                " pages of --ram\n", o->dirty_pages, o->ram_bytes / PAGE_SIZE);
-        return -1;
-    }
-    if (o->verify && !o->loopback) {
-        fprintf(err, "colo-rdma-bench: --verify needs --loopback (it reads the cache file)\n");
-        return -1;
-    }
-    if (o->loopback)
-        o->host = strdup("127.0.0.1");
-    if (!o->cache_path && (o->listen || o->loopback)) {
-        /* tmpfs by default: the bench measures the transport, not a disk's msync. */
-        const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        size_t len = strlen(dir) + 64;
-
-        o->cache_path = malloc(len);
-        if (o->cache_path)
-            snprintf(o->cache_path, len, "%s/colo-rdma-cache.%ld", dir, (long)getpid());
-        o->cache_is_temp = true;
-    }
-    if (o->loopback && o->port == 9090)
-        o->port = 0;
-    return 0;
+    return check_combination(o, dirty_given, err);
 }
 
 void bench_options_free(struct bench_options *o)
 {
-    if (o->cache_is_temp && o->cache_path)
-        unlink(o->cache_path);
     free(o->host);
+    free(o->replay_path);
     free(o->cache_path);
-    o->host = o->cache_path = NULL;
+    free(o->json_path);
+    free(o->csv_path);
+    free(o->plot_path);
+    o->host = o->replay_path = o->cache_path = NULL;
+    o->json_path = o->csv_path = o->plot_path = NULL;
 }

@@ -1,34 +1,60 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <math.h>
-#include <stddef.h>
 #include <stdlib.h>
 
 #include "bench/stats.h"
 
-void bench_samples_init(struct bench_samples *s, size_t expected)
+int bench_samples_init(struct bench_samples *s, size_t expected)
 {
     s->n = 0;
     s->cap = expected ? expected : 16;
     s->v = calloc(s->cap, sizeof(*s->v));
-    if (!s->v)
-        abort();
+    return s->v ? 0 : -1;
 }
 
 void bench_samples_free(struct bench_samples *s)
 {
     free(s->v);
     s->v = NULL;
+    s->n = s->cap = 0;
 }
 
-void bench_samples_add(struct bench_samples *s, const struct colo_checkpoint_stats *st)
+int bench_samples_add(struct bench_samples *s, const struct colo_checkpoint_stats *st)
 {
     if (s->n == s->cap) {
-        s->cap *= 2;
-        s->v = realloc(s->v, s->cap * sizeof(*s->v));
-        if (!s->v)
-            abort();
+        size_t ncap = s->cap ? s->cap * 2 : 16;
+        struct colo_checkpoint_stats *n = realloc(s->v, ncap * sizeof(*n));
+
+        if (!n)
+            return -1;
+        s->v = n;
+        s->cap = ncap;
     }
     s->v[s->n++] = *st;
+    return 0;
+}
+
+const char *bench_phase_name(enum bench_phase p)
+{
+    static const char *const names[BENCH_NPHASES] = {
+        "pause", "request", "pages", "state", "received", "loaded",
+    };
+
+    return (unsigned)p < BENCH_NPHASES ? names[p] : "?";
+}
+
+uint64_t bench_phase_value(const struct colo_checkpoint_stats *st, enum bench_phase p)
+{
+    switch (p) {
+    case BENCH_PAUSE: return st->total_ns;
+    case BENCH_REQUEST: return st->request_ns;
+    case BENCH_PAGES: return st->pages_ns;
+    case BENCH_STATE: return st->state_ns;
+    case BENCH_RECEIVED: return st->received_ns;
+    case BENCH_LOADED: return st->loaded_ns;
+    case BENCH_NPHASES: break;
+    }
+    return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -44,50 +70,45 @@ uint64_t bench_percentile(const uint64_t *sorted, size_t n, double p)
 
     if (!n)
         return 0;
-    rank = (size_t)ceil(p / 100.0 * (double)n);
+    /* nearest rank: the smallest value with at least p% of the samples at or below it;
+     * the small epsilon keeps 99.9% of 1000 at rank 999 despite rounding */
+    rank = (size_t)ceil(p / 100.0 * (double)n - 1e-9);
+    if (rank > n)
+        rank = n;
     return sorted[rank ? rank - 1 : 0];
 }
 
-static void report_field(const struct bench_samples *s, size_t offset, const char *name,
-                         FILE *out)
+void bench_summarize(uint64_t *v, size_t n, struct bench_summary *out)
 {
-    uint64_t *v = malloc(s->n * sizeof(*v));
-    double sum = 0;
+    double sum = 0, sq = 0;
 
-    if (!v)
-        abort();
-    for (size_t i = 0; i < s->n; i++) {
-        v[i] = *(const uint64_t *)((const char *)&s->v[i] + offset);
+    *out = (struct bench_summary){.n = n};
+    if (!n)
+        return;
+    qsort(v, n, sizeof(*v), cmp_u64);
+    for (size_t i = 0; i < n; i++)
         sum += (double)v[i];
-    }
-    qsort(v, s->n, sizeof(*v), cmp_u64);
-    fprintf(out, "%-10s %10.1f %10.1f %10.1f %10.1f %10.1f\n", name, v[0] / 1e3,
-            bench_percentile(v, s->n, 50) / 1e3, sum / (double)s->n / 1e3,
-            bench_percentile(v, s->n, 99) / 1e3, v[s->n - 1] / 1e3);
-    free(v);
+    out->avg = sum / (double)n;
+    for (size_t i = 0; i < n; i++)
+        sq += ((double)v[i] - out->avg) * ((double)v[i] - out->avg);
+    out->stdev = n > 1 ? sqrt(sq / (double)(n - 1)) : 0;
+    out->min = (double)v[0];
+    out->median = (double)bench_percentile(v, n, 50);
+    out->p99 = (double)bench_percentile(v, n, 99);
+    out->p999 = (double)bench_percentile(v, n, 99.9);
+    out->max = (double)v[n - 1];
 }
 
-void bench_samples_report(const struct bench_samples *s, FILE *out)
+int bench_samples_summary(const struct bench_samples *s, enum bench_phase p,
+                          struct bench_summary *out)
 {
-    uint64_t bytes = 0, ns = 0;
+    uint64_t *v = malloc((s->n ? s->n : 1) * sizeof(*v));
 
-    if (!s->n)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        bytes += s->v[i].page_bytes;
-        ns += s->v[i].pages_ns;
-    }
-    fprintf(out, "# %zu checkpoints, %.1f pages each; times in us\n", s->n,
-            (double)bytes / 4096.0 / (double)s->n);
-    fprintf(out, "%-10s %10s %10s %10s %10s %10s\n", "phase", "min", "median", "avg", "p99",
-            "max");
-    report_field(s, offsetof(struct colo_checkpoint_stats, total_ns), "pause", out);
-    report_field(s, offsetof(struct colo_checkpoint_stats, request_ns), "request", out);
-    report_field(s, offsetof(struct colo_checkpoint_stats, pages_ns), "pages", out);
-    report_field(s, offsetof(struct colo_checkpoint_stats, state_ns), "state", out);
-    report_field(s, offsetof(struct colo_checkpoint_stats, received_ns), "received", out);
-    report_field(s, offsetof(struct colo_checkpoint_stats, loaded_ns), "loaded", out);
-    if (ns)
-        fprintf(out, "# page push throughput: %.3f GB/s (%.3f Gb/s)\n",
-                (double)bytes / (double)ns, (double)bytes * 8 / (double)ns);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < s->n; i++)
+        v[i] = bench_phase_value(&s->v[i], p);
+    bench_summarize(v, s->n, out);
+    free(v);
+    return 0;
 }

@@ -90,6 +90,8 @@ int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ra
     int ret;
 
     colo_dirty_list_reset(list);
+    if (n == 0)
+        return 0; /* an empty checkpoint: nothing to sort (qsort wants a buffer) */
     for (size_t i = 0; i < n; i++) {
         ret = colo_dirty_run_check(layout, &runs[i], i);
         if (ret)
@@ -98,8 +100,7 @@ int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ra
     ret = reserve(list, n);
     if (ret)
         return ret;
-    if (n)
-        memcpy(list->runs, runs, n * sizeof(*runs));
+    memcpy(list->runs, runs, n * sizeof(*runs));
     qsort(list->runs, n, sizeof(*runs), run_cmp);
     for (size_t i = 0; i < n; i++) {
         struct colo_dirty_run *last = out ? &list->runs[out - 1] : NULL;

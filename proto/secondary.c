@@ -89,10 +89,11 @@ static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
     s->list.count = count;
     for (size_t i = 0; i < count; i++)
         s->list.pages += s->list.runs[i].page_count;
-    /* A backend that streams pages must have placed exactly the listed runs. */
-    if (s->placed.count &&
+    /* A backend that streams pages must have placed exactly the listed runs:
+     * a listed page that never came would apply stale cache contents. */
+    if (colo_stream_places_pages(s->in) &&
         (s->placed.count != count ||
-         memcmp(s->placed.runs, s->list.runs, count * sizeof(*s->list.runs))))
+         (count && memcmp(s->placed.runs, s->list.runs, count * sizeof(*s->list.runs)))))
         return colo_stream_set_error(s->in, COLO_E_DIRTY_LIST,
                                      "secondary: checkpoint %" PRIu64
                                      ": the %zu page runs received differ from the %" PRIu64

@@ -326,3 +326,8 @@ int colo_stream_flush_ram(struct colo_stream *f)
     ret = f->ops->flush_ram(f->opaque, f);
     return ret ? backend_error(f, ret) : 0;
 }
+
+bool colo_stream_places_pages(const struct colo_stream *f)
+{
+    return f->ops->load_ram != NULL;
+}

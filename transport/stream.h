@@ -10,6 +10,7 @@
 #ifndef COLO_TRANSPORT_STREAM_H
 #define COLO_TRANSPORT_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -95,5 +96,8 @@ int colo_stream_save_page(struct colo_stream *f, const struct colo_dirty_run *ru
 int colo_stream_after_ram_iterate(struct colo_stream *f, uint64_t seq);
 int colo_stream_flush_ram(struct colo_stream *f);
 int colo_stream_load_ram(struct colo_stream *f, uint64_t seq, struct colo_dirty_list *placed);
+/* True when pages travel in the stream (the backend has load_ram): then the
+ * pages placed must be exactly the checkpoint's dirty list. */
+bool colo_stream_places_pages(const struct colo_stream *f);
 
 #endif

@@ -192,6 +192,9 @@ static int tcp_load_ram(void *opaque, struct colo_stream *f, uint64_t seq,
         if (magic == FRAME_END) {
             uint64_t end_seq = colo_get_be64(hdr + 8);
 
+            if (colo_get_be32(hdr + 4) || colo_get_be64(hdr + 16))
+                return colo_err(COLO_E_PROTOCOL, "tcp: page stream end marker with nonzero "
+                                "reserved fields");
             if (end_seq != seq)
                 return colo_err(COLO_E_PROTOCOL,
                                 "tcp: page stream end for checkpoint %" PRIu64

@@ -13,6 +13,11 @@
  *                   RAM equals the last completed checkpoint byte for byte
  *   kill-secondary  the secondary dies mid-checkpoint; the primary reports
  *                   peer lost within the deadline
+ *   fault CMD       CMD (e.g. "ip link set dummy0 down", "rdma link delete
+ *                   rxe0") runs in the background after 5 checkpoints; both
+ *                   sides report peer lost within the deadline plus a margin,
+ *                   and the secondary's applied RAM is its last completed
+ *                   checkpoint
  *
  * The address comes from COLO_RDMA_ADDR (set by vm-run); the cache is
  * COLO_RDMA_DAX when set (device-DAX), else a file in /tmp.
@@ -115,7 +120,8 @@ struct server {
     int accept_ret[4];
     int serve_ret;
     uint64_t served;
-    volatile int idle_seq; /* last checkpoint served, for the primary to check */
+    uint64_t last_seq;     /* last completed checkpoint when the session ended */
+    uint64_t ended_ms;
 };
 
 static void *serve(void *arg)
@@ -131,6 +137,8 @@ static void *serve(void *arg)
         while ((ret = colo_secondary_serve(sv->s, NULL)) == 0)
             sv->served++;
         sv->serve_ret = ret;
+        sv->ended_ms = now_ms();
+        sv->last_seq = colo_session_seq(sv->s);
         colo_session_close(&sv->s);
     }
     return NULL;
@@ -404,19 +412,85 @@ static void test_kill_secondary(void **state)
     close(fds[0]);
 }
 
+/* ---- faults of the link or the device ---- */
+
+static void test_fault(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN], expect[RAM_LEN];
+    struct colo_dirty_run runs[32];
+    struct colo_config *scfg = config(sec, 0, "k"), *pcfg;
+    struct server sv = {.sessions = 1};
+    struct colo_session *p;
+    uint64_t fault_ms = 0, c, primary_ms;
+    pthread_t tid;
+    pid_t pid = -1;
+    int ret = 0, status;
+
+    assert_non_null(scenario_arg);
+    assert_int_equal(colo_listener_new(scfg, &sv.l), 0);
+    assert_int_equal(pthread_create(&tid, NULL, serve, &sv), 0);
+    pcfg = config(pri, colo_listener_port(sv.l), "k");
+    assert_int_equal(colo_primary_connect(pcfg, &p), 0);
+    for (c = 1; c < 100000; c++) {
+        if (c == 6) {
+            /* In the background: removing a device waits until we let go of it. */
+            pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                execl("/bin/sh", "sh", "-c", scenario_arg, (char *)NULL);
+                _exit(127);
+            }
+            fault_ms = now_ms();
+        }
+        ret = colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL);
+        if (ret)
+            break;
+        if (fault_ms && now_ms() - fault_ms > 30000)
+            break;
+    }
+    primary_ms = now_ms() - fault_ms;
+    print_message("fault '%s' after checkpoint 5: the primary reported %s after %" PRIu64
+                  " ms: %s\n", scenario_arg, colo_strerror(ret), primary_ms, colo_errormsg());
+    assert_int_equal(ret, COLO_E_PEER_LOST);
+    colo_session_close(&p); /* lets go of the device */
+    pthread_join(tid, NULL);
+    print_message("the secondary reported %s after %" PRIu64 " ms; last completed checkpoint %"
+                  PRIu64 "\n", colo_strerror(sv.serve_ret), sv.ended_ms - fault_ms, sv.last_seq);
+    assert_int_equal(sv.serve_ret, COLO_E_PEER_LOST);
+    assert_true(primary_ms <= DEADLINE_MS + 2000);
+    assert_true(sv.ended_ms - fault_ms <= DEADLINE_MS + 2000);
+    for (uint64_t k = 1; k <= sv.last_seq; k++)
+        dirty(expect, k, runs);
+    if (memcmp(sec, expect, RAM_LEN))
+        fail_msg("applied RAM is not checkpoint %" PRIu64, sv.last_seq);
+    colo_listener_delete(&sv.l);
+    /*
+     * librdmacm (rdma-core 44) keeps the removed device's context open until
+     * the process exits, so "rdma link delete" finishes only after us: the
+     * runner waits for it. Any other fault command has finished by now.
+     */
+    if (!strstr(scenario_arg, "delete")) {
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    colo_config_delete(&scfg);
+    colo_config_delete(&pcfg);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest verify[] = {cmocka_unit_test(test_verify)};
     const struct CMUnitTest wrong_key[] = {cmocka_unit_test(test_wrong_key)};
     const struct CMUnitTest kill_primary[] = {cmocka_unit_test(test_kill_primary)};
     const struct CMUnitTest kill_secondary[] = {cmocka_unit_test(test_kill_secondary)};
+    const struct CMUnitTest fault[] = {cmocka_unit_test(test_fault)};
     const char *dax = getenv("COLO_RDMA_DAX");
     int ret;
 
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
         fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | wrong-key | "
-                "kill-primary request|push|received|loaded | kill-secondary\n"
+                "kill-primary request|push|received|loaded | kill-secondary | fault CMD\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
     }
@@ -434,6 +508,8 @@ int main(int argc, char **argv)
         ret = cmocka_run_group_tests(kill_primary, NULL, NULL);
     else if (!strcmp(argv[1], "kill-secondary"))
         ret = cmocka_run_group_tests(kill_secondary, NULL, NULL);
+    else if (!strcmp(argv[1], "fault"))
+        ret = cmocka_run_group_tests(fault, NULL, NULL);
     else {
         fprintf(stderr, "unknown scenario %s\n", argv[1]);
         return 2;

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench/limit.h"
+#include "bench/spawn.h"
+
+/* Names go on command lines: keep them to what device names look like. */
+static bool safe_name(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.' || *s == ':'))
+            return false;
+    return true;
+}
+
+/* The first device in ibv_devices' table (after the two header lines). */
+static void first_device(char *name, size_t len)
+{
+    char *argv[] = {"ibv_devices", NULL}, *out = NULL, *save = NULL, *line;
+    int n = 0;
+
+    name[0] = '\0';
+    if (!bench_have_program("ibv_devices") || bench_run(argv, 5000, &out) != 0) {
+        free(out);
+        return;
+    }
+    for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char dev[64];
+
+        if (++n > 2 && sscanf(line, " %63s", dev) == 1 && safe_name(dev)) {
+            snprintf(name, len, "%s", dev);
+            break;
+        }
+    }
+    free(out);
+}
+
+/* "port 1 PORT_ACTIVE, active_mtu 4096" from ibv_devinfo. */
+static void device_info(struct bench_rdma_dev *d)
+{
+    char *argv[] = {"ibv_devinfo", "-d", d->name, NULL}, *out = NULL, *save = NULL, *line;
+    char port[16] = "?", state[32] = "?", mtu[32] = "?";
+
+    if (bench_have_program("ibv_devinfo") && bench_run(argv, 5000, &out) == 0) {
+        for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (!strcmp(port, "?"))
+                sscanf(line, " port: %15s", port);
+            if (!strcmp(state, "?"))
+                sscanf(line, " state: %31s", state);
+            if (!strcmp(mtu, "?"))
+                sscanf(line, " active_mtu: %31s", mtu);
+        }
+    }
+    free(out);
+    snprintf(d->info, sizeof(d->info), "%s port %s %s, active MTU %s", d->name, port, state,
+             mtu);
+}
+
+void bench_rdma_dev_detect(struct bench_rdma_dev *d)
+{
+    const char *env = getenv("COLO_RDMA_DEV"), *addr = getenv("COLO_RDMA_ADDR");
+
+    *d = (struct bench_rdma_dev){0};
+    if (env && safe_name(env))
+        snprintf(d->name, sizeof(d->name), "%s", env);
+    else
+        first_device(d->name, sizeof(d->name));
+    snprintf(d->addr, sizeof(d->addr), "%s", addr && safe_name(addr) ? addr : "127.0.0.1");
+    if (!d->name[0]) {
+        snprintf(d->info, sizeof(d->info), "none (ibv_devices lists no device; "
+                 "COLO_RDMA_DEV unset)");
+        return;
+    }
+    d->present = true;
+    device_info(d);
+}
+
+/* A port nobody listens on now, for ib_write_bw's out-of-band exchange. */
+static uint16_t free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    uint16_t port = 0;
+
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+        !getsockname(fd, (struct sockaddr *)&a, &len))
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port ? port : 18517;
+}
+
+static int parse_bw(const char *out, double *gbits)
+{
+    const char *hdr = strstr(out, "#bytes");
+    const char *nl = hdr ? strchr(hdr, '\n') : NULL;
+    uint64_t bytes, iters;
+    double peak, avg;
+
+    if (!nl || sscanf(nl + 1, " %" SCNu64 " %" SCNu64 " %lf %lf", &bytes, &iters, &peak,
+                      &avg) != 4)
+        return -1;
+    *gbits = avg;
+    return 0;
+}
+
+int bench_limit_measure(const struct bench_rdma_dev *d, uint64_t msg_size, uint64_t total,
+                        double *gbytes_per_s, char *note, size_t len)
+{
+    char size[24], iters[24], port[8];
+    char *srv[] = {"ib_write_bw", "-d", (char *)d->name, "-p", port, "-s", size, "-n", iters,
+                   "-F", "--report_gbits", NULL};
+    char *cli[] = {"ib_write_bw", "-d", (char *)d->name, "-p", port, "-s", size, "-n", iters,
+                   "-F", "--report_gbits", (char *)d->addr, NULL};
+    uint64_t n = msg_size ? total / msg_size : 0;
+    char *out = NULL;
+    double gbits = 0;
+    int ret = -1;
+    pid_t server;
+
+    if (!d->present) {
+        snprintf(note, len, "no RDMA device");
+        return -1;
+    }
+    if (!bench_have_program("ib_write_bw")) {
+        snprintf(note, len, "ib_write_bw not installed (apt-get install perftest)");
+        return -1;
+    }
+    if (msg_size > (8u << 20))
+        msg_size = 8u << 20; /* perftest's largest message */
+    snprintf(size, sizeof(size), "%" PRIu64, msg_size ? msg_size : 4096);
+    snprintf(iters, sizeof(iters), "%" PRIu64, n < 5 ? 5 : n > 100000 ? 100000 : n);
+    snprintf(port, sizeof(port), "%u", free_port());
+    server = bench_start(srv);
+    if (server < 0) {
+        snprintf(note, len, "cannot start ib_write_bw");
+        return -1;
+    }
+    /* the server needs a moment to listen; the client fails fast until it does */
+    for (int attempt = 0; attempt < 20 && ret; attempt++) {
+        usleep(200000);
+        free(out);
+        out = NULL;
+        if (bench_run(cli, 60000, &out) == 0 && out && !parse_bw(out, &gbits))
+            ret = 0;
+    }
+    bench_stop(server, 5000);
+    if (ret)
+        snprintf(note, len, "ib_write_bw on %s failed", d->name);
+    else
+        *gbytes_per_s = gbits / 8;
+    free(out);
+    return ret;
+}

@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The primary: checks the machine, carries the parameters to the secondary,
+ * then for every transport and dirty-set size runs warm-up and timed
+ * checkpoints of the same seeded workload, and reports.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <colo-rdma/colo-rdma.h>
+
+#include "bench/control.h"
+#include "bench/limit.h"
+#include "bench/plot.h"
+#include "bench/ram.h"
+#include "bench/replay.h"
+#include "bench/report.h"
+#include "bench/roles.h"
+#include "bench/softdirty.h"
+#include "bench/sysinfo.h"
+#include "bench/verify.h"
+#include "bench/workload.h"
+
+struct primary {
+    const struct bench_options *o;
+    struct bench_ctl ctl;
+    struct bench_env env;
+    struct bench_replay replay;
+    struct bench_softdirty sd;
+    bool use_softdirty;
+    struct bench_rdma_dev dev;
+    uint8_t *ram;
+    uint8_t *vmstate;
+    uint64_t *page_hashes;   /* verify: one block's page hashes */
+    char rdma_unavailable[512]; /* set when rdma cannot run here (memlock) */
+    struct bench_run *runs;
+    size_t nruns;
+    double *limits;          /* per dirty size: GB/s, 0 unknown, <0 failed */
+    char line[BENCH_CONTROL_LINE_MAX];
+    char err[1024];
+    bool progress;           /* stderr is a terminal */
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_us(void)
+{
+    struct rusage r;
+
+    getrusage(RUSAGE_SELF, &r);
+    return (uint64_t)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000 +
+           (uint64_t)(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
+
+static void fail(struct primary *pr, const char *msg)
+{
+    fprintf(stderr, "colo-rdma-bench: %s\n", msg);
+    (void)pr;
+}
+
+/* Machine checks before anything big is allocated. */
+static int check_machine(struct primary *pr)
+{
+    const struct bench_options *o = pr->o;
+    struct bench_meminfo m;
+    uint64_t need = o->ram_bytes;
+    bool rdma = false;
+
+    for (unsigned i = 0; i < o->ntransports; i++)
+        rdma |= !strcmp(o->transports[i], "rdma");
+    bench_meminfo_read(&m);
+    if (o->loopback) /* the secondary's guest RAM and, in /dev/shm, its cache */
+        need += o->ram_bytes * (!o->cache_path || !strncmp(o->cache_path, "/dev/shm/", 9) ? 2 : 1);
+    if (bench_check_memory(&m, need, o->ram_bytes, false, pr->err, sizeof(pr->err)))
+        return -1;
+    if (rdma && bench_check_memory(&m, 0, o->ram_bytes, true, pr->err, sizeof(pr->err))) {
+        if (!o->transport_all)
+            return -1;
+        snprintf(pr->rdma_unavailable, sizeof(pr->rdma_unavailable), "%.500s", pr->err);
+    }
+    if (o->plot_path && bench_plot_check(o->plot_path, pr->err, sizeof(pr->err)))
+        return -1;
+    if (o->workload == BENCH_WL_REPLAY &&
+        bench_replay_load(&pr->replay, o->replay_path, o->ram_bytes / o->page_size, stderr)) {
+        snprintf(pr->err, sizeof(pr->err), "--replay: see the message above");
+        return -1;
+    }
+    if (o->tracking == BENCH_TRACK_SOFTDIRTY) {
+        if (bench_softdirty_open(&pr->sd, o->ram_bytes, pr->err, sizeof(pr->err)))
+            return -1;
+        pr->use_softdirty = true;
+    }
+    return 0;
+}
+
+static int expect_ok(struct primary *pr, const char *what)
+{
+    if (bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line))) {
+        snprintf(pr->err, sizeof(pr->err), "%s: %s", what, pr->ctl.err);
+        return -1;
+    }
+    if (strncmp(pr->line, "ok", 2)) {
+        snprintf(pr->err, sizeof(pr->err), "%s: %.900s", what,
+                 !strncmp(pr->line, "error ", 6) ? pr->line + 6 : pr->line);
+        return -1;
+    }
+    return 0;
+}
+
+static int connect_secondary(struct primary *pr, const char *host, uint16_t port)
+{
+    const struct bench_options *o = pr->o;
+    struct bench_params p;
+
+    if (bench_ctl_connect(host, port, o->timeout_ms, &pr->ctl)) {
+        snprintf(pr->err, sizeof(pr->err), "%s", pr->ctl.err);
+        return -1;
+    }
+    /* a run can make the secondary wait for the library's timeout, then answer */
+    pr->ctl.timeout_ms = o->timeout_ms * 2 + 5000;
+    bench_params_default(&p);
+    p.ram_bytes = o->ram_bytes;
+    p.blocks = o->blocks;
+    p.page_size = o->page_size;
+    p.hugepages = o->hugepages;
+    p.vmstate_bytes = o->vmstate_bytes;
+    p.seed = o->seed;
+    p.timeout_ms = o->timeout_ms;
+    p.verify = o->verify;
+    p.warmup = o->warmup;
+    if (bench_ctl_send(&pr->ctl, "colo-rdma-bench %d", BENCH_CONTROL_VERSION) ||
+        expect_ok(pr, "secondary") || bench_params_send(&pr->ctl, &p) ||
+        expect_ok(pr, "secondary setup"))
+        return -1;
+    snprintf(pr->env.cache, sizeof(pr->env.cache), "%s",
+             !strncmp(pr->line, "ok cache ", 9) ? pr->line + 9 : "?");
+    return 0;
+}
+
+static struct colo_config *make_config(struct primary *pr, const char *transport,
+                                       const char *host, uint16_t port)
+{
+    const struct bench_options *o = pr->o;
+    uint64_t block_len = o->ram_bytes / o->blocks;
+    struct colo_config *cfg = NULL;
+    int ret = colo_config_new(&cfg);
+
+    if (!ret)
+        ret = colo_config_set_transport(cfg, transport);
+    if (!ret)
+        ret = colo_config_set_address(cfg, host, port);
+    if (!ret)
+        ret = colo_config_set_timeout_ms(cfg, o->timeout_ms);
+    if (!ret)
+        ret = colo_config_set_page_size(cfg, o->page_size);
+    for (uint32_t i = 0; !ret && i < o->blocks; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "ram%" PRIu32, i);
+        ret = colo_config_add_ram_block(cfg, name, pr->ram + i * block_len, block_len);
+    }
+    if (ret) {
+        snprintf(pr->err, sizeof(pr->err), "configuration: %s", colo_errormsg());
+        colo_config_delete(&cfg);
+    }
+    return cfg;
+}
+
+static void encode_le(uint8_t *out, const uint64_t *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++)
+            out[i * 8 + (uint64_t)k] = (uint8_t)(v[i] >> (8 * k));
+}
+
+/* Hashes of every block (and the state) to the secondary; the first difference fails. */
+static int verify(struct primary *pr, uint64_t seq)
+{
+    const struct bench_options *o = pr->o;
+    uint64_t block_len = o->ram_bytes / o->blocks, npages = block_len / o->page_size, block;
+    size_t len;
+    uint8_t *raw;
+    int n;
+
+    n = snprintf(pr->line, sizeof(pr->line), "verify %" PRIu64 " %" PRIx64, seq,
+                 bench_hash_page(pr->vmstate, o->vmstate_bytes));
+    for (uint32_t b = 0; b < o->blocks; b++)
+        n += snprintf(pr->line + n, sizeof(pr->line) - (size_t)n, " %" PRIx64,
+                      bench_hash_block(pr->ram + b * block_len, block_len, o->page_size));
+    if (bench_ctl_send(&pr->ctl, "%s", pr->line) ||
+        bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line))) {
+        snprintf(pr->err, sizeof(pr->err), "verify: %s", pr->ctl.err);
+        return -1;
+    }
+    if (!strcmp(pr->line, "ok"))
+        return 0;
+    if (sscanf(pr->line, "mismatch %" SCNu64, &block) != 1 || block >= o->blocks) {
+        snprintf(pr->err, sizeof(pr->err), "%.1000s",
+                 !strncmp(pr->line, "error ", 6) ? pr->line + 6 : pr->line);
+        return -1;
+    }
+    len = (size_t)npages * 8;
+    raw = malloc(len);
+    if (!raw) {
+        snprintf(pr->err, sizeof(pr->err), "verify: out of memory");
+        return -1;
+    }
+    bench_hash_pages(pr->ram + block * block_len, block_len, o->page_size, pr->page_hashes);
+    encode_le(raw, pr->page_hashes, npages);
+    if (bench_ctl_send(&pr->ctl, "pages %" PRIu64 " %" PRIu64, block, npages) ||
+        bench_ctl_send_raw(&pr->ctl, raw, len) ||
+        bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line)))
+        snprintf(pr->err, sizeof(pr->err), "verify: %s", pr->ctl.err);
+    else
+        snprintf(pr->err, sizeof(pr->err), "%.1000s",
+                 !strncmp(pr->line, "error ", 6) ? pr->line + 6 : pr->line);
+    free(raw);
+    return -1;
+}
+
+/* The next epoch: the workload writes, the tracker lists the pages. */
+static int dirty(struct primary *pr, struct bench_workload *w, bool full)
+{
+    if (pr->use_softdirty && bench_softdirty_clear(&pr->sd)) {
+        snprintf(pr->err, sizeof(pr->err), "soft-dirty: cannot clear: %s", strerror(errno));
+        return -1;
+    }
+    if (full)
+        bench_workload_pick_all(w);
+    else
+        bench_workload_pick(w);
+    bench_workload_touch(w);
+    if (pr->use_softdirty && !full && bench_softdirty_collect(&pr->sd, w)) {
+        snprintf(pr->err, sizeof(pr->err), "soft-dirty: cannot read /proc/self/pagemap");
+        return -1;
+    }
+    bench_workload_runs(w);
+    return 0;
+}
+
+static void progress(struct primary *pr, const struct bench_run *r, uint64_t i, uint64_t total,
+                     uint64_t start, uint64_t *last)
+{
+    uint64_t now = now_ns();
+
+    /* only for runs longer than a few seconds, twice a second */
+    if (!pr->progress || now - start < 3000000000ull || now - *last < 500000000ull)
+        return;
+    *last = now;
+    fprintf(stderr, "\r\033[Kcolo-rdma-bench: %s, dirty %" PRIu64 ": checkpoint %" PRIu64
+            " of %" PRIu64, r->transport, r->dirty, i, total);
+}
+
+static void print_checkpoint(const struct colo_checkpoint_stats *st, size_t nruns)
+{
+    printf("  ckpt %6" PRIu64 " %8" PRIu64 " pages %7zu runs %10.1f us: request %.1f pages %.1f "
+           "state %.1f received %.1f loaded %.1f\n", st->seq, st->pages, nruns,
+           st->total_ns / 1e3, st->request_ns / 1e3, st->pages_ns / 1e3, st->state_ns / 1e3,
+           st->received_ns / 1e3, st->loaded_ns / 1e3);
+}
+
+/* Warm-up and timed checkpoints of one session. */
+static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_run *r,
+                       uint64_t dirty_pages, uint64_t *cpu_total)
+{
+    const struct bench_options *o = pr->o;
+    struct bench_workload_params wp = {
+        .kind = o->workload, .ram = pr->ram, .ram_bytes = o->ram_bytes, .blocks = o->blocks,
+        .page_size = o->page_size, .dirty = dirty_pages, .seed = o->seed,
+        .replay = &pr->replay,
+    };
+    uint64_t total = o->warmup + o->checkpoints, start = now_ns(), last = 0, next = start;
+    struct bench_workload w;
+    int ret = 0;
+
+    if (bench_workload_init(&w, &wp)) {
+        snprintf(pr->err, sizeof(pr->err), "out of memory for the workload");
+        return -1;
+    }
+    for (uint64_t i = 0; i < total && !ret; i++) {
+        struct colo_checkpoint_stats st;
+        uint64_t c0;
+
+        ret = dirty(pr, &w, i == 0);
+        if (ret)
+            break;
+        if (o->interval_ms) {
+            uint64_t now = now_ns();
+
+            if (next > now) {
+                struct timespec ts = {.tv_sec = (time_t)((next - now) / 1000000000ull),
+                                      .tv_nsec = (long)((next - now) % 1000000000ull)};
+
+                nanosleep(&ts, NULL);
+            }
+            next += (uint64_t)o->interval_ms * 1000000ull;
+        }
+        memset(pr->vmstate, (int)(i & 0xff), o->vmstate_bytes);
+        if (o->vmstate_bytes >= 8)
+            memcpy(pr->vmstate, &i, sizeof(i));
+        c0 = cpu_us();
+        ret = colo_primary_checkpoint(s, w.runs, w.nruns, o->vmstate_bytes ? pr->vmstate : NULL,
+                                      o->vmstate_bytes, &st);
+        if (ret) {
+            snprintf(pr->err, sizeof(pr->err), "checkpoint: %s", colo_errormsg());
+            break;
+        }
+        if (i >= o->warmup) {
+            *cpu_total += cpu_us() - c0;
+            r->nruns += w.nruns;
+            if (bench_samples_add(&r->samples, &st)) {
+                snprintf(pr->err, sizeof(pr->err), "out of memory for the samples");
+                ret = -1;
+                break;
+            }
+            if (o->per_checkpoint)
+                print_checkpoint(&st, w.nruns);
+        }
+        if (o->verify)
+            ret = verify(pr, st.seq);
+        progress(pr, r, i + 1, total, start, &last);
+    }
+    if (pr->progress && now_ns() - start >= 3000000000ull)
+        fprintf(stderr, "\r\033[K");
+    bench_workload_free(&w);
+    return ret;
+}
+
+/* Marks r unavailable (for --transport all) or failed with msg. */
+static void not_run(struct primary *pr, struct bench_run *r, bool unavailable, const char *msg)
+{
+    /* the next dirty sizes of this transport are unavailable for the same reason */
+    if (unavailable && !strcmp(r->transport, "rdma") && msg != pr->rdma_unavailable)
+        snprintf(pr->rdma_unavailable, sizeof(pr->rdma_unavailable), "%s", msg);
+    r->status = unavailable && pr->o->transport_all ? BENCH_RUN_UNAVAILABLE : BENCH_RUN_FAILED;
+    if (unavailable && !pr->o->transport_all)
+        snprintf(r->error, sizeof(r->error), "%s: use --transport tcp, or --transport all to "
+                 "report it as unavailable", msg);
+    else
+        snprintf(r->error, sizeof(r->error), "%s", msg);
+}
+
+/* "done N USER SYS PERSIST APPLY" or an error, after the session ended. */
+static int end_run(struct primary *pr, struct bench_run *r, bool failed)
+{
+    uint64_t n, user, sys, persist, apply;
+
+    if (bench_ctl_send(&pr->ctl, "end") || bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line))) {
+        if (!failed)
+            not_run(pr, r, false, pr->ctl.err);
+        return -1; /* the control connection is gone: no more runs */
+    }
+    if (failed)
+        return 0;
+    if (sscanf(pr->line, "done %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &n,
+               &user, &sys, &persist, &apply) != 5) {
+        not_run(pr, r, false, !strncmp(pr->line, "error ", 6) ? pr->line + 6 : pr->line);
+        return 0;
+    }
+    if (n) {
+        r->cpu_secondary_us = (double)(user + sys) / (double)n;
+        r->sec_persist_us = (double)persist / (double)n / 1e3;
+        r->sec_apply_us = (double)apply / (double)n / 1e3;
+    }
+    return 0;
+}
+
+/* ib_write_bw with this row's average run size and checkpoint size, once per dirty size. */
+static void limit_for(struct primary *pr, struct bench_run *r, unsigned dirty_index)
+{
+    double *l = &pr->limits[dirty_index];
+    double n = (double)r->samples.n;
+
+    if (*l == 0 && pr->dev.present && r->nruns && n > 0) {
+        double gb = 0;
+
+        if (bench_limit_measure(&pr->dev, r->bytes / r->nruns, (uint64_t)((double)r->bytes / n),
+                                &gb, r->limit_note, sizeof(r->limit_note)))
+            *l = -1;
+        else
+            *l = gb;
+    }
+    if (*l > 0)
+        r->limit_gbytes = *l;
+    else if (!pr->dev.present)
+        snprintf(r->limit_note, sizeof(r->limit_note), "no RDMA device");
+    else if (!r->limit_note[0])
+        snprintf(r->limit_note, sizeof(r->limit_note), "ib_write_bw failed");
+}
+
+/* One transport and dirty size; -1 only when the control connection is lost. */
+static int run_one(struct primary *pr, struct bench_run *r, const char *host, unsigned di)
+{
+    const struct bench_options *o = pr->o;
+    struct colo_session *s = NULL;
+    struct colo_config *cfg;
+    uint64_t cpu = 0;
+    unsigned port;
+    int ret;
+
+    if (!strcmp(r->transport, "rdma") && pr->rdma_unavailable[0]) {
+        not_run(pr, r, true, pr->rdma_unavailable);
+        return 0;
+    }
+    if (bench_samples_init(&r->samples, (size_t)o->checkpoints)) {
+        not_run(pr, r, false, "out of memory for the samples");
+        return 0;
+    }
+    if (bench_ctl_send(&pr->ctl, "run %s", r->transport) ||
+        bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line))) {
+        not_run(pr, r, false, pr->ctl.err);
+        return -1;
+    }
+    if (!strncmp(pr->line, "unavailable ", 12) || !strncmp(pr->line, "error ", 6)) {
+        bool unavailable = pr->line[0] == 'u';
+
+        not_run(pr, r, unavailable, pr->line + (unavailable ? 12 : 6));
+        return 0;
+    }
+    if (sscanf(pr->line, "ok port %u", &port) != 1 || !port || port > 65535) {
+        not_run(pr, r, false, "the secondary's answer to 'run' is malformed");
+        return -1;
+    }
+    cfg = make_config(pr, r->transport, host, (uint16_t)port);
+    ret = cfg ? colo_primary_connect(cfg, &s) : -1;
+    if (ret) {
+        if (cfg)
+            snprintf(pr->err, sizeof(pr->err), "connect to the secondary's %s session on port "
+                     "%u: %s", r->transport, port, colo_errormsg());
+        not_run(pr, r, bench_transport_unavailable(ret), pr->err);
+        colo_config_delete(&cfg);
+        return end_run(pr, r, true);
+    }
+    ret = checkpoints(pr, s, r, o->dirty[di], &cpu);
+    colo_session_close(&s);
+    colo_config_delete(&cfg);
+    if (ret)
+        not_run(pr, r, false, pr->err);
+    if (end_run(pr, r, ret != 0))
+        return -1;
+    if (r->status != BENCH_RUN_OK)
+        return 0;
+    r->cpu_primary_us = r->samples.n ? (double)cpu / (double)r->samples.n : 0;
+    if (bench_run_summarize(r)) {
+        not_run(pr, r, false, "out of memory for the summary");
+        return 0;
+    }
+    limit_for(pr, r, di);
+    return 0;
+}
+
+static int prepare(struct primary *pr)
+{
+    const struct bench_options *o = pr->o;
+
+    if (check_machine(pr))
+        return -1;
+    if (bench_ram_alloc(o->ram_bytes, o->hugepages, &pr->ram, pr->err, sizeof(pr->err)))
+        return -1;
+    pr->vmstate = malloc(o->vmstate_bytes ? o->vmstate_bytes : 1);
+    pr->page_hashes = malloc((o->ram_bytes / o->blocks / o->page_size) * sizeof(uint64_t));
+    pr->nruns = (size_t)o->ntransports * o->ndirty;
+    pr->runs = calloc(pr->nruns, sizeof(*pr->runs));
+    pr->limits = calloc(o->ndirty, sizeof(*pr->limits));
+    if (!pr->vmstate || !pr->page_hashes || !pr->runs || !pr->limits) {
+        snprintf(pr->err, sizeof(pr->err), "out of memory");
+        return -1;
+    }
+    snprintf(pr->env.version, sizeof(pr->env.version), "%s", colo_version());
+    bench_kernel(pr->env.kernel, sizeof(pr->env.kernel));
+    bench_rdma_dev_detect(&pr->dev);
+    snprintf(pr->env.rdma, sizeof(pr->env.rdma), "%s", pr->dev.info);
+    snprintf(pr->env.ram_kind, sizeof(pr->env.ram_kind), "%s",
+             o->hugepages ? "huge pages (MAP_HUGETLB)" : "anonymous memory");
+    snprintf(pr->env.tracking, sizeof(pr->env.tracking), "%s",
+             pr->use_softdirty ? "softdirty (kernel)" : "workload");
+    return 0;
+}
+
+static int outputs(struct primary *pr)
+{
+    const struct bench_options *o = pr->o;
+    int ret = 0;
+
+    if (o->json_path &&
+        bench_report_json(o->json_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
+        fail(pr, pr->err);
+        ret = -1;
+    }
+    if (o->csv_path &&
+        bench_report_csv(o->csv_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
+        fail(pr, pr->err);
+        ret = -1;
+    }
+    if (o->plot_path &&
+        bench_plot(o->plot_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
+        fail(pr, pr->err);
+        ret = -1;
+    }
+    return ret;
+}
+
+int bench_primary_main(const struct bench_options *o, const char *host, uint16_t port)
+{
+    struct primary pr = {.o = o, .ctl = {.fd = -1}, .env = {.o = o},
+                         .sd = {.pagemap_fd = -1, .clear_fd = -1}};
+    bool failed = false;
+    int ret;
+
+    pr.progress = isatty(2);
+    ret = prepare(&pr);
+    if (!ret)
+        ret = connect_secondary(&pr, host, port);
+    if (!ret) {
+        bench_report_header(stdout, &pr.env);
+        fflush(stdout);
+        for (unsigned t = 0, k = 0; t < o->ntransports && !ret; t++) {
+            for (unsigned d = 0; d < o->ndirty && !ret; d++, k++) {
+                struct bench_run *r = &pr.runs[k];
+
+                r->transport = o->transports[t];
+                r->dirty = o->dirty[d];
+                ret = run_one(&pr, r, host, d);
+                bench_report_run(stdout, &pr.env, r);
+                fflush(stdout);
+                failed |= r->status == BENCH_RUN_FAILED;
+            }
+        }
+        if (!ret && (bench_ctl_send(&pr.ctl, "quit") ||
+                     bench_ctl_recv(&pr.ctl, pr.line, sizeof(pr.line))))
+            ret = -1;
+        bench_report_table(stdout, pr.runs, pr.nruns);
+        fflush(stdout);
+        if (outputs(&pr))
+            failed = true;
+        for (size_t i = 0; i < pr.nruns; i++)
+            if (pr.runs[i].status == BENCH_RUN_FAILED)
+                fprintf(stderr, "colo-rdma-bench: %s, dirty %" PRIu64 ": %s\n",
+                        pr.runs[i].transport, pr.runs[i].dirty, pr.runs[i].error);
+        if (ret)
+            fail(&pr, pr.ctl.err[0] ? pr.ctl.err : "the control connection failed");
+    } else {
+        fail(&pr, pr.err);
+    }
+    bench_ctl_close(&pr.ctl);
+    for (size_t i = 0; i < pr.nruns && pr.runs; i++)
+        bench_run_free(&pr.runs[i]);
+    free(pr.runs);
+    free(pr.limits);
+    free(pr.vmstate);
+    free(pr.page_hashes);
+    bench_ram_free(&pr.ram, o->ram_bytes);
+    bench_replay_free(&pr.replay);
+    if (pr.use_softdirty)
+        bench_softdirty_close(&pr.sd);
+    return ret || failed ? 1 : 0;
+}

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/report.h"
+
+static const char rule[] =
+    "---------------------------------------------------------------------------------------\n";
+
+int bench_run_summarize(struct bench_run *r)
+{
+    uint64_t *v = malloc((r->samples.n ? r->samples.n : 1) * sizeof(*v));
+    uint64_t push_ns = 0;
+
+    if (!v)
+        return -1;
+    r->pages = r->bytes = 0;
+    for (size_t i = 0; i < r->samples.n; i++) {
+        const struct colo_checkpoint_stats *st = &r->samples.v[i];
+
+        r->pages += st->pages;
+        r->bytes += st->page_bytes;
+        push_ns += st->pages_ns;
+        v[i] = st->total_ns > st->loaded_ns ? st->total_ns - st->loaded_ns : 0;
+    }
+    bench_summarize(v, r->samples.n, &r->early);
+    free(v);
+    r->push_gbytes = push_ns ? (double)r->bytes / (double)push_ns : 0;
+    for (int p = 0; p < BENCH_NPHASES; p++)
+        if (bench_samples_summary(&r->samples, (enum bench_phase)p, &r->phase[p]))
+            return -1;
+    return 0;
+}
+
+void bench_run_free(struct bench_run *r)
+{
+    bench_samples_free(&r->samples);
+}
+
+static const char *dirty_label(const struct bench_options *o, uint64_t dirty, char *buf,
+                               size_t len)
+{
+    if (o->workload == BENCH_WL_IDLE || o->workload == BENCH_WL_REPLAY)
+        snprintf(buf, len, "%s", bench_workload_name(o->workload));
+    else
+        snprintf(buf, len, "%" PRIu64, dirty);
+    return buf;
+}
+
+void bench_report_header(FILE *out, const struct bench_env *env)
+{
+    const struct bench_options *o = env->o;
+    char dirty[256] = "";
+
+    for (unsigned i = 0; i < o->ndirty; i++)
+        snprintf(dirty + strlen(dirty), sizeof(dirty) - strlen(dirty), "%s%" PRIu64,
+                 i ? "," : "", o->dirty[i]);
+    fputs(rule, out);
+    fprintf(out, "                       colo-rdma-bench %s\n", env->version);
+    fprintf(out, " Roles           : %s\n",
+            o->loopback ? "loopback (primary and secondary here, two processes)" : "primary");
+    if (!o->loopback)
+        fprintf(out, " Secondary       : %s, control port %u\n", o->host, o->port);
+    fprintf(out, " Transport(s)    : %s%s\n", o->transports[0],
+            o->ntransports > 1 ? " tcp (all)" : "");
+    fprintf(out, " Workload        : %s%s%s, seed %" PRIu64 ", dirty pages %s, tracking %s\n",
+            bench_workload_name(o->workload), o->replay_path ? " " : "",
+            o->replay_path ? o->replay_path : "", o->seed,
+            o->workload == BENCH_WL_IDLE || o->workload == BENCH_WL_REPLAY ? "-" : dirty,
+            env->tracking);
+    fprintf(out, " Guest RAM       : %" PRIu64 " MiB in %" PRIu32 " blocks, page %" PRIu32
+                 " bytes, %s\n", o->ram_bytes >> 20, o->blocks, o->page_size, env->ram_kind);
+    fprintf(out, " Device state    : %" PRIu64 " bytes per checkpoint\n", o->vmstate_bytes);
+    fprintf(out, " Checkpoints     : %" PRIu64 " timed after %" PRIu64 " warm-up, ",
+            o->checkpoints, o->warmup);
+    if (o->interval_ms)
+        fprintf(out, "one every %" PRIu32 " ms\n", o->interval_ms);
+    else
+        fprintf(out, "back-to-back\n");
+    fprintf(out, " Cache           : %s\n", env->cache);
+    fprintf(out, " Kernel          : %s\n", env->kernel);
+    fprintf(out, " RDMA device     : %s\n", env->rdma);
+    fprintf(out, " Early resume    : %s\n",
+            o->early_resume ? "requested; not supported by the library yet: the pause is "
+                              "measured to vmstate-loaded, and 'pause@recv' shows it up to "
+                              "vmstate-received"
+                            : "off");
+    fprintf(out, " Poll            : %s\n",
+            o->busy_poll ? "busy requested; the library has no polling option yet "
+                           "(its waits are event-driven)"
+                         : "event");
+    fprintf(out, " Verify          : %s\n", o->verify ? "on (guest RAM and cache, every checkpoint)"
+                                                      : "off");
+    fputs(rule, out);
+}
+
+static void phase_line(FILE *out, const char *name, const struct bench_summary *s)
+{
+    fprintf(out, " %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f\n", name, s->min / 1e3,
+            s->median / 1e3, s->avg / 1e3, s->stdev / 1e3, s->p99 / 1e3, s->p999 / 1e3,
+            s->max / 1e3);
+}
+
+static void limit_text(const struct bench_run *r, char *buf, size_t len)
+{
+    if (r->limit_gbytes > 0)
+        snprintf(buf, len, "%.0f%% of the limit %.3f GB/s (ib_write_bw)",
+                 100 * r->push_gbytes / r->limit_gbytes, r->limit_gbytes);
+    else
+        snprintf(buf, len, "limit: %s", r->limit_note[0] ? r->limit_note : "unknown");
+}
+
+void bench_report_run(FILE *out, const struct bench_env *env, const struct bench_run *r)
+{
+    double n = (double)(r->samples.n ? r->samples.n : 1);
+    char label[32], limit[256];
+
+    dirty_label(env->o, r->dirty, label, sizeof(label));
+    if (r->status != BENCH_RUN_OK) {
+        fprintf(out, " %s, dirty %s: %s: %s\n", r->transport, label,
+                r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
+        return;
+    }
+    fprintf(out, " %s, dirty %s: %zu checkpoints, %.1f pages (%.2f MiB) in %.1f runs each\n",
+            r->transport, label, r->samples.n, (double)r->pages / n,
+            (double)r->bytes / n / 1048576.0, (double)r->nruns / n);
+    fprintf(out, " %-10s %10s %10s %10s %10s %10s %10s %10s\n", "phase (us)", "min", "median",
+            "avg", "stdev", "p99", "p99.9", "max");
+    for (int p = 0; p < BENCH_NPHASES; p++)
+        phase_line(out, bench_phase_name((enum bench_phase)p), &r->phase[p]);
+    if (env->o->early_resume)
+        phase_line(out, "pause@recv", &r->early);
+    limit_text(r, limit, sizeof(limit));
+    fprintf(out, " throughput %.3f GB/s, %.3f Gb/s (page push); %s\n", r->push_gbytes,
+            r->push_gbytes * 8, limit);
+    fprintf(out, " cpu/ckpt   primary %.1f us, secondary %.1f us (user + system)\n",
+            r->cpu_primary_us, r->cpu_secondary_us);
+    fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n\n",
+            r->sec_persist_us, r->sec_apply_us);
+}
+
+void bench_report_table(FILE *out, const struct bench_run *runs, size_t n)
+{
+    fputs(rule, out);
+    fprintf(out, " %-9s %7s %6s %8s %9s %9s %9s %7s %7s %7s %8s %8s\n", "transport", "dirty",
+            "ckpts", "MiB/ck", "pause-med", "pause-p99", "pause-max", "GB/s", "Gb/s", "%limit",
+            "cpu-pri", "cpu-sec");
+    for (size_t i = 0; i < n; i++) {
+        const struct bench_run *r = &runs[i];
+        double c = (double)(r->samples.n ? r->samples.n : 1);
+        char lim[16];
+
+        if (r->status != BENCH_RUN_OK) {
+            fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", r->transport, r->dirty,
+                    r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
+            continue;
+        }
+        if (r->limit_gbytes > 0)
+            snprintf(lim, sizeof(lim), "%.0f%%", 100 * r->push_gbytes / r->limit_gbytes);
+        else
+            snprintf(lim, sizeof(lim), "-");
+        fprintf(out, " %-9s %7" PRIu64 " %6zu %8.2f %9.1f %9.1f %9.1f %7.3f %7.3f %7s %8.1f "
+                     "%8.1f\n", r->transport, r->dirty, r->samples.n,
+                (double)r->bytes / c / 1048576.0, r->phase[BENCH_PAUSE].median / 1e3,
+                r->phase[BENCH_PAUSE].p99 / 1e3, r->phase[BENCH_PAUSE].max / 1e3,
+                r->push_gbytes, r->push_gbytes * 8, lim, r->cpu_primary_us, r->cpu_secondary_us);
+    }
+    fprintf(out, " (times in us; GB/s = page push throughput; cpu per checkpoint in us)\n");
+    fputs(rule, out);
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* JSON has no NaN or infinity. */
+static void json_num(FILE *f, double v)
+{
+    if (v != v || v > 1e300 || v < -1e300)
+        fputs("null", f);
+    else
+        fprintf(f, "%.6g", v);
+}
+
+static void json_summary(FILE *f, const struct bench_summary *s)
+{
+    fprintf(f, "{\"min_us\": ");
+    json_num(f, s->min / 1e3);
+    fprintf(f, ", \"median_us\": ");
+    json_num(f, s->median / 1e3);
+    fprintf(f, ", \"avg_us\": ");
+    json_num(f, s->avg / 1e3);
+    fprintf(f, ", \"stdev_us\": ");
+    json_num(f, s->stdev / 1e3);
+    fprintf(f, ", \"p99_us\": ");
+    json_num(f, s->p99 / 1e3);
+    fprintf(f, ", \"p99_9_us\": ");
+    json_num(f, s->p999 / 1e3);
+    fprintf(f, ", \"max_us\": ");
+    json_num(f, s->max / 1e3);
+    fputc('}', f);
+}
+
+static void json_run(FILE *f, const struct bench_run *r, bool samples)
+{
+    static const char *const status[] = {"ok", "unavailable", "failed"};
+    double c = (double)(r->samples.n ? r->samples.n : 1);
+
+    fprintf(f, "    {\"transport\": ");
+    json_str(f, r->transport);
+    fprintf(f, ", \"dirty\": %" PRIu64 ", \"status\": \"%s\"", r->dirty, status[r->status]);
+    if (r->status != BENCH_RUN_OK) {
+        fprintf(f, ", \"error\": ");
+        json_str(f, r->error);
+        fprintf(f, "}");
+        return;
+    }
+    fprintf(f, ",\n     \"checkpoints\": %zu, \"pages\": %" PRIu64 ", \"bytes\": %" PRIu64
+               ", \"runs\": %" PRIu64 ",\n     \"pages_per_checkpoint\": ",
+            r->samples.n, r->pages, r->bytes, r->nruns);
+    json_num(f, (double)r->pages / c);
+    fprintf(f, ", \"bytes_per_checkpoint\": ");
+    json_num(f, (double)r->bytes / c);
+    fprintf(f, ",\n     \"phases\": {\n");
+    for (int p = 0; p < BENCH_NPHASES; p++) {
+        fprintf(f, "       \"%s\": ", bench_phase_name((enum bench_phase)p));
+        json_summary(f, &r->phase[p]);
+        fprintf(f, ",\n");
+    }
+    fprintf(f, "       \"pause_to_received\": ");
+    json_summary(f, &r->early);
+    fprintf(f, "},\n     \"throughput_GBps\": ");
+    json_num(f, r->push_gbytes);
+    fprintf(f, ", \"throughput_Gbps\": ");
+    json_num(f, r->push_gbytes * 8);
+    fprintf(f, ",\n     \"limit_GBps\": ");
+    if (r->limit_gbytes > 0)
+        json_num(f, r->limit_gbytes);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"ratio_to_limit\": ");
+    if (r->limit_gbytes > 0)
+        json_num(f, r->push_gbytes / r->limit_gbytes);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"limit_note\": ");
+    json_str(f, r->limit_gbytes > 0 ? "ib_write_bw" : r->limit_note);
+    fprintf(f, ",\n     \"cpu_us_per_checkpoint\": {\"primary\": ");
+    json_num(f, r->cpu_primary_us);
+    fprintf(f, ", \"secondary\": ");
+    json_num(f, r->cpu_secondary_us);
+    fprintf(f, "},\n     \"secondary_us\": {\"persist_avg\": ");
+    json_num(f, r->sec_persist_us);
+    fprintf(f, ", \"apply_avg\": ");
+    json_num(f, r->sec_apply_us);
+    fprintf(f, "}");
+    if (samples) {
+        fprintf(f, ",\n     \"samples\": [");
+        for (size_t i = 0; i < r->samples.n; i++) {
+            const struct colo_checkpoint_stats *s = &r->samples.v[i];
+
+            fprintf(f, "%s\n       {\"seq\": %" PRIu64 ", \"pages\": %" PRIu64
+                       ", \"bytes\": %" PRIu64 ", \"pause_ns\": %" PRIu64
+                       ", \"request_ns\": %" PRIu64 ", \"pages_ns\": %" PRIu64
+                       ", \"state_ns\": %" PRIu64 ", \"received_ns\": %" PRIu64
+                       ", \"loaded_ns\": %" PRIu64 "}",
+                    i ? "," : "", s->seq, s->pages, s->page_bytes, s->total_ns, s->request_ns,
+                    s->pages_ns, s->state_ns, s->received_ns, s->loaded_ns);
+        }
+        fprintf(f, "]");
+    }
+    fprintf(f, "}");
+}
+
+static int close_file(FILE *f, const char *path, char *err, size_t errlen)
+{
+    int bad = ferror(f);
+
+    if (fclose(f) || bad) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int bench_report_json(const char *path, const struct bench_env *env, const struct bench_run *runs,
+                      size_t n, char *err, size_t errlen)
+{
+    const struct bench_options *o = env->o;
+    FILE *f = fopen(path, "w");
+
+    if (!f) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "{\n  \"bench\": \"colo-rdma-bench\", \"version\": ");
+    json_str(f, env->version);
+    fprintf(f, ",\n  \"config\": {\"role\": \"%s\", \"transports\": [",
+            o->loopback ? "loopback" : "primary");
+    for (unsigned i = 0; i < o->ntransports; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, o->transports[i]);
+    }
+    fprintf(f, "], \"workload\": ");
+    json_str(f, bench_workload_name(o->workload));
+    fprintf(f, ", \"replay\": ");
+    if (o->replay_path)
+        json_str(f, o->replay_path);
+    else
+        fputs("null", f);
+    fprintf(f, ",\n    \"ram_bytes\": %" PRIu64 ", \"blocks\": %" PRIu32 ", \"page_size\": %" PRIu32
+               ", \"hugepages\": %s, \"vmstate_bytes\": %" PRIu64 ",\n    \"dirty\": [",
+            o->ram_bytes, o->blocks, o->page_size, o->hugepages ? "true" : "false",
+            o->vmstate_bytes);
+    for (unsigned i = 0; i < o->ndirty; i++)
+        fprintf(f, "%s%" PRIu64, i ? ", " : "", o->dirty[i]);
+    fprintf(f, "], \"checkpoints\": %" PRIu64 ", \"warmup\": %" PRIu64 ", \"seed\": %" PRIu64
+               ", \"interval_ms\": %" PRIu32 ",\n    \"dirty_tracking\": ",
+            o->checkpoints, o->warmup, o->seed, o->interval_ms);
+    json_str(f, env->tracking);
+    fprintf(f, ", \"early_resume\": \"%s\", \"poll\": \"%s\", \"verify\": %s},\n",
+            o->early_resume ? "requested, not supported by the library" : "off",
+            o->busy_poll ? "busy requested, not supported by the library" : "event",
+            o->verify ? "true" : "false");
+    fprintf(f, "  \"system\": {\"kernel\": ");
+    json_str(f, env->kernel);
+    fprintf(f, ", \"cache\": ");
+    json_str(f, env->cache);
+    fprintf(f, ", \"rdma_device\": ");
+    json_str(f, env->rdma);
+    fprintf(f, ", \"ram\": ");
+    json_str(f, env->ram_kind);
+    fprintf(f, "},\n  \"runs\": [\n");
+    for (size_t i = 0; i < n; i++) {
+        json_run(f, &runs[i], o->samples);
+        fprintf(f, "%s\n", i + 1 < n ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    return close_file(f, path, err, errlen);
+}
+
+/* ---- CSV ---- */
+
+static void csv_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s == '\n' ? ' ' : *s, f);
+    }
+    fputc('"', f);
+}
+
+static int write_samples_csv(const char *path, const struct bench_run *runs, size_t n,
+                             char *err, size_t errlen)
+{
+    size_t len = strlen(path) + 16;
+    char *spath = malloc(len);
+    const char *dot;
+    FILE *f;
+    int ret;
+
+    if (!spath) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* out.csv -> out.samples.csv */
+    dot = strrchr(path, '.');
+    if (dot && !strchr(dot, '/'))
+        snprintf(spath, len, "%.*s.samples%s", (int)(dot - path), path, dot);
+    else
+        snprintf(spath, len, "%s.samples.csv", path);
+    f = fopen(spath, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot create %s: %s", spath, strerror(errno));
+        free(spath);
+        return -1;
+    }
+    fprintf(f, "transport,dirty,seq,pages,bytes,pause_ns,request_ns,pages_ns,state_ns,"
+               "received_ns,loaded_ns\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < runs[i].samples.n; k++) {
+            const struct colo_checkpoint_stats *s = &runs[i].samples.v[k];
+
+            fprintf(f, "%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                       ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+                    runs[i].transport, runs[i].dirty, s->seq, s->pages, s->page_bytes,
+                    s->total_ns, s->request_ns, s->pages_ns, s->state_ns, s->received_ns,
+                    s->loaded_ns);
+        }
+    ret = close_file(f, spath, err, errlen);
+    free(spath);
+    return ret;
+}
+
+int bench_report_csv(const char *path, const struct bench_env *env, const struct bench_run *runs,
+                     size_t n, char *err, size_t errlen)
+{
+    static const char *const stat_names[] = {"min", "median", "avg", "stdev", "p99", "p99_9",
+                                             "max"};
+    static const char *const status[] = {"ok", "unavailable", "failed"};
+    FILE *f = fopen(path, "w");
+
+    if (!f) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "transport,dirty,status,workload,ram_bytes,blocks,page_size,checkpoints,pages,"
+               "bytes,runs");
+    for (int p = 0; p <= BENCH_NPHASES; p++)
+        for (size_t k = 0; k < sizeof(stat_names) / sizeof(stat_names[0]); k++)
+            fprintf(f, ",%s_%s_us",
+                    p < BENCH_NPHASES ? bench_phase_name((enum bench_phase)p)
+                                      : "pause_to_received", stat_names[k]);
+    fprintf(f, ",throughput_GBps,throughput_Gbps,limit_GBps,ratio_to_limit,cpu_primary_us,"
+               "cpu_secondary_us,secondary_persist_us,secondary_apply_us,note\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct bench_run *r = &runs[i];
+
+        fprintf(f, "%s,%" PRIu64 ",%s,%s,%" PRIu64 ",%" PRIu32 ",%" PRIu32 ",%zu,%" PRIu64
+                   ",%" PRIu64 ",%" PRIu64, r->transport, r->dirty, status[r->status],
+                bench_workload_name(env->o->workload), env->o->ram_bytes, env->o->blocks,
+                env->o->page_size, r->samples.n, r->pages, r->bytes, r->nruns);
+        for (int p = 0; p <= BENCH_NPHASES; p++) {
+            const struct bench_summary *s = p < BENCH_NPHASES ? &r->phase[p] : &r->early;
+            const double v[] = {s->min, s->median, s->avg, s->stdev, s->p99, s->p999, s->max};
+
+            for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+                fprintf(f, ",%.3f", v[k] / 1e3);
+        }
+        fprintf(f, ",%.6f,%.6f,", r->push_gbytes, r->push_gbytes * 8);
+        if (r->limit_gbytes > 0)
+            fprintf(f, "%.6f,%.4f", r->limit_gbytes, r->push_gbytes / r->limit_gbytes);
+        else
+            fprintf(f, ",");
+        fprintf(f, ",%.3f,%.3f,%.3f,%.3f,", r->cpu_primary_us, r->cpu_secondary_us,
+                r->sec_persist_us, r->sec_apply_us);
+        csv_str(f, r->status == BENCH_RUN_OK ? (r->limit_gbytes > 0 ? "" : r->limit_note)
+                                             : r->error);
+        fputc('\n', f);
+    }
+    if (close_file(f, path, err, errlen))
+        return -1;
+    return env->o->samples ? write_samples_csv(path, runs, n, err, errlen) : 0;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The results of a bench run and their text, JSON and CSV forms. */
+#ifndef COLO_BENCH_REPORT_H
+#define COLO_BENCH_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "bench/options.h"
+#include "bench/stats.h"
+
+enum bench_run_status {
+    BENCH_RUN_OK,
+    BENCH_RUN_UNAVAILABLE, /* transport not available here: reported, not a failure */
+    BENCH_RUN_FAILED,
+};
+
+/* One transport and dirty-set size. Times in ns. */
+struct bench_run {
+    const char *transport;
+    uint64_t dirty; /* requested pages per checkpoint (0 for idle and replay) */
+    enum bench_run_status status;
+    char error[512];
+    struct bench_samples samples; /* timed checkpoints only */
+    struct bench_summary phase[BENCH_NPHASES];
+    struct bench_summary early;   /* pause - loaded: the pause with early resume */
+    uint64_t pages, bytes, nruns; /* sums over the timed checkpoints */
+    double push_gbytes;           /* page bytes / page push time, GB/s */
+    double cpu_primary_us;        /* CPU time (user + system) per checkpoint */
+    double cpu_secondary_us;
+    double sec_persist_us;        /* the secondary's own view, averages */
+    double sec_apply_us;
+    double limit_gbytes;          /* ib_write_bw, GB/s; 0: none (see limit_note) */
+    char limit_note[160];
+};
+
+/* The configuration as the header shows it. */
+struct bench_env {
+    const struct bench_options *o;
+    char version[32];
+    char kernel[128];
+    char cache[600];  /* "PATH (KIND)", from the secondary */
+    char rdma[256];   /* device, port, state, MTU, or why there is none */
+    char ram_kind[64];
+    char tracking[64];
+};
+
+/* Fills the summaries from the samples; -1 when out of memory. */
+int bench_run_summarize(struct bench_run *r);
+void bench_run_free(struct bench_run *r);
+void bench_report_header(FILE *out, const struct bench_env *env);
+void bench_report_run(FILE *out, const struct bench_env *env, const struct bench_run *r);
+/* One line per run, for comparing transports and dirty sizes at a glance. */
+void bench_report_table(FILE *out, const struct bench_run *runs, size_t n);
+/* 0, or -1 with the reason in err. */
+int bench_report_json(const char *path, const struct bench_env *env, const struct bench_run *runs,
+                      size_t n, char *err, size_t errlen);
+int bench_report_csv(const char *path, const struct bench_env *env, const struct bench_run *runs,
+                     size_t n, char *err, size_t errlen);
+
+#endif
