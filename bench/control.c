@@ -318,6 +318,7 @@ int bench_params_set(struct bench_params *p, const char *key, const char *value,
         {"ram", 1, UINT64_MAX}, {"blocks", 1, 256}, {"page-size", 4096, 1u << 30},
         {"hugepages", 0, 1},    {"vmstate", 0, 1u << 30}, {"seed", 0, UINT64_MAX},
         {"timeout", 1, 86400000}, {"verify", 0, 1}, {"warmup", 1, 1000000},
+        {"busy-poll", 0, 1},
     };
     uint64_t v;
 
@@ -338,7 +339,8 @@ int bench_params_set(struct bench_params *p, const char *key, const char *value,
         case 5: p->seed = v; break;
         case 6: p->timeout_ms = (uint32_t)v; break;
         case 7: p->verify = v; break;
-        default: p->warmup = v; break;
+        case 8: p->warmup = v; break;
+        default: p->busy_poll = v; break;
         }
         return 0;
     }
@@ -371,7 +373,8 @@ int bench_params_send(struct bench_ctl *c, const struct bench_params *p)
         bench_ctl_send(c, "set seed %" PRIu64, p->seed) ||
         bench_ctl_send(c, "set timeout %" PRIu32, p->timeout_ms) ||
         bench_ctl_send(c, "set verify %d", p->verify) ||
-        bench_ctl_send(c, "set warmup %" PRIu64, p->warmup))
+        bench_ctl_send(c, "set warmup %" PRIu64, p->warmup) ||
+        bench_ctl_send(c, "set busy-poll %d", p->busy_poll))
         return -1;
     return bench_ctl_send(c, "setup");
 }

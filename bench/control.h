@@ -47,6 +47,7 @@ struct bench_params {
     uint32_t timeout_ms;
     bool verify;
     uint64_t warmup;
+    bool busy_poll; /* rdma completions: spin instead of sleeping on events */
 };
 
 /* Listens on port (0: any) of all addresses; *bound gets the port. fd or -1. */

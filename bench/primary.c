@@ -140,6 +140,7 @@ static int connect_secondary(struct primary *pr, const char *host, uint16_t port
     p.timeout_ms = o->timeout_ms;
     p.verify = o->verify;
     p.warmup = o->warmup;
+    p.busy_poll = o->busy_poll;
     if (bench_ctl_send(&pr->ctl, "colo-rdma-bench %d", BENCH_CONTROL_VERSION) ||
         expect_ok(pr, "secondary") || bench_params_send(&pr->ctl, &p) ||
         expect_ok(pr, "secondary setup"))
@@ -165,6 +166,10 @@ static struct colo_config *make_config(struct primary *pr, const char *transport
         ret = colo_config_set_timeout_ms(cfg, o->timeout_ms);
     if (!ret)
         ret = colo_config_set_page_size(cfg, o->page_size);
+    if (!ret)
+        ret = colo_config_set_early_resume(cfg, o->early_resume);
+    if (!ret)
+        ret = colo_config_set_busy_poll(cfg, o->busy_poll);
     for (uint32_t i = 0; !ret && i < o->blocks; i++) {
         char name[32];
 

@@ -83,13 +83,11 @@ void bench_report_header(FILE *out, const struct bench_env *env)
     fprintf(out, " Kernel          : %s\n", env->kernel);
     fprintf(out, " RDMA device     : %s\n", env->rdma);
     fprintf(out, " Early resume    : %s\n",
-            o->early_resume ? "requested; not supported by the library yet: the pause is "
-                              "measured to vmstate-loaded, and 'pause@recv' shows it up to "
-                              "vmstate-received"
-                            : "off");
+            o->early_resume ? "on: the primary resumes at vmstate-received; 'pause@recv' "
+                              "is the pause up to it"
+                            : "off (the primary resumes at vmstate-loaded)");
     fprintf(out, " Poll            : %s\n",
-            o->busy_poll ? "busy requested; the library has no polling option yet "
-                           "(its waits are event-driven)"
+            o->busy_poll ? "busy (rdma completions polled by a spinning core)"
                          : "event");
     fprintf(out, " Verify          : %s\n", o->verify ? "on (guest RAM and cache, every checkpoint)"
                                                       : "off");
@@ -335,8 +333,8 @@ int bench_report_json(const char *path, const struct bench_env *env, const struc
             o->checkpoints, o->warmup, o->seed, o->interval_ms);
     json_str(f, env->tracking);
     fprintf(f, ", \"early_resume\": \"%s\", \"poll\": \"%s\", \"verify\": %s},\n",
-            o->early_resume ? "requested, not supported by the library" : "off",
-            o->busy_poll ? "busy requested, not supported by the library" : "event",
+            o->early_resume ? "on" : "off",
+            o->busy_poll ? "busy" : "event",
             o->verify ? "true" : "false");
     fprintf(f, "  \"system\": {\"kernel\": ");
     json_str(f, env->kernel);

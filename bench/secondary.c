@@ -108,6 +108,8 @@ static struct colo_config *make_config(struct secondary *sec, const char *transp
         ret = colo_config_set_cache_path(cfg, sec->cache_path);
     if (!ret && sec->p.vmstate_bytes > (64ull << 20))
         ret = colo_config_set_max_vmstate(cfg, sec->p.vmstate_bytes);
+    if (!ret)
+        ret = colo_config_set_busy_poll(cfg, sec->p.busy_poll);
     for (uint32_t i = 0; !ret && i < sec->p.blocks; i++) {
         char name[32];
 

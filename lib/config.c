@@ -192,3 +192,9 @@ int colo_config_set_heartbeat_ms(struct colo_config *cfg, uint32_t interval_ms)
     cfg->heartbeat_ms = interval_ms;
     return 0;
 }
+
+int colo_config_set_early_resume(struct colo_config *cfg, int enabled)
+{
+    cfg->early_resume = enabled != 0;
+    return 0;
+}

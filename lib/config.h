@@ -32,6 +32,7 @@ struct colo_config {
     uint8_t *auth_key;
     size_t auth_key_len;
     bool busy_poll;
+    bool early_resume;
     uint32_t heartbeat_ms;
 };
 

@@ -80,6 +80,19 @@ static int expect(struct colo_primary *p)
     return colo_recv_msg(&p->fsm, p->in, &msg);
 }
 
+int colo_primary_collect_loaded(struct colo_primary *p)
+{
+    int ret;
+
+    if (!p->loaded_pending)
+        return 0;
+    ret = expect(p); /* vmstate-loaded of the previous checkpoint */
+    if (ret)
+        colo_fsm_fail(&p->fsm);
+    p->loaded_pending = false;
+    return ret;
+}
+
 int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
                      const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st)
 {
@@ -87,6 +100,11 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
     uint64_t t0, t1, seq;
     int ret;
 
+    t0 = colo_now_ns();
+    ret = colo_primary_collect_loaded(p);
+    if (ret)
+        return ret;
+    s.loaded_ns = colo_now_ns() - t0;
     if (p->fsm.state != COLO_ST_IDLE)
         return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
                         colo_fsm_state_str(p->fsm.state));
@@ -131,10 +149,15 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
     s.received_ns = colo_now_ns() - t1;
     t1 = colo_now_ns();
 
-    ret = expect(p); /* vmstate-loaded */
-    if (ret)
-        goto out_fail;
-    s.loaded_ns = colo_now_ns() - t1;
+    if (p->early_resume) {
+        /* The guest may run: the checkpoint is durable at the secondary. */
+        p->loaded_pending = true;
+    } else {
+        ret = expect(p); /* vmstate-loaded */
+        if (ret)
+            goto out_fail;
+        s.loaded_ns = colo_now_ns() - t1;
+    }
     s.total_ns = colo_now_ns() - t0;
     s.seq = seq;
     s.pages = p->list.pages;
@@ -151,9 +174,9 @@ out_fail:
 
 int colo_primary_goodbye(struct colo_primary *p)
 {
-    int ret;
+    int ret = colo_primary_collect_loaded(p);
 
-    if (p->fsm.state != COLO_ST_IDLE)
+    if (ret || p->fsm.state != COLO_ST_IDLE)
         return 0;
     ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_GOODBYE, p->fsm.completed);
     return ret ? ret : colo_stream_fflush(p->out);

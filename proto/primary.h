@@ -21,6 +21,8 @@ struct colo_primary {
     uint8_t *wire;
     size_t wire_cap;
     uint64_t epoch;
+    bool early_resume;   /* return at vmstate-received */
+    bool loaded_pending; /* the last checkpoint's vmstate-loaded is still to come */
 };
 
 void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct colo_stream *in,
@@ -30,6 +32,8 @@ void colo_primary_fini(struct colo_primary *p);
 int colo_primary_wait_ready(struct colo_primary *p);
 int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
                      const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st);
+/* Early resume: waits for the outstanding vmstate-loaded, if any. */
+int colo_primary_collect_loaded(struct colo_primary *p);
 /* Sends goodbye if the session is idle. */
 int colo_primary_goodbye(struct colo_primary *p);
 

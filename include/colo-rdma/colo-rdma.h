@@ -87,6 +87,14 @@ int colo_config_set_busy_poll(struct colo_config *cfg, int enabled);
  * four intervals without a message from it. */
 int colo_config_set_heartbeat_ms(struct colo_config *cfg, uint32_t interval_ms);
 
+/*
+ * Primary: resume at vmstate-received instead of vmstate-loaded. The
+ * secondary already holds the checkpoint durably then; its vmstate-loaded is
+ * collected at the start of the next checkpoint (or at close), outside the
+ * pause. Off by default.
+ */
+int colo_config_set_early_resume(struct colo_config *cfg, int enabled);
+
 /* Secondary callbacks, all optional. Return 0 or a negative error code. */
 struct colo_secondary_ops {
     int (*stop_vm)(void *opaque);                                  /* at checkpoint-request */
@@ -117,7 +125,9 @@ struct colo_checkpoint_stats {
     uint64_t pages_ns;     /* page push, including the RAM flush */
     uint64_t state_ns;     /* vmstate-send, dirty list, device state */
     uint64_t received_ns;  /* state sent -> vmstate-received (primary); persist (secondary) */
-    uint64_t loaded_ns;    /* -> vmstate-loaded (primary); apply + load (secondary) */
+    uint64_t loaded_ns;    /* -> vmstate-loaded (primary; with early resume: the wait for
+                              the previous checkpoint's, before this request); apply + load
+                              (secondary) */
     uint64_t total_ns;     /* whole checkpoint: the primary's pause */
     uint64_t reserved[6];
 };

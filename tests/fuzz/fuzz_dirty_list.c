@@ -142,30 +142,11 @@ static void check_normalized(const struct colo_dirty_list *list)
     FUZZ_CHECK(pages == list->pages);
 }
 
-/*
- * Known bug (reported with issue 7): normalizing 0 runs into a list that never
- * held any calls qsort(NULL, 0, ...), undefined behaviour (glibc declares the
- * base nonnull; UBSan stops there). Gives such a list storage first so the
- * fuzzer can look past it; build with -DFUZZ_NO_WORKAROUNDS to see the bug.
- */
-static void prime_if_empty(struct colo_dirty_list *list, size_t n)
-{
-#ifndef FUZZ_NO_WORKAROUNDS
-    static const struct colo_dirty_run any = {.page_count = 1};
-
-    if (n == 0 && !list->runs) {
-        FUZZ_CHECK(colo_dirty_list_append(list, &any) == 0);
-        colo_dirty_list_reset(list);
-    }
-#endif
-}
-
 static void check_normalize(const struct colo_dirty_run *raw, size_t n, size_t max_runs)
 {
     struct colo_dirty_list list = {0}, again = {0};
     int ret;
 
-    prime_if_empty(&list, n);
     ret = colo_dirty_list_normalize(&list, &layout, raw, n, max_runs);
 
     FUZZ_CHECK(ret == 0 || ret == COLO_E_DIRTY_LIST);
@@ -180,7 +161,6 @@ static void check_normalize(const struct colo_dirty_run *raw, size_t n, size_t m
     FUZZ_CHECK((ret == 0) == (list.count <= max_runs));
     if (!ret) {
         FUZZ_CHECK(colo_dirty_list_validate(&layout, list.runs, list.count, max_runs) == 0);
-        prime_if_empty(&again, list.count);
         FUZZ_CHECK(colo_dirty_list_normalize(&again, &layout, list.runs, list.count, max_runs) ==
                    0);
         FUZZ_CHECK(again.count == list.count && again.pages == list.pages);

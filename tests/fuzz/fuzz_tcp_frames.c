@@ -58,8 +58,11 @@ static size_t reference_load(const uint8_t *p, size_t len, uint64_t seq,
 
         if (len - pos < FRAME_HDR_SIZE)
             return 0;
-        if (colo_get_be32(p + pos) == FRAME_END)
-            return colo_get_be64(p + pos + 8) == seq ? pos + FRAME_HDR_SIZE : 0;
+        if (colo_get_be32(p + pos) == FRAME_END) /* reserved fields must be 0 */
+            return colo_get_be64(p + pos + 8) == seq && !colo_get_be32(p + pos + 4) &&
+                           !colo_get_be64(p + pos + 16)
+                       ? pos + FRAME_HDR_SIZE
+                       : 0;
         if (colo_get_be32(p + pos) != FRAME_PAGE)
             return 0;
         run = (struct colo_dirty_run){.block = colo_get_be32(p + pos + 4),

@@ -189,6 +189,36 @@ static void test_100_checkpoints_verified_ipv4(void **state)
     run_verified("127.0.0.1", 100);
 }
 
+static void test_early_resume(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_checkpoint_stats st;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_config_set_early_resume(pri.cfg, 1), 0);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    for (uint64_t c = 1; c <= 20; c++) {
+        struct colo_dirty_run run = {.block = 1, .first_page = c, .page_count = 2};
+
+        memset(pri.ram[1] + c * 4096, (int)c, 2 * 4096);
+        assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, &st), 0);
+        assert_true(st.seq == c);
+        /* returned at vmstate-received: the previous checkpoint is complete */
+        assert_true(colo_session_seq(p) == c - 1);
+    }
+    colo_session_close(&p); /* collects the last vmstate-loaded, then goodbye */
+    stop_secondary(&t);
+    assert_int_equal(t.last_ret, COLO_E_SHUTDOWN);
+    assert_true(t.served == 20);
+    assert_int_equal(memcmp(sec.ram[1], pri.ram[1], block_len[1]), 0);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
 static void test_ipv6(void **state)
 {
     struct colo_config *cfg;
@@ -360,6 +390,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_100_checkpoints_verified_ipv4),
         cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_early_resume),
         cmocka_unit_test(test_layout_mismatch_both_sides),
         cmocka_unit_test(test_listener_takes_the_next_session),
         cmocka_unit_test(test_secondary_lost_mid_session),
