@@ -162,3 +162,58 @@ int bench_limit_measure(const struct bench_rdma_dev *d, uint64_t msg_size, uint6
     free(out);
     return ret;
 }
+
+/* t_typical of the data line after the "#bytes" header (the 5th column). */
+static int parse_lat(const char *out, double *us)
+{
+    const char *hdr = strstr(out, "#bytes");
+    const char *nl = hdr ? strchr(hdr, '\n') : NULL;
+    uint64_t bytes, iters;
+    double tmin, tmax, typical;
+
+    if (!nl || sscanf(nl + 1, " %" SCNu64 " %" SCNu64 " %lf %lf %lf", &bytes, &iters, &tmin,
+                      &tmax, &typical) != 5)
+        return -1;
+    *us = typical;
+    return 0;
+}
+
+int bench_latency_measure(const struct bench_rdma_dev *d, double *one_way_us, char *note,
+                          size_t len)
+{
+    char port[8];
+    char *srv[] = {"ib_send_lat", "-d", (char *)d->name, "-p", port, "-s", "64", "-n", "1000",
+                   "-F", NULL};
+    char *cli[] = {"ib_send_lat", "-d", (char *)d->name, "-p", port, "-s", "64", "-n", "1000",
+                   "-F", (char *)d->addr, NULL};
+    char *out = NULL;
+    int ret = -1;
+    pid_t server;
+
+    if (!d->present) {
+        snprintf(note, len, "no RDMA device");
+        return -1;
+    }
+    if (!bench_have_program("ib_send_lat")) {
+        snprintf(note, len, "ib_send_lat not installed (apt-get install perftest)");
+        return -1;
+    }
+    snprintf(port, sizeof(port), "%u", free_port());
+    server = bench_start(srv);
+    if (server < 0) {
+        snprintf(note, len, "cannot start ib_send_lat");
+        return -1;
+    }
+    for (int attempt = 0; attempt < 20 && ret; attempt++) {
+        usleep(200000);
+        free(out);
+        out = NULL;
+        if (bench_run(cli, 60000, &out) == 0 && out && !parse_lat(out, one_way_us))
+            ret = 0;
+    }
+    bench_stop(server, 5000);
+    if (ret)
+        snprintf(note, len, "ib_send_lat on %s failed", d->name);
+    free(out);
+    return ret;
+}

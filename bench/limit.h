@@ -27,4 +27,16 @@ void bench_rdma_dev_detect(struct bench_rdma_dev *d);
 int bench_limit_measure(const struct bench_rdma_dev *d, uint64_t msg_size, uint64_t total,
                         double *gbytes_per_s, char *note, size_t len);
 
+/*
+ * Measures ib_send_lat with small messages (like the control messages): the
+ * typical one-way latency in microseconds. 0, or -1 with the reason in note.
+ */
+int bench_latency_measure(const struct bench_rdma_dev *d, double *one_way_us, char *note,
+                          size_t len);
+
+/* One-way messages on the critical path of a checkpoint: request, reply, the
+ * state (vmstate-send + dirty-list + vmstate-size + state in one message),
+ * vmstate-received, vmstate-loaded. */
+#define BENCH_CRITICAL_MESSAGES 5
+
 #endif

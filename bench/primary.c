@@ -42,6 +42,7 @@ struct primary {
     struct bench_run *runs;
     size_t nruns;
     double *limits;          /* per dirty size: GB/s, 0 unknown, <0 failed */
+    double lat_us;           /* ib_send_lat one-way: 0 unknown, <0 failed */
     char line[BENCH_CONTROL_LINE_MAX];
     char err[1024];
     bool progress;           /* stderr is a terminal */
@@ -397,6 +398,14 @@ static void limit_for(struct primary *pr, struct bench_run *r, unsigned dirty_in
         else
             *l = gb;
     }
+    if (pr->lat_us == 0 && pr->dev.present) {
+        char note[160];
+
+        if (bench_latency_measure(&pr->dev, &pr->lat_us, note, sizeof(note)))
+            pr->lat_us = -1;
+    }
+    if (pr->lat_us > 0)
+        r->lat_one_way_us = pr->lat_us;
     if (*l > 0)
         r->limit_gbytes = *l;
     else if (!pr->dev.present)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/limit.h"
 #include "bench/report.h"
 
 static const char rule[] =
@@ -133,6 +134,14 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
     limit_text(r, limit, sizeof(limit));
     fprintf(out, " throughput %.3f GB/s, %.3f Gb/s (page push); %s\n", r->push_gbytes,
             r->push_gbytes * 8, limit);
+    if (r->lat_one_way_us > 0) {
+        double budget = BENCH_CRITICAL_MESSAGES * r->lat_one_way_us;
+
+        fprintf(out, " latency    ib_send_lat one-way %.1f us x %d messages on the critical "
+                     "path = %.1f us; pause median %.2fx that\n",
+                r->lat_one_way_us, BENCH_CRITICAL_MESSAGES, budget,
+                r->phase[BENCH_PAUSE].median / 1e3 / budget);
+    }
     fprintf(out, " cpu/ckpt   primary %.1f us, secondary %.1f us (user + system)\n",
             r->cpu_primary_us, r->cpu_secondary_us);
     fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n\n",
@@ -259,6 +268,17 @@ static void json_run(FILE *f, const struct bench_run *r, bool samples)
         fputs("null", f);
     fprintf(f, ", \"limit_note\": ");
     json_str(f, r->limit_gbytes > 0 ? "ib_write_bw" : r->limit_note);
+    fprintf(f, ",\n     \"send_lat_one_way_us\": ");
+    if (r->lat_one_way_us > 0)
+        json_num(f, r->lat_one_way_us);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"pause_median_vs_latency_limit\": ");
+    if (r->lat_one_way_us > 0)
+        json_num(f, r->phase[BENCH_PAUSE].median / 1e3 /
+                        (BENCH_CRITICAL_MESSAGES * r->lat_one_way_us));
+    else
+        fputs("null", f);
     fprintf(f, ",\n     \"cpu_us_per_checkpoint\": {\"primary\": ");
     json_num(f, r->cpu_primary_us);
     fprintf(f, ", \"secondary\": ");

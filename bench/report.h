@@ -32,6 +32,7 @@ struct bench_run {
     double sec_apply_us;
     double limit_gbytes;          /* ib_write_bw, GB/s; 0: none (see limit_note) */
     char limit_note[160];
+    double lat_one_way_us;        /* ib_send_lat typical one-way, us; 0: none */
 };
 
 /* The configuration as the header shows it. */

@@ -117,6 +117,7 @@ struct rdma_conn {
     int lost_err;
     char lost_reason[200];
     uint64_t last_rx_ns, last_tx_ns;
+    uint64_t events_checked_ns;
     uint32_t heartbeat_ms;   /* interval; the deadline is 4 intervals */
     bool hb_running;
     bool hb_stop;
@@ -137,8 +138,11 @@ int rdma_conn_build(struct rdma_conn *c);
 void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Reaps completions, cm events and async events without blocking. Lock held. */
+/* Reaps completions without blocking. Lock held. */
 int rdma_progress(struct rdma_conn *c);
+/* Takes connection-manager and device events (DISCONNECTED, DEVICE_REMOVAL,
+ * QP fatal, port error...) without blocking. Lock held. */
+void rdma_check_events(struct rdma_conn *c);
 /* Waits (lock held on entry and exit) until done(c, arg) is true, the peer
  * is lost or the deadline passes. */
 int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), void *arg,

@@ -145,6 +145,13 @@ static void poll_async_events(struct rdma_conn *c)
     }
 }
 
+void rdma_check_events(struct rdma_conn *c)
+{
+    poll_cm_events(c);
+    poll_async_events(c);
+    c->events_checked_ns = colo_now_ns();
+}
+
 int rdma_progress(struct rdma_conn *c)
 {
     struct ibv_wc wc[32];
@@ -161,8 +168,6 @@ int rdma_progress(struct rdma_conn *c)
                 on_completion(c, &wc[i]);
         } while (n == 32);
     }
-    poll_cm_events(c);
-    poll_async_events(c);
     return c->lost ? c->lost_err : 0;
 }
 
@@ -200,10 +205,15 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
         if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
         if (c->busy_poll) {
-            /* Let the heartbeat thread in now and then. */
-            pthread_mutex_unlock(&c->lock);
-            sched_yield();
-            pthread_mutex_lock(&c->lock);
+            /* Connection and device events cost system calls: look at them
+             * once a millisecond, not on every spin. */
+            if (now - c->events_checked_ns > 1000000) {
+                rdma_check_events(c);
+                /* ... and let the heartbeat thread in as often. */
+                pthread_mutex_unlock(&c->lock);
+                sched_yield();
+                pthread_mutex_lock(&c->lock);
+            }
             continue;
         }
         if (!c->cq_armed) {
@@ -228,6 +238,14 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
         poll(fds, (nfds_t)nfds, (int)slice_ms);
         pthread_mutex_lock(&c->lock);
         take_cq_events(c);
+        /* Only when they fired (or a slice passed): the checks are system calls. */
+        for (int i = 1; i < nfds; i++)
+            if (fds[i].revents) {
+                rdma_check_events(c);
+                break;
+            }
+        if (colo_now_ns() - c->events_checked_ns > slice_ms * 1000000)
+            rdma_check_events(c);
     }
 }
 
@@ -249,6 +267,7 @@ static void *heartbeat_main(void *arg)
         if (c->hb_stop || c->lost)
             continue;
         rdma_progress(c);
+        rdma_check_events(c);
         now = colo_now_ns();
         if (now - c->last_rx_ns > deadline_ns) {
             rdma_conn_lost(c, COLO_E_PEER_LOST,
