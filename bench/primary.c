@@ -508,20 +508,31 @@ static int outputs(struct primary *pr)
     const struct bench_options *o = pr->o;
     int ret = 0;
 
-    if (o->json_path &&
-        bench_report_json(o->json_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
-        fail(pr, pr->err);
-        ret = -1;
+    if (o->json_path) {
+        if (bench_report_json(o->json_path, &pr->env, pr->runs, pr->nruns, pr->err,
+                              sizeof(pr->err))) {
+            fail(pr, pr->err);
+            ret = -1;
+        } else {
+            printf("wrote %s\n", o->json_path);
+        }
     }
-    if (o->csv_path &&
-        bench_report_csv(o->csv_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
-        fail(pr, pr->err);
-        ret = -1;
+    if (o->csv_path) {
+        if (bench_report_csv(o->csv_path, &pr->env, pr->runs, pr->nruns, pr->err,
+                             sizeof(pr->err))) {
+            fail(pr, pr->err);
+            ret = -1;
+        } else {
+            printf("wrote %s\n", o->csv_path);
+        }
     }
-    if (o->plot_path &&
-        bench_plot(o->plot_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
-        fail(pr, pr->err);
-        ret = -1;
+    if (o->plot_path) {
+        if (bench_plot(o->plot_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
+            fail(pr, pr->err);
+            ret = -1;
+        } else {
+            printf("wrote %s\n", o->plot_path);
+        }
     }
     return ret;
 }
