@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -223,18 +224,34 @@ static void test_wrong_key(void **state)
 
 /* ---- kill the primary ---- */
 
-enum kill_point { KILL_AT_REQUEST, KILL_AT_PUSH, KILL_AT_RECEIVED, KILL_AT_LOADED };
+enum kill_point { KILL_AT_REQUEST, KILL_AT_PUSH, KILL_AT_RECEIVED, KILL_AT_LOADED, KILL_RANDOM };
 
 struct victim {
     pid_t pid;
     enum kill_point point;
     uint64_t at_seq;
     uint64_t seen; /* checkpoints that reached stop_vm */
-    uint64_t killed_ms;
+    uint64_t delay_us; /* KILL_RANDOM: after stop_vm of at_seq */
+    volatile uint64_t killed_ms;
+    pthread_t timer;
+    bool timer_started;
 };
+
+static void kill_now(struct victim *v);
+
+static void *kill_later(void *arg)
+{
+    struct victim *v = arg;
+
+    usleep((useconds_t)v->delay_us);
+    kill_now(v);
+    return NULL;
+}
 
 static void kill_now(struct victim *v)
 {
+    if (v->killed_ms)
+        return;
     kill(v->pid, SIGKILL);
     v->killed_ms = now_ms();
 }
@@ -245,6 +262,10 @@ static int on_stop(void *opaque)
 
     if (++v->seen == v->at_seq && v->point == KILL_AT_REQUEST)
         kill_now(v);
+    if (v->seen == v->at_seq && v->point == KILL_RANDOM && !v->timer_started) {
+        /* Lands anywhere from here on: in this checkpoint or a later one. */
+        v->timer_started = pthread_create(&v->timer, NULL, kill_later, v) == 0;
+    }
     return 0;
 }
 
@@ -287,9 +308,10 @@ static void primary_child(int port_fd, uint8_t *pri)
 static void test_kill_primary(void **state)
 {
     static uint8_t pri[RAM_LEN], sec[RAM_LEN], expect[RAM_LEN];
-    static const char *names[] = {"request", "push", "received", "loaded"};
+    static const char *names[] = {"request", "push", "received", "loaded", "random"};
     struct colo_dirty_run runs[32];
     struct victim v = {.at_seq = 3 + (uint64_t)(getpid() % 5)};
+    uint64_t seed = 0;
     struct colo_secondary_ops ops = {on_stop, on_load, on_resume};
     struct colo_listener *l;
     struct colo_session *s;
@@ -301,6 +323,13 @@ static void test_kill_primary(void **state)
     for (int i = 0; i < 4; i++)
         if (scenario_arg && !strcmp(scenario_arg, names[i]))
             v.point = (enum kill_point)i;
+    if (scenario_arg && !strncmp(scenario_arg, "random=", 7)) {
+        /* A seeded point: a checkpoint and a delay into it (up to 30 ms). */
+        seed = strtoull(scenario_arg + 7, NULL, 10) * 0x9e3779b97f4a7c15ull + 7;
+        v.point = KILL_RANDOM;
+        v.at_seq = 2 + rng(&seed) % 6;
+        v.delay_us = rng(&seed) % 30000;
+    }
     assert_int_equal(pipe(fds), 0);
     v.pid = fork();
     assert_true(v.pid >= 0);
@@ -333,9 +362,12 @@ static void test_kill_primary(void **state)
     waitpid(v.pid, &status, 0);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     completed = colo_session_seq(s);
-    print_message("primary killed at %s of checkpoint %" PRIu64 ": peer lost after %" PRIu64
-                  " ms (%s); last completed checkpoint %" PRIu64 "\n",
-                  names[v.point], v.at_seq, detect_ms, colo_errormsg(), completed);
+    if (v.timer_started)
+        pthread_join(v.timer, NULL);
+    print_message("primary killed at %s of checkpoint %" PRIu64 " (+%" PRIu64
+                  " us): peer lost after %" PRIu64 " ms (%s); last completed checkpoint %" PRIu64
+                  "\n",
+                  names[v.point], v.at_seq, v.delay_us, detect_ms, colo_errormsg(), completed);
     assert_true(detect_ms <= DEADLINE_MS + 2000);
     /* The applied RAM is exactly the last completed checkpoint. */
     for (uint64_t c = 1; c <= completed; c++)
@@ -350,12 +382,25 @@ static void test_kill_primary(void **state)
 
 /* ---- kill the secondary ---- */
 
+static uint64_t die_delay_us; /* 0: die at once in stop_vm of checkpoint 4 */
+
+static void *die_later(void *arg)
+{
+    usleep((useconds_t)die_delay_us);
+    raise(SIGKILL);
+    return NULL;
+}
+
 static int die_at_stop(void *opaque)
 {
     uint64_t *n = opaque;
+    pthread_t t;
 
-    if (++*n == 4)
-        raise(SIGKILL);
+    if (++*n == 4) {
+        if (!die_delay_us)
+            raise(SIGKILL);
+        pthread_create(&t, NULL, die_later, NULL);
+    }
     return 0;
 }
 
@@ -365,10 +410,16 @@ static void test_kill_secondary(void **state)
     struct colo_dirty_run runs[32];
     struct colo_config *cfg;
     struct colo_session *p;
-    uint64_t c, t0 = 0, n = 0;
+    uint64_t c, t0 = 0, n = 0, fault_ms = 0;
     int fds[2], ret = 0, status;
     uint16_t port;
     pid_t pid;
+
+    if (scenario_arg && !strncmp(scenario_arg, "random=", 7)) {
+        uint64_t seed = strtoull(scenario_arg + 7, NULL, 10) * 0x9e3779b97f4a7c15ull + 11;
+
+        die_delay_us = 1 + rng(&seed) % 30000;
+    }
 
     assert_int_equal(pipe(fds), 0);
     pid = fork();
@@ -394,19 +445,23 @@ static void test_kill_secondary(void **state)
     assert_int_equal(read(fds[0], &port, sizeof(port)), sizeof(port));
     cfg = config(pri, port, "k");
     assert_int_equal(colo_primary_connect(cfg, &p), 0);
-    for (c = 1; c < 10; c++) {
+    for (c = 1; c < 1000; c++) {
         t0 = now_ms();
+        if (c == 4)
+            fault_ms = t0; /* the secondary dies in this checkpoint or soon after */
         ret = colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL);
         if (ret)
             break;
     }
     waitpid(pid, &status, 0);
-    print_message("secondary killed in checkpoint %" PRIu64 ": the primary reported %s after %"
-                  PRIu64 " ms: %s\n", c, colo_strerror(ret), now_ms() - t0, colo_errormsg());
+    print_message("secondary killed (+%" PRIu64 " us into checkpoint 4): the primary reported %s"
+                  " in checkpoint %" PRIu64 ", %" PRIu64 " ms after it began: %s\n",
+                  die_delay_us, colo_strerror(ret), c, now_ms() - t0, colo_errormsg());
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    assert_int_equal(c, 4);
+    assert_true(c >= 4);
     assert_int_equal(ret, COLO_E_PEER_LOST);
     assert_true(now_ms() - t0 <= DEADLINE_MS + 2000);
+    assert_true(now_ms() - fault_ms <= die_delay_us / 1000 + DEADLINE_MS + 2000);
     colo_session_close(&p);
     colo_config_delete(&cfg);
     close(fds[0]);
@@ -490,7 +545,7 @@ int main(int argc, char **argv)
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
         fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | wrong-key | "
-                "kill-primary request|push|received|loaded | kill-secondary | fault CMD\n"
+                "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED] | fault CMD\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
     }
