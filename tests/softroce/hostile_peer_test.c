@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A hostile or broken primary against a real secondary over RDMA. The
+ * primary is a child process built from the library's internals, so it can
+ * speak the handshake and then misbehave; the secondary uses the public API.
+ * For each case the secondary must end that session with a clear error,
+ * leave its guest RAM and cache untouched, and then serve a good primary.
+ *
+ *   hostile_peer_test CASE     (run through vm-run, which sets COLO_RDMA_ADDR)
+ *
+ * CASE: version | order | seq | vmstate-size | dirty-range | dirty-overlap |
+ *       garbage | truncated-silent | stopped
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "colo-rdma/colo-rdma.h"
+#include "proto/auth.h"
+#include "proto/dirty_list.h"
+#include "proto/handshake.h"
+#include "proto/message.h"
+#include "transport/rdma.h"
+
+#define RAM_LEN (1u << 20)
+#define PAGES (RAM_LEN / 4096)
+#define KEY "hostile-test-key"
+#define MAX_VMSTATE 4096
+#define HEARTBEAT_MS 250
+
+static const char *addr, *which;
+static char cache_path[128];
+static uint8_t pri_ram[RAM_LEN], sec_ram[RAM_LEN];
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void put_msg(struct colo_stream *f, uint32_t cmd, uint64_t value)
+{
+    uint8_t wire[COLO_MSG_WIRE_SIZE];
+
+    colo_msg_encode(&(struct colo_msg){.cmd = cmd, .value = value}, wire);
+    colo_stream_put_buffer(f, wire, sizeof(wire));
+}
+
+static void put_runs(struct colo_stream *f, const struct colo_dirty_run *runs, size_t n)
+{
+    uint8_t wire[4 * COLO_DIRTY_RUN_WIRE_SIZE];
+
+    colo_dirty_list_encode(runs, n, wire);
+    colo_stream_put_buffer(f, wire, n * COLO_DIRTY_RUN_WIRE_SIZE);
+}
+
+/* The hostile primary: connects properly, then sends what its case says. */
+static void hostile_child(int port_fd)
+{
+    struct colo_rdma_options opt = {.timeout_ms = 20000, .heartbeat_ms = HEARTBEAT_MS};
+    struct colo_ram_layout layout;
+    struct colo_stream *fwd, *rp;
+    struct colo_hello hello;
+    uint8_t ready[COLO_MSG_WIRE_SIZE];
+    uint16_t port;
+    int ret;
+
+    if (read(port_fd, &port, sizeof(port)) != sizeof(port))
+        _exit(10);
+    colo_ram_layout_init(&layout, 4096);
+    colo_ram_layout_add(&layout, "pc.ram", pri_ram, RAM_LEN);
+    colo_hello_from_layout(&hello, COLO_ROLE_PRIMARY, 0, &layout);
+    if (!strcmp(which, "version"))
+        hello.version = COLO_PROTO_VERSION + 1;
+    ret = colo_rdma_connect(addr, port, &opt, &hello, &fwd);
+    if (!strcmp(which, "version")) {
+        /* refused at connect, with the secondary's own reason */
+        _exit(ret == COLO_E_HANDSHAKE && strstr(colo_errormsg(), "protocol version") ? 0 : 11);
+    }
+    if (ret)
+        _exit(12);
+    colo_stream_set_ram(fwd, &layout, NULL);
+    if (colo_stream_open_return_path(fwd, &rp) ||
+        colo_auth_run(fwd, rp, COLO_ROLE_PRIMARY, (const uint8_t *)KEY, strlen(KEY)) ||
+        colo_stream_register_ram(rp) || colo_stream_get_buffer(rp, ready, sizeof(ready)))
+        _exit(13);
+
+    if (!strcmp(which, "order")) {
+        put_msg(fwd, COLO_CMD_VMSTATE_SIZE, 5);
+    } else if (!strcmp(which, "seq")) {
+        put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 2);
+    } else if (!strcmp(which, "vmstate-size") || !strncmp(which, "dirty", 5)) {
+        struct colo_dirty_run runs[2] = {{.block = 0, .first_page = PAGES - 1, .page_count = 2},
+                                         {.block = 0, .first_page = 0, .page_count = 1}};
+
+        put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 1);
+        colo_stream_fflush(fwd);
+        colo_stream_get_buffer(rp, ready, sizeof(ready)); /* checkpoint-reply */
+        put_msg(fwd, COLO_CMD_VMSTATE_SEND, 1);
+        if (!strcmp(which, "dirty-range")) {
+            put_msg(fwd, COLO_CMD_DIRTY_LIST, 1); /* last page + 1 is outside */
+            put_runs(fwd, runs, 1);
+        } else if (!strcmp(which, "dirty-overlap")) {
+            runs[0] = (struct colo_dirty_run){.block = 0, .first_page = 0, .page_count = 4};
+            runs[1] = (struct colo_dirty_run){.block = 0, .first_page = 2, .page_count = 1};
+            put_msg(fwd, COLO_CMD_DIRTY_LIST, 2);
+            put_runs(fwd, runs, 2);
+        } else {
+            put_msg(fwd, COLO_CMD_DIRTY_LIST, 0);
+        }
+        put_msg(fwd, COLO_CMD_VMSTATE_SIZE, MAX_VMSTATE + 1);
+    } else if (!strcmp(which, "garbage")) {
+        /* a flood: a megabyte of noise, within the credits the secondary grants */
+        static uint8_t noise[1 << 20];
+
+        for (size_t i = 0; i < sizeof(noise); i++)
+            noise[i] = (uint8_t)(i * 2654435761u >> 13);
+        colo_stream_put_buffer(fwd, noise, sizeof(noise));
+    } else if (!strcmp(which, "truncated-silent") || !strcmp(which, "stopped")) {
+        put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 1);
+        colo_stream_fflush(fwd);
+        colo_stream_get_buffer(rp, ready, sizeof(ready)); /* checkpoint-reply */
+        colo_stream_put_buffer(fwd, "\0\0\0\x04\0\0", 6);  /* half a vmstate-send */
+        colo_stream_fflush(fwd);
+        if (!strcmp(which, "stopped"))
+            raise(SIGSTOP); /* silent from here on: no heartbeat either */
+    }
+    colo_stream_fflush(fwd);
+    /* Stay until the secondary hangs up, so the error is its own. */
+    while (!colo_stream_get_buffer(rp, ready, 1))
+        ;
+    colo_stream_delete(&rp);
+    colo_stream_delete(&fwd);
+    _exit(0);
+}
+
+static struct colo_config *config(uint8_t *ram, uint16_t port)
+{
+    struct colo_config *cfg;
+
+    assert_int_equal(colo_config_new(&cfg), 0);
+    assert_int_equal(colo_config_set_transport(cfg, "rdma"), 0);
+    assert_int_equal(colo_config_set_address(cfg, addr, port), 0);
+    assert_int_equal(colo_config_set_timeout_ms(cfg, 8000), 0);
+    assert_int_equal(colo_config_set_heartbeat_ms(cfg, HEARTBEAT_MS), 0);
+    assert_int_equal(colo_config_add_ram_block(cfg, "pc.ram", ram, RAM_LEN), 0);
+    assert_int_equal(colo_config_set_cache_path(cfg, cache_path), 0);
+    assert_int_equal(colo_config_set_max_vmstate(cfg, MAX_VMSTATE), 0);
+    assert_int_equal(colo_config_set_auth_key(cfg, KEY, strlen(KEY)), 0);
+    return cfg;
+}
+
+static void *good_primary(void *arg)
+{
+    uint16_t port = *(uint16_t *)arg;
+    struct colo_config *cfg = config(pri_ram, port);
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = PAGES};
+    struct colo_session *p;
+    intptr_t ret;
+
+    memset(pri_ram, 0x77, RAM_LEN);
+    ret = colo_primary_connect(cfg, &p);
+    if (!ret)
+        ret = colo_primary_checkpoint(p, &run, 1, "ok", 2, NULL);
+    colo_session_close(&p);
+    colo_config_delete(&cfg);
+    return (void *)ret;
+}
+
+static void test_hostile(void **state)
+{
+    static const struct {
+        const char *name;
+        int err;
+        const char *why;
+    } cases[] = {
+        {"version", COLO_E_HANDSHAKE, "protocol version"},
+        {"order", COLO_E_PROTOCOL, "unexpected vmstate-size"},
+        {"seq", COLO_E_PROTOCOL, "expected sequence number 1, received 2"},
+        {"vmstate-size", COLO_E_PROTOCOL, "expected at most 4096"},
+        {"dirty-range", COLO_E_DIRTY_LIST, "outside block pc.ram"},
+        {"dirty-overlap", COLO_E_DIRTY_LIST, "overlaps"},
+        {"garbage", COLO_E_PROTOCOL, "unknown COLO command"},
+        {"truncated-silent", -ETIMEDOUT, "timed out"},
+        {"stopped", COLO_E_PEER_LOST, "heartbeat deadline"},
+    };
+    const void *cache;
+    uint64_t len, t0;
+    struct colo_listener *l;
+    struct colo_session *s;
+    struct colo_config *cfg;
+    int fds[2], ret = 0, status, c = -1;
+    uint16_t port;
+    pthread_t tid;
+    void *good;
+    pid_t pid;
+
+    for (int i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++)
+        if (!strcmp(which, cases[i].name))
+            c = i;
+    if (c < 0)
+        fail_msg("unknown case %s", which);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork(); /* before any verbs use in this process */
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[1]);
+        hostile_child(fds[0]);
+    }
+    close(fds[0]);
+    memset(sec_ram, 0x11, RAM_LEN);
+    cfg = config(sec_ram, 0);
+    assert_int_equal(colo_listener_new(cfg, &l), 0);
+    assert_int_equal(colo_session_cache_block(NULL, 0, &cache, &len), -EINVAL);
+    port = colo_listener_port(l);
+    assert_int_equal(write(fds[1], &port, sizeof(port)), sizeof(port));
+    t0 = now_ms();
+    ret = colo_listener_accept(l, &s);
+    if (!ret) {
+        while ((ret = colo_secondary_serve(s, NULL)) == 0)
+            ;
+        colo_session_close(&s);
+    }
+    print_message("%s: the secondary reported %s after %" PRIu64 " ms: %s\n", which,
+                  colo_strerror(ret), now_ms() - t0, colo_errormsg());
+    assert_int_equal(ret, cases[c].err);
+    assert_non_null(strstr(colo_errormsg(), cases[c].why));
+    if (!strcmp(which, "stopped"))
+        kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (strcmp(which, "stopped"))
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* nothing of the hostile session reached the guest RAM */
+    for (size_t i = 0; i < RAM_LEN; i++)
+        if (sec_ram[i] != 0x11)
+            fail_msg("guest RAM byte %zu was written by a hostile primary", i);
+    /* the listener serves the next, good primary */
+    assert_int_equal(pthread_create(&tid, NULL, good_primary, &port), 0);
+    assert_int_equal(colo_listener_accept(l, &s), 0);
+    assert_int_equal(colo_secondary_serve(s, NULL), 0);
+    assert_int_equal(colo_secondary_serve(s, NULL), COLO_E_SHUTDOWN);
+    colo_session_close(&s);
+    pthread_join(tid, &good);
+    assert_int_equal((intptr_t)good, 0);
+    assert_int_equal(memcmp(sec_ram, pri_ram, RAM_LEN), 0);
+    colo_listener_delete(&l);
+    colo_config_delete(&cfg);
+    close(fds[1]);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile)};
+    int ret;
+
+    addr = getenv("COLO_RDMA_ADDR");
+    if (argc < 2 || !addr) {
+        fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s CASE (run it through tests/softroce/vm-run)\n",
+                argv[0]);
+        return 2;
+    }
+    which = argv[1];
+    snprintf(cache_path, sizeof(cache_path), "/tmp/colo-hostile-cache.%ld", (long)getpid());
+    signal(SIGPIPE, SIG_IGN);
+    ret = cmocka_run_group_tests(tests, NULL, NULL);
+    unlink(cache_path);
+    return ret;
+}
