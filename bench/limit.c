@@ -114,6 +114,47 @@ static int parse_bw(const char *out, double *gbits)
     return 0;
 }
 
+/*
+ * Runs a perftest server and its client against it on the same device and
+ * address, and parses the client's result line. 0, or -1 with the reason.
+ */
+static int perftest_pair(const struct bench_rdma_dev *d, char **srv, char **cli,
+                         int (*parse)(const char *out, double *v), double *v, char *note,
+                         size_t len)
+{
+    const char *prog = srv[0];
+    char *out = NULL;
+    int ret = -1;
+    pid_t server;
+
+    if (!d->present) {
+        snprintf(note, len, "no RDMA device");
+        return -1;
+    }
+    if (!bench_have_program(prog)) {
+        snprintf(note, len, "%s not installed (apt-get install perftest)", prog);
+        return -1;
+    }
+    server = bench_start(srv);
+    if (server < 0) {
+        snprintf(note, len, "cannot start %s", prog);
+        return -1;
+    }
+    /* the server needs a moment to listen; the client fails fast until it does */
+    for (int attempt = 0; attempt < 20 && ret; attempt++) {
+        usleep(200000);
+        free(out);
+        out = NULL;
+        if (bench_run(cli, 60000, &out) == 0 && out && !parse(out, v))
+            ret = 0;
+    }
+    bench_stop(server, 5000);
+    if (ret)
+        snprintf(note, len, "%s on %s failed", prog, d->name);
+    free(out);
+    return ret;
+}
+
 int bench_limit_measure(const struct bench_rdma_dev *d, uint64_t msg_size, uint64_t total,
                         double *gbytes_per_s, char *note, size_t len)
 {
@@ -123,44 +164,17 @@ int bench_limit_measure(const struct bench_rdma_dev *d, uint64_t msg_size, uint6
     char *cli[] = {"ib_write_bw", "-d", (char *)d->name, "-p", port, "-s", size, "-n", iters,
                    "-F", "--report_gbits", (char *)d->addr, NULL};
     uint64_t n = msg_size ? total / msg_size : 0;
-    char *out = NULL;
     double gbits = 0;
-    int ret = -1;
-    pid_t server;
 
-    if (!d->present) {
-        snprintf(note, len, "no RDMA device");
-        return -1;
-    }
-    if (!bench_have_program("ib_write_bw")) {
-        snprintf(note, len, "ib_write_bw not installed (apt-get install perftest)");
-        return -1;
-    }
     if (msg_size > (8u << 20))
         msg_size = 8u << 20; /* perftest's largest message */
     snprintf(size, sizeof(size), "%" PRIu64, msg_size ? msg_size : 4096);
     snprintf(iters, sizeof(iters), "%" PRIu64, n < 5 ? 5 : n > 100000 ? 100000 : n);
     snprintf(port, sizeof(port), "%u", free_port());
-    server = bench_start(srv);
-    if (server < 0) {
-        snprintf(note, len, "cannot start ib_write_bw");
+    if (perftest_pair(d, srv, cli, parse_bw, &gbits, note, len))
         return -1;
-    }
-    /* the server needs a moment to listen; the client fails fast until it does */
-    for (int attempt = 0; attempt < 20 && ret; attempt++) {
-        usleep(200000);
-        free(out);
-        out = NULL;
-        if (bench_run(cli, 60000, &out) == 0 && out && !parse_bw(out, &gbits))
-            ret = 0;
-    }
-    bench_stop(server, 5000);
-    if (ret)
-        snprintf(note, len, "ib_write_bw on %s failed", d->name);
-    else
-        *gbytes_per_s = gbits / 8;
-    free(out);
-    return ret;
+    *gbytes_per_s = gbits / 8;
+    return 0;
 }
 
 /* t_typical of the data line after the "#bytes" header (the 5th column). */
@@ -186,34 +200,7 @@ int bench_latency_measure(const struct bench_rdma_dev *d, double *one_way_us, ch
                    "-F", NULL};
     char *cli[] = {"ib_send_lat", "-d", (char *)d->name, "-p", port, "-s", "64", "-n", "1000",
                    "-F", (char *)d->addr, NULL};
-    char *out = NULL;
-    int ret = -1;
-    pid_t server;
 
-    if (!d->present) {
-        snprintf(note, len, "no RDMA device");
-        return -1;
-    }
-    if (!bench_have_program("ib_send_lat")) {
-        snprintf(note, len, "ib_send_lat not installed (apt-get install perftest)");
-        return -1;
-    }
     snprintf(port, sizeof(port), "%u", free_port());
-    server = bench_start(srv);
-    if (server < 0) {
-        snprintf(note, len, "cannot start ib_send_lat");
-        return -1;
-    }
-    for (int attempt = 0; attempt < 20 && ret; attempt++) {
-        usleep(200000);
-        free(out);
-        out = NULL;
-        if (bench_run(cli, 60000, &out) == 0 && out && !parse_lat(out, one_way_us))
-            ret = 0;
-    }
-    bench_stop(server, 5000);
-    if (ret)
-        snprintf(note, len, "ib_send_lat on %s failed", d->name);
-    free(out);
-    return ret;
+    return perftest_pair(d, srv, cli, parse_lat, one_way_us, note, len);
 }

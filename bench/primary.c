@@ -503,37 +503,29 @@ static int prepare(struct primary *pr)
     return 0;
 }
 
+typedef int (*output_fn)(const char *path, const struct bench_env *env,
+                         const struct bench_run *runs, size_t n, char *err, size_t len);
+
+/* Writes one output file when asked for, and names it. */
+static int output(struct primary *pr, const char *path, output_fn write_it)
+{
+    if (!path)
+        return 0;
+    if (write_it(path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
+        fail(pr, pr->err);
+        return -1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 static int outputs(struct primary *pr)
 {
     const struct bench_options *o = pr->o;
-    int ret = 0;
+    int ret = output(pr, o->json_path, bench_report_json);
 
-    if (o->json_path) {
-        if (bench_report_json(o->json_path, &pr->env, pr->runs, pr->nruns, pr->err,
-                              sizeof(pr->err))) {
-            fail(pr, pr->err);
-            ret = -1;
-        } else {
-            printf("wrote %s\n", o->json_path);
-        }
-    }
-    if (o->csv_path) {
-        if (bench_report_csv(o->csv_path, &pr->env, pr->runs, pr->nruns, pr->err,
-                             sizeof(pr->err))) {
-            fail(pr, pr->err);
-            ret = -1;
-        } else {
-            printf("wrote %s\n", o->csv_path);
-        }
-    }
-    if (o->plot_path) {
-        if (bench_plot(o->plot_path, &pr->env, pr->runs, pr->nruns, pr->err, sizeof(pr->err))) {
-            fail(pr, pr->err);
-            ret = -1;
-        } else {
-            printf("wrote %s\n", o->plot_path);
-        }
-    }
+    ret |= output(pr, o->csv_path, bench_report_csv);
+    ret |= output(pr, o->plot_path, bench_plot);
     return ret;
 }
 

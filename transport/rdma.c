@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/net.h"
 #include "common/timeutil.h"
 #include "transport/ram_cache.h"
 #include "transport/rdma.h"
@@ -32,13 +33,6 @@ struct colo_rdma_listener {
 static uint64_t deadline_after(uint32_t ms)
 {
     return colo_now_ns() + (uint64_t)ms * 1000000;
-}
-
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
 /* Waits for the next connection-manager event on ec (non-blocking fd). */
@@ -85,21 +79,6 @@ static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_typ
         *out = ev;
     else
         colo_verbs->ack_cm_event(ev);
-    return 0;
-}
-
-static int resolve(const char *host, uint16_t port, int flags, struct addrinfo **res)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = flags};
-    char portstr[8];
-    int ret;
-
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    ret = getaddrinfo(host, portstr, &hints, res);
-    if (ret)
-        return colo_err(-EHOSTUNREACH, "rdma: cannot resolve %s: %s", host ? host : "(any)",
-                        gai_strerror(ret));
     return 0;
 }
 
@@ -291,7 +270,7 @@ static int finish_connection(struct rdma_conn *c, const struct colo_rdma_options
     int ret;
 
     c->busy_poll = opt->busy_poll;
-    ret = set_nonblock(c->id->verbs->async_fd);
+    ret = colo_set_nonblock(c->id->verbs->async_fd);
     if (!ret)
         ret = rdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : 500);
     if (ret) {
@@ -329,12 +308,12 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
                        "rdma_ucm there?)", strerror(errno));
         goto out_destroy;
     }
-    if ((ret = set_nonblock(c->ec->fd)) != 0 ||
+    if ((ret = colo_set_nonblock(c->ec->fd)) != 0 ||
         colo_verbs->create_id(c->ec, &c->id, c, RDMA_PS_TCP)) {
         ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
         goto out_destroy;
     }
-    ret = resolve(host, port, 0, &res);
+    ret = colo_resolve("rdma", host, port, 0, &res);
     if (ret)
         goto out_destroy;
     if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, (int)opt->timeout_ms)) {
@@ -409,13 +388,13 @@ int colo_rdma_listen(const char *host, uint16_t port, struct colo_rdma_listener 
                        "rdma_ucm there?)", strerror(errno));
         goto out_free;
     }
-    if ((ret = set_nonblock(l->ec->fd)) != 0 ||
+    if ((ret = colo_set_nonblock(l->ec->fd)) != 0 ||
         colo_verbs->create_id(l->ec, &l->id, NULL, RDMA_PS_TCP)) {
         ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
         goto out_free;
     }
     if (host && host[0]) {
-        ret = resolve(host, port, AI_PASSIVE, &res);
+        ret = colo_resolve("rdma", host, port, AI_PASSIVE, &res);
         if (ret)
             goto out_free;
         sa = res->ai_addr;
@@ -498,7 +477,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     c->id = child;
     child->context = c;
     c->ec = colo_verbs->create_event_channel();
-    if (!c->ec || set_nonblock(c->ec->fd) || colo_verbs->migrate_id(child, c->ec)) {
+    if (!c->ec || colo_set_nonblock(c->ec->fd) || colo_verbs->migrate_id(child, c->ec)) {
         ret = colo_err(-errno, "rdma: move the connection to its own event channel: %s",
                        strerror(errno));
         goto out_reject;

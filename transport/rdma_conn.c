@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/net.h"
 #include "transport/rdma_conn.h"
 
 int rdma_conn_new(struct rdma_conn **out)
@@ -34,13 +35,6 @@ void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->lost_reason, sizeof(c->lost_reason), fmt, ap);
     va_end(ap);
-}
-
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
 static uint32_t mtu_bytes(enum ibv_mtu m)
@@ -118,7 +112,7 @@ int rdma_conn_build(struct rdma_conn *c)
     c->cc = colo_verbs->create_comp_channel(c->id->verbs);
     if (!c->cc)
         return colo_err(-errno, "rdma: create completion channel: %s", strerror(errno));
-    ret = set_nonblock(c->cc->fd);
+    ret = colo_set_nonblock(c->cc->fd);
     if (ret)
         return colo_err(ret, "rdma: completion channel: %s", strerror(-ret));
     c->cq = colo_verbs->create_cq(c->id->verbs, (int)c->lim.sq_depth + RDMA_RECV_DEPTH, c,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/net.h"
 #include "common/timeutil.h"
 #include "proto/message.h"
 #include "transport/ram_cache.h"
@@ -243,15 +244,6 @@ static const struct colo_stream_ops tcp_ops = {
     .load_ram = tcp_load_ram,
 };
 
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    return 0;
-}
-
 static int stream_from_fd(int fd, uint32_t timeout_ms, struct colo_stream **out)
 {
     struct tcp_conn *c;
@@ -268,21 +260,6 @@ static int stream_from_fd(int fd, uint32_t timeout_ms, struct colo_stream **out)
     return colo_stream_new(&tcp_ops, c, timeout_ms, out);
 }
 
-static int resolve(const char *host, uint16_t port, int flags, struct addrinfo **res)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = flags};
-    char portstr[8];
-    int ret;
-
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    ret = getaddrinfo(host, portstr, &hints, res);
-    if (ret)
-        return colo_err(-EHOSTUNREACH, "tcp: cannot resolve %s: %s (expected a host name, "
-                        "IPv4 or IPv6 address)", host ? host : "(any)", gai_strerror(ret));
-    return 0;
-}
-
 /* Non-blocking connect bounded by the deadline. */
 static int connect_one(const struct addrinfo *ai, uint64_t deadline_ns, int *fd_out)
 {
@@ -294,7 +271,7 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline_ns, int *fd_
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0)
         return -errno;
-    if ((ret = set_nonblock(fd)) != 0)
+    if ((ret = colo_set_nonblock(fd)) != 0)
         goto out_close;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
         ret = -errno;
@@ -324,7 +301,7 @@ int colo_tcp_connect(const char *host, uint16_t port, uint32_t timeout_ms,
 
     if (!host || !host[0])
         return colo_err(COLO_E_CONFIG, "tcp: no peer address: expected a host name or address");
-    ret = resolve(host, port, 0, &res);
+    ret = colo_resolve("tcp", host, port, 0, &res);
     if (ret)
         return ret;
     ret = -EHOSTUNREACH;
@@ -351,7 +328,7 @@ static int listen_on(const struct sockaddr *sa, socklen_t salen, int family, int
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (family == AF_INET6 && dual_stack)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, sa, salen) || listen(fd, 4) || set_nonblock(fd)) {
+    if (bind(fd, sa, salen) || listen(fd, 4) || colo_set_nonblock(fd)) {
         ret = -errno;
         close(fd);
         return ret;
@@ -379,7 +356,7 @@ int colo_tcp_listen(const char *host, uint16_t port, struct colo_tcp_listener **
     } else {
         struct addrinfo *res, *ai;
 
-        ret = resolve(host, port, AI_PASSIVE, &res);
+        ret = colo_resolve("tcp", host, port, AI_PASSIVE, &res);
         if (ret)
             return ret;
         for (ai = res; ai; ai = ai->ai_next) {
