@@ -373,6 +373,12 @@ uint64_t colo_session_seq(const struct colo_session *s)
     return s->role == COLO_ROLE_PRIMARY ? s->pri.fsm.completed : s->sec.fsm.completed;
 }
 
+void colo_session_shutdown(struct colo_session *s)
+{
+    if (s)
+        colo_stream_wake_shutdown(s->fwd);
+}
+
 void colo_session_close(struct colo_session **sp)
 {
     struct colo_session *s = sp ? *sp : NULL;

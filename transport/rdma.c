@@ -154,10 +154,12 @@ static int rdma_shutdown(void *opaque)
 {
     struct rdma_stream *s = opaque;
 
+    /* From any thread: the owner may sleep in poll() with the lock released. */
     pthread_mutex_lock(&s->c->lock);
     rdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
     colo_verbs->disconnect(s->c->id);
     pthread_mutex_unlock(&s->c->lock);
+    rdma_conn_wake(s->c);
     return 0;
 }
 

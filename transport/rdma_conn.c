@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/net.h"
@@ -17,6 +19,13 @@ int rdma_conn_new(struct rdma_conn **out)
 
     if (!c)
         return colo_err(-ENOMEM, "rdma: out of memory");
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wake_fd < 0) {
+        int err = errno;
+
+        free(c);
+        return colo_err(-err, "rdma: eventfd: %s", strerror(err));
+    }
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->hb_cond, NULL);
     c->refs = 1;
@@ -164,7 +173,16 @@ void rdma_conn_destroy(struct rdma_conn *c)
         colo_verbs->destroy_id(c->id);
     if (c->ec)
         colo_verbs->destroy_event_channel(c->ec);
+    close(c->wake_fd);
     pthread_cond_destroy(&c->hb_cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+void rdma_conn_wake(struct rdma_conn *c)
+{
+    uint64_t one = 1;
+
+    if (write(c->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return; /* the eventfd can only be full: a wake is pending anyway */
 }

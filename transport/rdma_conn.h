@@ -119,6 +119,7 @@ struct rdma_conn {
     uint64_t last_rx_ns, last_tx_ns;
     uint64_t events_checked_ns;
     uint32_t heartbeat_ms;   /* interval; the deadline is 4 intervals */
+    int wake_fd;             /* eventfd: shutdown wakes a sleeping waiter */
     bool hb_running;
     bool hb_stop;
     pthread_t hb_thread;
@@ -134,7 +135,9 @@ void rdma_conn_destroy(struct rdma_conn *c);
  * posts every receive. Reads the device limits first. */
 int rdma_conn_build(struct rdma_conn *c);
 
-/* Marks the peer lost with a reason (first one wins) and wakes waiters. */
+/* Wakes a waiter sleeping in rdma_wait (from any thread, lock not needed). */
+void rdma_conn_wake(struct rdma_conn *c);
+/* Marks the peer lost with a reason (first one wins); waiters see it. */
 void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/timeutil.h"
@@ -191,7 +192,7 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
               uint64_t deadline_ns, const char *what)
 {
     for (;;) {
-        struct pollfd fds[3];
+        struct pollfd fds[4];
         int nfds = 0;
         uint64_t now, slice_ms;
 
@@ -230,6 +231,7 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
         if (c->ec)
             fds[nfds++] = (struct pollfd){.fd = c->ec->fd, .events = POLLIN};
         fds[nfds++] = (struct pollfd){.fd = c->id->verbs->async_fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = c->wake_fd, .events = POLLIN};
         /* Wake at least every heartbeat interval to see a deadline pass. */
         slice_ms = c->heartbeat_ms ? c->heartbeat_ms : 100;
         if (deadline_ns && (deadline_ns - now) / 1000000 + 1 < slice_ms)
@@ -238,6 +240,12 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
         poll(fds, (nfds_t)nfds, (int)slice_ms);
         pthread_mutex_lock(&c->lock);
         take_cq_events(c);
+        if (fds[nfds - 1].revents) { /* a shutdown woke us: reset the eventfd */
+            uint64_t v;
+
+            if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                rdma_conn_lost(c, -errno, "rdma: wake-up eventfd: %s", strerror(errno));
+        }
         /* Only when they fired (or a slice passed): the checks are system calls. */
         for (int i = 1; i < nfds; i++)
             if (fds[i].revents) {

@@ -98,6 +98,12 @@ static int backend_error(struct colo_stream *f, int err)
     return colo_stream_set_error(f, err, "%s", colo_errormsg());
 }
 
+void colo_stream_wake_shutdown(struct colo_stream *f)
+{
+    if (f->ops->shutdown)
+        f->ops->shutdown(f->opaque);
+}
+
 int colo_stream_shutdown(struct colo_stream *f)
 {
     if (f->ops->shutdown)

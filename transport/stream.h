@@ -77,6 +77,9 @@ int colo_stream_error(struct colo_stream *f);
 /* Latches err with a message, unless an error is latched already. Returns the latched one. */
 int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Shuts the connection down from any thread, touching only the backend (no
+ * latch): the stream's own thread then fails in its wait. */
+void colo_stream_wake_shutdown(struct colo_stream *f);
 /* Latches -EPIPE and shuts the connection down (both directions). */
 int colo_stream_shutdown(struct colo_stream *f);
 void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms);

@@ -175,6 +175,14 @@ int colo_session_vmstate(const struct colo_session *s, const void **state, uint6
 /* Number of the last completed checkpoint (0 before the first). */
 uint64_t colo_session_seq(const struct colo_session *s);
 
+/*
+ * Fails the session from any thread without blocking: every wait in it
+ * (connect excepted) returns at once with an error, and the session can then
+ * only be closed. For failover commands and QEMU's yank. The caller keeps the
+ * session alive (not closed) until this returns.
+ */
+void colo_session_shutdown(struct colo_session *s);
+
 /* Ends a session: the primary says goodbye if the session is healthy. */
 void colo_session_close(struct colo_session **s);
 

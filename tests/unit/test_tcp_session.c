@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -219,6 +220,35 @@ static void test_early_resume(void **state)
     side_fini(&sec);
 }
 
+static void test_shutdown_from_another_thread(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = 1};
+    struct timespec t0, t1;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+    /* the secondary now waits for the next request: fail it from here */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    colo_session_shutdown(t.s);
+    pthread_join(t.tid, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_not_equal(t.last_ret, 0);
+    assert_int_not_equal(t.last_ret, COLO_E_SHUTDOWN);
+    assert_true(t1.tv_sec - t0.tv_sec < 2); /* at once, not after the 10 s timeout */
+    assert_int_not_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+    colo_session_close(&p);
+    colo_session_shutdown(NULL);
+    colo_listener_delete(&t.l);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
 static void test_ipv6(void **state)
 {
     struct colo_config *cfg;
@@ -391,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_100_checkpoints_verified_ipv4),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_early_resume),
+        cmocka_unit_test(test_shutdown_from_another_thread),
         cmocka_unit_test(test_layout_mismatch_both_sides),
         cmocka_unit_test(test_listener_takes_the_next_session),
         cmocka_unit_test(test_secondary_lost_mid_session),
