@@ -6,14 +6,9 @@
  */
 #include "colo-glue.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <netinet/in.h>
 
 int colo_glue_parse_uri(const char *uri, char **host, uint16_t *port)
 {
@@ -133,46 +128,4 @@ int colo_glue_seed_cache(struct colo_session *s, uint32_t block, const void *src
     memcpy((void *)addr, src, len);
     *cache = (void *)addr;
     return 0;
-}
-
-static int sock_port(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    if (ss->ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-    return -1;
-}
-
-int colo_glue_find_tcp_socket(uint16_t port, int secondary)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int found = -1;
-
-    if (!d)
-        return -1;
-    while (found < 0 && (e = readdir(d))) {
-        struct sockaddr_storage local, peer;
-        socklen_t llen = sizeof(local), plen = sizeof(peer);
-        int type = 0;
-        socklen_t tlen = sizeof(type);
-        struct stat st;
-        char *end;
-        long fd = strtol(e->d_name, &end, 10);
-
-        if (*end || fd < 0 || fd > INT_MAX || fd == dirfd(d))
-            continue;
-        if (fstat((int)fd, &st) || !S_ISSOCK(st.st_mode))
-            continue;
-        if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tlen) || type != SOCK_STREAM)
-            continue;
-        if (getsockname((int)fd, (struct sockaddr *)&local, &llen) ||
-            getpeername((int)fd, (struct sockaddr *)&peer, &plen))
-            continue; /* not connected (a listener) */
-        if (sock_port(secondary ? &local : &peer) == port)
-            found = (int)fd;
-    }
-    closedir(d);
-    return found;
 }

@@ -46,12 +46,4 @@ void colo_glue_runs_free(struct colo_glue_runs *r);
 int colo_glue_seed_cache(struct colo_session *s, uint32_t block, const void *src,
                          uint64_t len, void **cache);
 
-/*
- * Finds the connected TCP socket of a tcp session: the one whose local
- * (listen_port != 0, secondary) or peer (primary) port is port.  -1 if none.
- * Used to shut the session down from another thread without blocking,
- * since the library has no call for it yet.
- */
-int colo_glue_find_tcp_socket(uint16_t port, int secondary);
-
 #endif /* COLO_GLUE_H */
