@@ -289,7 +289,7 @@ void bench_params_default(struct bench_params *p)
 {
     *p = (struct bench_params){
         .ram_bytes = 64ull << 20, .blocks = 4, .page_size = 4096, .vmstate_bytes = 4096,
-        .seed = 1, .timeout_ms = 30000, .warmup = 1,
+        .seed = 1, .timeout_ms = 30000, .warmup = 1, .heartbeat_ms = 500,
     };
 }
 
@@ -318,7 +318,7 @@ int bench_params_set(struct bench_params *p, const char *key, const char *value,
         {"ram", 1, UINT64_MAX}, {"blocks", 1, 256}, {"page-size", 4096, 1u << 30},
         {"hugepages", 0, 1},    {"vmstate", 0, 1u << 30}, {"seed", 0, UINT64_MAX},
         {"timeout", 1, 86400000}, {"verify", 0, 1}, {"warmup", 1, 1000000},
-        {"busy-poll", 0, 1},
+        {"busy-poll", 0, 1}, {"heartbeat", 10, 60000},
     };
     uint64_t v;
 
@@ -340,7 +340,8 @@ int bench_params_set(struct bench_params *p, const char *key, const char *value,
         case 6: p->timeout_ms = (uint32_t)v; break;
         case 7: p->verify = v; break;
         case 8: p->warmup = v; break;
-        default: p->busy_poll = v; break;
+        case 9: p->busy_poll = v; break;
+        default: p->heartbeat_ms = (uint32_t)v; break;
         }
         return 0;
     }
@@ -374,7 +375,8 @@ int bench_params_send(struct bench_ctl *c, const struct bench_params *p)
         bench_ctl_send(c, "set timeout %" PRIu32, p->timeout_ms) ||
         bench_ctl_send(c, "set verify %d", p->verify) ||
         bench_ctl_send(c, "set warmup %" PRIu64, p->warmup) ||
-        bench_ctl_send(c, "set busy-poll %d", p->busy_poll))
+        bench_ctl_send(c, "set busy-poll %d", p->busy_poll) ||
+        bench_ctl_send(c, "set heartbeat %" PRIu32, p->heartbeat_ms))
         return -1;
     return bench_ctl_send(c, "setup");
 }

@@ -48,6 +48,7 @@ struct bench_params {
     bool verify;
     uint64_t warmup;
     bool busy_poll; /* rdma completions: spin instead of sleeping on events */
+    uint32_t heartbeat_ms;
 };
 
 /* Listens on port (0: any) of all addresses; *bound gets the port. fd or -1. */

@@ -43,6 +43,8 @@ static const char usage[] =
     "  -i, --interval MS        start a checkpoint every MS ms (default 0: back-to-back)\n"
     "      --early-resume       the primary resumes at vmstate-received (default: at -loaded)\n"
     "      --poll MODE          rdma completions: event (default) or busy (spin a core)\n"
+    "      --heartbeat MS       rdma heartbeat interval on both sides (default 500; the\n"
+    "                           peer is lost after 4 silent intervals)\n"
     "  -c, --cache PATH         secondary's RAM cache: a file or /dev/daxX.Y\n"
     "                           (default: a file in /dev/shm, removed at exit)\n"
     "  -V, --verify             check the secondary's guest RAM and cache after every\n"
@@ -67,6 +69,7 @@ enum {
     OPT_TRACKING,
     OPT_EARLY_RESUME,
     OPT_POLL,
+    OPT_HEARTBEAT,
     OPT_JSON,
     OPT_CSV,
     OPT_SAMPLES,
@@ -285,6 +288,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         {"interval", required_argument, NULL, 'i'},
         {"early-resume", no_argument, NULL, OPT_EARLY_RESUME},
         {"poll", required_argument, NULL, OPT_POLL},
+        {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
         {"cache", required_argument, NULL, 'c'},
         {"verify", no_argument, NULL, 'V'},
         {"per-checkpoint", no_argument, NULL, 'v'},
@@ -301,7 +305,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
 
     *o = (struct bench_options){
         .port = BENCH_CONTROL_PORT, .ram_bytes = 64ull << 20, .blocks = 4, .page_size = 4096,
-        .vmstate_bytes = 4096, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
+        .vmstate_bytes = 4096, .heartbeat_ms = 500, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
         .seed = 1, .timeout_ms = 30000, .workload = BENCH_WL_UNIFORM,
     };
     parse_transport(o, "tcp", err);
@@ -406,6 +410,11 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
             if (strcmp(optarg, "event") && strcmp(optarg, "busy"))
                 return bad(err, "--poll", optarg, "event or busy");
             o->busy_poll = !strcmp(optarg, "busy");
+            break;
+        case OPT_HEARTBEAT:
+            if (parse_u64(optarg, 60000, &v) || v < 10)
+                return bad(err, "--heartbeat", optarg, "milliseconds, 10..60000");
+            o->heartbeat_ms = (uint32_t)v;
             break;
         case 'c':
             if (!*optarg || set_string(&o->cache_path, optarg))

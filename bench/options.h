@@ -33,6 +33,7 @@ struct bench_options {
     bool hugepages;
     bool early_resume;
     bool busy_poll;
+    uint32_t heartbeat_ms;
     bool samples;
     char *host;
     uint16_t port;      /* bench control connection */

@@ -142,6 +142,7 @@ static int connect_secondary(struct primary *pr, const char *host, uint16_t port
     p.verify = o->verify;
     p.warmup = o->warmup;
     p.busy_poll = o->busy_poll;
+    p.heartbeat_ms = o->heartbeat_ms;
     if (bench_ctl_send(&pr->ctl, "colo-rdma-bench %d", BENCH_CONTROL_VERSION) ||
         expect_ok(pr, "secondary") || bench_params_send(&pr->ctl, &p) ||
         expect_ok(pr, "secondary setup"))
@@ -171,6 +172,8 @@ static struct colo_config *make_config(struct primary *pr, const char *transport
         ret = colo_config_set_early_resume(cfg, o->early_resume);
     if (!ret)
         ret = colo_config_set_busy_poll(cfg, o->busy_poll);
+    if (!ret)
+        ret = colo_config_set_heartbeat_ms(cfg, o->heartbeat_ms);
     for (uint32_t i = 0; !ret && i < o->blocks; i++) {
         char name[32];
 
@@ -297,7 +300,7 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
     }
     for (uint64_t i = 0; i < total && !ret; i++) {
         struct colo_checkpoint_stats st;
-        uint64_t c0;
+        uint64_t c0, t0;
 
         ret = dirty(pr, &w, i == 0);
         if (ret)
@@ -317,10 +320,14 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
         if (o->vmstate_bytes >= 8)
             memcpy(pr->vmstate, &i, sizeof(i));
         c0 = cpu_us();
+        t0 = now_ns();
         ret = colo_primary_checkpoint(s, w.runs, w.nruns, o->vmstate_bytes ? pr->vmstate : NULL,
                                       o->vmstate_bytes, &st);
         if (ret) {
             snprintf(pr->err, sizeof(pr->err), "checkpoint: %s", colo_errormsg());
+            /* Said at once: the report comes only after the control connection. */
+            fprintf(stderr, "colo-rdma-bench: checkpoint %" PRIu64 " failed after %" PRIu64
+                    " ms: %s\n", i + 1, (now_ns() - t0) / 1000000, colo_errormsg());
             break;
         }
         if (i >= o->warmup) {

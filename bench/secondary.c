@@ -110,6 +110,8 @@ static struct colo_config *make_config(struct secondary *sec, const char *transp
         ret = colo_config_set_max_vmstate(cfg, sec->p.vmstate_bytes);
     if (!ret)
         ret = colo_config_set_busy_poll(cfg, sec->p.busy_poll);
+    if (!ret)
+        ret = colo_config_set_heartbeat_ms(cfg, sec->p.heartbeat_ms);
     for (uint32_t i = 0; !ret && i < sec->p.blocks; i++) {
         char name[32];
 

@@ -83,6 +83,7 @@ static void on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
         /* A signaled WRITE completes itself and the unsignaled ones before it. */
         c->sq_free += (uint32_t)n;
         c->writes_outstanding -= (uint32_t)n;
+        c->write_bytes_outstanding -= RDMA_WR_BYTES(wc->wr_id);
         break;
     default:
         rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: completion with unknown wr_id %" PRIx64,

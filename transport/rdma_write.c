@@ -7,9 +7,14 @@
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"
 
+/* Room for the next WRITE: a send-queue entry and space in the window. */
 static bool sq_has_room(struct rdma_conn *c, void *arg)
 {
-    return c->sq_free >= 1;
+    uint64_t next = *(const uint64_t *)arg;
+
+    return c->sq_free >= 1 &&
+           (c->write_bytes_outstanding == 0 ||
+            c->write_bytes_outstanding + next <= RDMA_WRITE_WINDOW);
 }
 
 int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t deadline_ns)
@@ -21,22 +26,31 @@ int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t de
         uint32_t k;
         int ret;
 
+        uint64_t bytes = b->sge[done].length;
+
         if (c->lost)
             return colo_err(c->lost_err, "%s", c->lost_reason);
-        if (!c->sq_free) {
-            ret = rdma_wait(c, sq_has_room, NULL, deadline_ns, "waiting for send-queue room");
+        if (!sq_has_room(c, &bytes)) {
+            ret = rdma_wait(c, sq_has_room, &bytes, deadline_ns,
+                            "waiting for send-queue room");
             if (ret)
                 return ret;
         }
-        /* As many as the send queue takes, the last one signaled. */
-        k = b->n - done < c->sq_free ? b->n - done : c->sq_free;
+        /* As many as the send queue and the window take, the last one signaled. */
+        k = 1;
+        while (done + k < b->n && k < c->sq_free &&
+               c->write_bytes_outstanding + bytes + b->sge[done + k].length <=
+                   RDMA_WRITE_WINDOW) {
+            bytes += b->sge[done + k].length;
+            k++;
+        }
         for (uint32_t i = done; i < done + k; i++) {
             b->wr[i].next = i + 1 < done + k ? &b->wr[i + 1] : NULL;
             b->wr[i].send_flags = 0;
             b->wr[i].wr_id = RDMA_WR_ID(RDMA_WR_WRITE, 0);
         }
         b->wr[done + k - 1].send_flags = IBV_SEND_SIGNALED;
-        b->wr[done + k - 1].wr_id = RDMA_WR_ID(RDMA_WR_WRITE, k);
+        b->wr[done + k - 1].wr_id = RDMA_WR_ID_BYTES(RDMA_WR_WRITE, k, bytes);
         ret = colo_verbs->post_send(c->id->qp, &b->wr[done], &bad);
         if (ret == ENOMEM) {
             /* Full after all: reap completions and try again. */
@@ -53,6 +67,7 @@ int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t de
         }
         c->sq_free -= k;
         c->writes_outstanding += k;
+        c->write_bytes_outstanding += bytes;
         c->doorbells++;
         c->write_wrs += k;
         done += k;
@@ -85,8 +100,8 @@ int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
             n = rk->addr + rk->len - raddr;
         if (c->lim.max_msg_size && n > c->lim.max_msg_size)
             n = c->lim.max_msg_size;
-        if (n > 1u << 30) /* an SGE length is 32 bits */
-            n = 1u << 30;
+        if (n > RDMA_WRITE_CHUNK)
+            n = RDMA_WRITE_CHUNK;
         i = b->n++;
         b->sge[i] = (struct ibv_sge){.addr = laddr, .length = (uint32_t)n, .lkey = lk->key};
         b->wr[i] = (struct ibv_send_wr){

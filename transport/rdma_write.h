@@ -3,8 +3,9 @@
  * The primary's page push: each run of dirty pages becomes RDMA WRITEs from
  * guest RAM straight into the secondary's cache (no copy on either side),
  * split where a WRITE would cross a local or remote registration or exceed
- * the port's largest message. WRITEs are chained unsignaled behind one
- * signaled WRITE and posted with one doorbell per batch.
+ * the port's largest message or RDMA_WRITE_CHUNK. WRITEs are chained
+ * unsignaled behind one signaled WRITE and posted with one doorbell per
+ * batch, with at most RDMA_WRITE_WINDOW bytes in flight.
  */
 #ifndef COLO_TRANSPORT_RDMA_WRITE_H
 #define COLO_TRANSPORT_RDMA_WRITE_H

@@ -557,7 +557,7 @@ static void test_write_splits_at_every_limit(void **state)
         /* only the last WRITE of the batch is signaled, and it covers all five */
         assert_int_equal(!!(wr->send_flags & IBV_SEND_SIGNALED), i == 4);
     }
-    assert_true(fk.sent[4].wr_id == RDMA_WR_ID(RDMA_WR_WRITE, 5));
+    assert_true(fk.sent[4].wr_id == RDMA_WR_ID_BYTES(RDMA_WR_WRITE, 5, 30 * 4096));
     assert_int_equal(fk.post_send_calls, 1); /* one doorbell */
     assert_true(c->doorbells == 1);
     assert_int_equal(rdma_write_drain(c, 0), 0);
@@ -606,6 +606,40 @@ static void test_write_batches_follow_the_send_queue(void **state)
     rdma_conn_destroy(c);
 }
 
+/* A long run goes in chunks, with at most a window in flight (heartbeats
+ * queued behind the WRITEs must not starve). */
+static void test_write_window_bounds_bytes_in_flight(void **state)
+{
+    static uint8_t big[2u << 20] __attribute__((aligned(4096)));
+    struct colo_ram_layout l;
+    struct rdma_write_batch b = {0};
+    struct rdma_conn *c = fake_conn(false);
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
+
+    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
+    c->nlocal = c->nremote = 1;
+    c->local[0] = (struct rdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
+    c->remote[0] = (struct rdma_chunk){0x20000000, sizeof(big), 0x21};
+    c->remote_block[0] = 0x20000000;
+    c->lim.max_msg_size = 0; /* only the chunk size splits */
+    fk.auto_complete = false;
+    assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), 0);
+    assert_int_equal(b.n, sizeof(big) / RDMA_WRITE_CHUNK);
+    /* the first post stops at the window, then waits for completions */
+    assert_int_equal(rdma_write_post(c, &b, 1), -ETIMEDOUT);
+    assert_int_equal(fk.nsent, RDMA_WRITE_WINDOW / RDMA_WRITE_CHUNK);
+    assert_true(c->write_bytes_outstanding == RDMA_WRITE_WINDOW);
+    for (int i = 0; i < fk.nsent; i++)
+        assert_int_equal(fk.sent[i].sg_list->length, RDMA_WRITE_CHUNK);
+    cq_push(fk.sent[fk.nsent - 1].wr_id, IBV_WC_SUCCESS, 0);
+    fk.auto_complete = true;
+    rdma_progress(c);
+    assert_true(c->write_bytes_outstanding == 0);
+    rdma_conn_destroy(c);
+}
+
 static void test_write_outside_registration_is_refused(void **state)
 {
     struct colo_ram_layout l;
@@ -650,6 +684,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_batches_follow_the_send_queue, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_outside_registration_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_write_window_bounds_bytes_in_flight, setup,
                                         teardown),
         cmocka_unit_test(test_find_chunk),
     };
