@@ -185,6 +185,14 @@ static int rdma_open_return_path(void *opaque, void **rp)
     return 0;
 }
 
+static bool sends_done(struct rdma_conn *c, void *arg)
+{
+    for (uint32_t i = 0; i < RDMA_SEND_SLOTS; i++)
+        if (c->send_slot_busy[i])
+            return false;
+    return true;
+}
+
 static void rdma_close(void *opaque)
 {
     struct rdma_stream *s = opaque;
@@ -195,6 +203,13 @@ static void rdma_close(void *opaque)
         return;
     rdma_heartbeat_stop(c);
     pthread_mutex_lock(&c->lock);
+    /*
+     * The last messages (a goodbye) must reach the peer before the
+     * disconnect, which travels another path and could overtake them: a
+     * send's completion means the peer acknowledged it.
+     */
+    if (!c->lost)
+        rdma_wait(c, sends_done, NULL, deadline_after(1000), "flushing the last messages");
     c->tearing_down = true;
     if (!c->lost)
         colo_verbs->disconnect(c->id);

@@ -27,7 +27,14 @@
 #define RDMA_CTRL_PAYLOAD (RDMA_SLOT_SIZE - RDMA_CTRL_HDR)
 #define RDMA_SQ_DEPTH 512       /* send queue (WRITEs and SENDs), capped by max_qp_wr */
 #define RDMA_WANT_INLINE 64     /* inline data asked for; the device may give less */
-#define RDMA_ACK_TIMEOUT 14     /* 4.096 us << 14 = 67 ms per try (never 0 on rxe) */
+/*
+ * Transport retries outlast the heartbeat deadline (4 x 500 ms by default):
+ * 7 tries of 4.096 us << 17 = 537 ms ride out a partition shorter than the
+ * deadline, and the heartbeat alone decides when the peer is lost. Never 0:
+ * rxe with an ACK timeout of 0 never retransmits. Single losses are resent
+ * at once on the responder's sequence NAK; only a lost tail waits a timeout.
+ */
+#define RDMA_ACK_TIMEOUT 17
 #define RDMA_RETRY_COUNT 7
 #define RDMA_CQ_ACK_BATCH 16
 /*
