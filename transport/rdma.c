@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/net.h"
 #include "common/timeutil.h"
+#include "proto/message.h"
 #include "transport/ram_cache.h"
 #include "transport/rdma.h"
 #include "transport/rdma_conn.h"
@@ -91,11 +92,34 @@ static int check_private_hello(const struct colo_hello *mine, const void *data, 
     return ret ? ret : colo_hello_check(mine, &peer);
 }
 
-static void conn_param(struct rdma_conn_param *p, const uint8_t *hello)
+/*
+ * Private data of connect and accept: the hello, then where the sender's
+ * liveness probe listens: be32 UD QPN (0: none) | be32 cookie. 48 bytes fit
+ * the 56 a RoCE connect request carries.
+ */
+#define RDMA_PRIVATE_SIZE (COLO_HELLO_WIRE_SIZE + 8)
+
+static void private_data(const struct rdma_conn *c, const struct colo_hello *mine,
+                         uint8_t out[RDMA_PRIVATE_SIZE])
+{
+    colo_hello_encode(mine, out);
+    colo_put_be32(out + COLO_HELLO_WIRE_SIZE, c->probe_qp ? c->probe_qp->qp_num : 0);
+    colo_put_be32(out + COLO_HELLO_WIRE_SIZE + 4, c->probe_cookie);
+}
+
+/* Aims our probe at the peer's, if its private data announced one. */
+static void connect_probe(struct rdma_conn *c, const uint8_t *data, uint8_t len)
+{
+    if (data && len >= RDMA_PRIVATE_SIZE)
+        rdma_probe_connect(c, colo_get_be32(data + COLO_HELLO_WIRE_SIZE),
+                           colo_get_be32(data + COLO_HELLO_WIRE_SIZE + 4));
+}
+
+static void conn_param(struct rdma_conn_param *p, const uint8_t *priv)
 {
     *p = (struct rdma_conn_param){
-        .private_data = hello,
-        .private_data_len = COLO_HELLO_WIRE_SIZE,
+        .private_data = priv,
+        .private_data_len = RDMA_PRIVATE_SIZE,
         .responder_resources = 0, /* no RDMA READ either way */
         .initiator_depth = 0,
         .retry_count = RDMA_RETRY_COUNT,
@@ -306,7 +330,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
                       const struct colo_hello *mine, struct colo_stream **out)
 {
     uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t hello[COLO_HELLO_WIRE_SIZE];
+    uint8_t priv[RDMA_PRIVATE_SIZE];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct addrinfo *res = NULL;
@@ -354,8 +378,8 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
         ret = rdma_conn_build(c);
     if (ret)
         goto out_destroy;
-    colo_hello_encode(mine, hello);
-    conn_param(&param, hello);
+    private_data(c, mine, priv);
+    conn_param(&param, priv);
     if (colo_verbs->connect(c->id, &param)) {
         ret = colo_err(-errno, "rdma: connect to %s port %u: %s", host, port, strerror(errno));
         goto out_destroy;
@@ -376,6 +400,8 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     if (ret)
         goto out_destroy;
     ret = check_private_hello(mine, ev->param.conn.private_data, ev->param.conn.private_data_len);
+    if (!ret)
+        connect_probe(c, ev->param.conn.private_data, ev->param.conn.private_data_len);
     colo_verbs->ack_cm_event(ev);
     if (ret)
         goto out_destroy;
@@ -457,7 +483,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
                      const struct colo_hello *mine, struct colo_stream **out)
 {
     uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t hello[COLO_HELLO_WIRE_SIZE], peer[COLO_HELLO_WIRE_SIZE];
+    uint8_t hello[COLO_HELLO_WIRE_SIZE], priv[RDMA_PRIVATE_SIZE], peer[RDMA_PRIVATE_SIZE];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct rdma_cm_id *child;
@@ -502,7 +528,8 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     ret = rdma_conn_build(c);
     if (ret)
         goto out_reject;
-    conn_param(&param, hello);
+    private_data(c, mine, priv);
+    conn_param(&param, priv);
     if (colo_verbs->accept(child, &param)) {
         ret = colo_err(-errno, "rdma: accept: %s", strerror(errno));
         goto out_destroy;
@@ -510,6 +537,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "establishing", NULL);
     if (ret)
         goto out_destroy;
+    connect_probe(c, peer, peer_len);
     return finish_connection(c, opt, out);
 
 out_reject:

@@ -109,7 +109,7 @@ static int create_qp(struct rdma_conn *c)
 
 int rdma_conn_build(struct rdma_conn *c)
 {
-    size_t ring = (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE;
+    size_t ring = RDMA_RING_BYTES;
     int ret;
 
     ret = query_limits(c);
@@ -124,8 +124,9 @@ int rdma_conn_build(struct rdma_conn *c)
     ret = colo_set_nonblock(c->cc->fd);
     if (ret)
         return colo_err(ret, "rdma: completion channel: %s", strerror(-ret));
-    c->cq = colo_verbs->create_cq(c->id->verbs, (int)c->lim.sq_depth + RDMA_RECV_DEPTH, c,
-                                  c->cc, 0);
+    c->cq = colo_verbs->create_cq(c->id->verbs,
+                                  (int)c->lim.sq_depth + RDMA_RECV_DEPTH + 1 + RDMA_PROBE_RECVS,
+                                  c, c->cc, 0);
     if (!c->cq)
         return colo_err(-errno, "rdma: create completion queue: %s", strerror(errno));
     ret = create_qp(c);
@@ -139,7 +140,26 @@ int rdma_conn_build(struct rdma_conn *c)
     if (!c->ctrl_mr)
         return colo_err(-errno, "rdma: register the control ring: %s", strerror(errno));
     c->peer_credits = RDMA_RECV_DEPTH;
-    return rdma_ctrl_post_all_recvs(c);
+    ret = rdma_ctrl_post_all_recvs(c);
+    if (ret)
+        return ret;
+    rdma_probe_build(c);
+    return 0;
+}
+
+/* COLO_RDMA_DEBUG=1: what one connection did, on stderr when it closes. */
+static void debug_summary(const struct rdma_conn *c)
+{
+    const char *v = getenv("COLO_RDMA_DEBUG");
+
+    if (!v || !v[0] || !strcmp(v, "0") || !c->qp_created)
+        return;
+    fprintf(stderr,
+            "colo-rdma: connection closed%s%s: liveness probe %s, %" PRIu64 " sent, %" PRIu64
+            " received, %" PRIu64 " refused; %" PRIu64 " WRITE WRs in %" PRIu64 " doorbells\n",
+            c->lost ? ": " : "", c->lost ? c->lost_reason : "",
+            c->probe_qp ? (c->probe_ah ? "on" : "off") : "unavailable", c->probes_sent,
+            c->probes_received, c->probes_refused, c->write_wrs, c->doorbells);
 }
 
 void rdma_conn_destroy(struct rdma_conn *c)
@@ -147,8 +167,11 @@ void rdma_conn_destroy(struct rdma_conn *c)
     if (!c)
         return;
     rdma_heartbeat_stop(c);
+    debug_summary(c);
     c->tearing_down = true;
-    /* 1. QP: no more work can start or complete after this. */
+    /* 1. The probe's QP and address handle, then the QP: no more work can
+     * start or complete after this. */
+    rdma_probe_destroy(c);
     if (c->qp_created)
         colo_verbs->destroy_qp(c->id);
     /* 2. CQ, after acking every event taken from its channel. */

@@ -3,8 +3,9 @@
  * One RDMA connection of the rdma backend and everything it owns.
  *
  * Ownership and teardown order (rdma_conn_destroy, safe from any half-built
- * state): heartbeat thread, QP, CQ (after acking its events), completion
- * channel, MRs (control ring, RAM or cache), PD, cm_id, event channel.
+ * state): heartbeat thread, probe QP and address handle, QP, CQ (after
+ * acking its events), completion channel, MRs (control ring, RAM or cache),
+ * PD, cm_id, event channel.
  *
  * Locking: `lock` guards the queues, the rings and the credits. The caller's
  * thread takes it to post and to reap completions and drops it only while it
@@ -38,6 +39,23 @@
 #define RDMA_RETRY_COUNT 7
 #define RDMA_CQ_ACK_BATCH 16
 /*
+ * Liveness probe (rdma_probe.c): a UD QP beside the RC one. A heartbeat on
+ * the RC QP queues behind the page push's WRITEs, and on a lossy link the
+ * go-back-N retransmission of a window can hold it longer than the deadline.
+ * Datagrams on their own QP overtake the push and are never retransmitted:
+ * each side sends one every quarter interval; any that arrives is life.
+ */
+#define RDMA_PROBE_RECVS 16
+#define RDMA_PROBE_GRH 40          /* a UD receive starts with the GRH */
+#define RDMA_PROBE_WIRE 16         /* be32 magic | be32 cookie | be64 sequence */
+#define RDMA_PROBE_SLOT 64
+#define RDMA_PROBE_MAGIC 0x434c5650u /* "CLVP" */
+#define RDMA_PROBE_QKEY 0x11c0105u
+/* The control ring and, after it, the probe's receive and send slots. */
+#define RDMA_RING_BYTES                                                                 \
+    ((size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE +                     \
+     (size_t)(RDMA_PROBE_RECVS + 1) * RDMA_PROBE_SLOT)
+/*
  * Page push flow control: one WRITE carries at most RDMA_WRITE_CHUNK bytes,
  * and at most RDMA_WRITE_WINDOW bytes of WRITEs are in flight. A heartbeat or
  * control message queued behind the WRITEs of the same QP then waits for at
@@ -63,6 +81,8 @@ enum rdma_wr_kind {
     RDMA_WR_RECV = 1,  /* index: receive slot */
     RDMA_WR_SEND = 2,  /* index: send slot; always signaled */
     RDMA_WR_WRITE = 3, /* count: WRs this signaled WRITE completes */
+    RDMA_WR_PROBE_RECV = 4, /* index: probe receive slot */
+    RDMA_WR_PROBE_SEND = 5,
 };
 #define RDMA_WR_ID(kind, n) ((uint64_t)(n) << 8 | (kind))
 #define RDMA_WR_ID_BYTES(kind, n, bytes) ((uint64_t)(bytes) << 24 | RDMA_WR_ID(kind, n))
@@ -133,6 +153,15 @@ struct rdma_conn {
     uint64_t doorbells;
     uint64_t write_wrs;
 
+    /* liveness probe: UD QP, the peer's address, and what crossed */
+    struct ibv_qp *probe_qp;
+    struct ibv_ah *probe_ah;
+    uint32_t probe_cookie;      /* ours: the peer's probes must carry it */
+    uint32_t peer_probe_qpn;
+    uint32_t peer_probe_cookie;
+    bool probe_send_busy;
+    uint64_t probes_sent, probes_received, probes_refused;
+
     /* liveness */
     bool busy_poll;
     bool lost;
@@ -176,6 +205,16 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
 /* Maps a failed work completion to its outcome: 0 (ignored during teardown)
  * or the peer-lost error recorded on c. */
 int rdma_completion_error(struct rdma_conn *c, const struct ibv_wc *wc);
+
+/* Liveness probe (rdma_probe.c). Lock held. build: after the control ring;
+ * a device without UD QPs (iWARP) leaves the probe off, not the connection.
+ * connect: once established, with what the peer's private data announced
+ * (QPN 0: the peer has no probe). on_completion: probe work completions. */
+void rdma_probe_build(struct rdma_conn *c);
+void rdma_probe_connect(struct rdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie);
+void rdma_probe_send(struct rdma_conn *c);
+void rdma_probe_on_completion(struct rdma_conn *c, const struct ibv_wc *wc);
+void rdma_probe_destroy(struct rdma_conn *c);
 
 /* Heartbeat thread: start after the connection is established. */
 int rdma_heartbeat_start(struct rdma_conn *c, uint32_t interval_ms);

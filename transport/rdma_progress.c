@@ -66,6 +66,12 @@ static void on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
 {
     uint64_t n = RDMA_WR_N(wc->wr_id);
 
+    /* The probe's own failures are not the connection's: it just falls silent. */
+    if (RDMA_WR_KIND(wc->wr_id) == RDMA_WR_PROBE_RECV ||
+        RDMA_WR_KIND(wc->wr_id) == RDMA_WR_PROBE_SEND) {
+        rdma_probe_on_completion(c, wc);
+        return;
+    }
     if (wc->status != IBV_WC_SUCCESS) {
         rdma_completion_error(c, wc);
         return;
@@ -258,19 +264,28 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
     }
 }
 
+/*
+ * Each tick (a quarter interval): reap, look at the events, check the
+ * deadline, send a probe; and a heartbeat on the RC QP once an interval
+ * passed without any send there (it also carries credits, and its failure
+ * is how a dead RC path shows when no checkpoint runs).
+ */
 static void *heartbeat_main(void *arg)
 {
     struct rdma_conn *c = arg;
     uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * 4 * 1000000;
+    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * 1000000 / 4;
 
+    if (tick_ns < 1000000)
+        tick_ns = 1000000;
     pthread_mutex_lock(&c->lock);
     while (!c->hb_stop) {
         struct timespec ts;
         uint64_t now;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)(c->heartbeat_ms % 1000) * 1000000;
-        ts.tv_sec += c->heartbeat_ms / 1000 + ts.tv_nsec / 1000000000;
+        ts.tv_nsec += (long)(tick_ns % 1000000000);
+        ts.tv_sec += (time_t)(tick_ns / 1000000000) + ts.tv_nsec / 1000000000;
         ts.tv_nsec %= 1000000000;
         pthread_cond_timedwait(&c->hb_cond, &c->lock, &ts);
         if (c->hb_stop || c->lost)
@@ -285,6 +300,7 @@ static void *heartbeat_main(void *arg)
                            (now - c->last_rx_ns) / 1000000, c->heartbeat_ms * 4);
             continue;
         }
+        rdma_probe_send(c);
         if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * 1000000)
             rdma_ctrl_send(c, RDMA_CTRL_HEARTBEAT, NULL, 0, 0);
     }

@@ -33,6 +33,13 @@ struct colo_verbs {
     int (*ack_cm_event)(struct rdma_cm_event *ev);
     int (*create_qp)(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
     void (*destroy_qp)(struct rdma_cm_id *id);
+    /* The liveness probe's UD QP, set up by hand next to the cm_id's QP. */
+    int (*init_qp_attr)(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask);
+    struct ibv_qp *(*create_plain_qp)(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+    int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
+    int (*destroy_plain_qp)(struct ibv_qp *qp);
+    struct ibv_ah *(*create_ah)(struct ibv_pd *pd, struct ibv_ah_attr *attr);
+    int (*destroy_ah)(struct ibv_ah *ah);
 
     struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
     int (*dealloc_pd)(struct ibv_pd *pd);

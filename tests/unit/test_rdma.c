@@ -2,8 +2,8 @@
 /*
  * The rdma backend's logic on any machine: a fake verbs table stands in for
  * the device. Credit accounting, WRITE splitting and batching, the mapping
- * of completion errors, malformed peer messages, and teardown from every
- * half-built state.
+ * of completion errors, malformed peer messages, the liveness probe, and
+ * teardown from every half-built state.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -31,6 +31,12 @@ static struct {
     struct ibv_context ctx;
     struct rdma_cm_id id;
     struct ibv_qp qp;
+    struct ibv_qp udqp;      /* the liveness probe's */
+    struct ibv_ah ah;
+    bool no_ud;              /* the device has no UD QPs */
+    int probe_recvs, probe_sends;
+    struct ibv_send_wr probe_wr;
+    uint8_t probe_sent[RDMA_PROBE_WIRE];
     struct ibv_pd pd;
     struct ibv_comp_channel cc;
     struct ibv_cq cq;
@@ -38,7 +44,7 @@ static struct {
     int nmrs;
     int fail_at;             /* enum step that fails, or -1 */
     int fail_qp_tries;       /* create_qp calls that fail */
-    char log[256];           /* destroy order: q c h m p i e */
+    char log[256];           /* destroy order: u a q c h m p i e */
     int live;                /* resources created minus destroyed */
     /* the wire */
     struct ibv_send_wr sent[1024];
@@ -127,6 +133,44 @@ static void f_destroy_qp(struct rdma_cm_id *id)
     logd('q');
 }
 
+static struct ibv_qp *f_create_plain_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
+{
+    if (fk.no_ud || a->qp_type != IBV_QPT_UD)
+        return errno = EOPNOTSUPP, NULL;
+    fk.live++;
+    fk.udqp.qp_num = 0x4242;
+    return &fk.udqp;
+}
+
+static int f_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *a, int mask)
+{
+    return 0;
+}
+
+static int f_destroy_plain_qp(struct ibv_qp *qp)
+{
+    logd('u');
+    return 0;
+}
+
+static int f_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *a, int *mask)
+{
+    *mask = IBV_QP_STATE | IBV_QP_AV;
+    return 0;
+}
+
+static struct ibv_ah *f_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *a)
+{
+    fk.live++;
+    return &fk.ah;
+}
+
+static int f_destroy_ah(struct ibv_ah *ah)
+{
+    logd('a');
+    return 0;
+}
+
 static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
 {
     struct ibv_mr *mr;
@@ -139,7 +183,7 @@ static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int ac
     mr->length = len;
     mr->lkey = 0x100 + (uint32_t)fk.nmrs;
     mr->rkey = 0x200 + (uint32_t)fk.nmrs;
-    if (len == (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE)
+    if (len == RDMA_RING_BYTES)
         fk.ring = addr;
     return mr;
 }
@@ -166,12 +210,18 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_rec
     if (fk.fail_at == S_RECV)
         return EINVAL;
     for (; wr; wr = wr->next)
-        fk.recvs_posted++;
+        (*(qp == &fk.udqp ? &fk.probe_recvs : &fk.recvs_posted))++;
     return 0;
 }
 
 static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
+    if (qp == &fk.udqp) {
+        fk.probe_sends++;
+        fk.probe_wr = *wr;
+        memcpy(fk.probe_sent, (void *)(uintptr_t)wr->sg_list->addr, RDMA_PROBE_WIRE);
+        return 0;
+    }
     fk.post_send_calls++;
     if (fk.post_send_enomem > 0) {
         fk.post_send_enomem--;
@@ -250,6 +300,12 @@ static const struct colo_verbs fake = {
     .destroy_cq = f_destroy_cq,
     .create_qp = f_create_qp,
     .destroy_qp = f_destroy_qp,
+    .create_plain_qp = f_create_plain_qp,
+    .modify_qp = f_modify_qp,
+    .destroy_plain_qp = f_destroy_plain_qp,
+    .init_qp_attr = f_init_qp_attr,
+    .create_ah = f_create_ah,
+    .destroy_ah = f_destroy_ah,
     .reg_mr = f_reg_mr,
     .dereg_mr = f_dereg_mr,
     .destroy_id = f_destroy_id,
@@ -308,7 +364,7 @@ static void test_teardown_from_each_step(void **state)
     /* what each failure leaves to destroy, in the documented order */
     static const char *want[S_NSTEPS + 1] = {
         [S_PD] = "ie", [S_CC] = "pie", [S_CQ] = "hpie", [S_QP] = "chpie",
-        [S_MR] = "qchpie", [S_RECV] = "qchmpie", [S_NSTEPS] = "qchmpie",
+        [S_MR] = "qchpie", [S_RECV] = "qchmpie", [S_NSTEPS] = "uqchmpie",
     };
 
     for (int step = 0; step <= S_NSTEPS; step++) {
@@ -325,6 +381,7 @@ static void test_teardown_from_each_step(void **state)
         } else {
             assert_int_equal(ret, 0);
             assert_int_equal(fk.recvs_posted, RDMA_RECV_DEPTH);
+            assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS);
         }
         rdma_conn_destroy(c);
         assert_string_equal(fk.log, want[step]);
@@ -341,6 +398,108 @@ static void test_qp_without_inline_is_retried(void **state)
     assert_int_equal(rdma_conn_build(c), 0);
     assert_int_equal(c->lim.max_inline, 0);
     assert_int_equal(c->lim.sq_depth, 16);
+    rdma_conn_destroy(c);
+}
+
+/* ---- the liveness probe ---- */
+
+/* Puts a probe datagram into probe receive slot `slot` and completes it. */
+static void peer_probes(struct rdma_conn *c, uint32_t slot, uint32_t src_qp, uint32_t cookie)
+{
+    uint8_t *m = fk.ring + (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE +
+                 (size_t)slot * RDMA_PROBE_SLOT + RDMA_PROBE_GRH;
+
+    colo_put_be32(m, RDMA_PROBE_MAGIC);
+    colo_put_be32(m + 4, cookie);
+    colo_put_be64(m + 8, 7);
+    fk.cq_q[fk.cq_tail++ % 1024] = (struct ibv_wc){
+        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_RECV, slot),
+        .status = IBV_WC_SUCCESS,
+        .byte_len = RDMA_PROBE_GRH + RDMA_PROBE_WIRE,
+        .src_qp = src_qp,
+    };
+}
+
+static void test_probe_counts_as_life(void **state)
+{
+    struct rdma_conn *c = fake_conn(true);
+
+    assert_int_equal(rdma_conn_build(c), 0);
+    assert_non_null(c->probe_qp);
+    rdma_probe_connect(c, 0x77, 0xc00c1e);
+    assert_non_null(c->probe_ah);
+    /* A probe goes to the peer's QPN with the peer's cookie; one at a time. */
+    rdma_probe_send(c);
+    rdma_probe_send(c);
+    assert_int_equal(fk.probe_sends, 1);
+    assert_int_equal(fk.probe_wr.wr.ud.remote_qpn, 0x77);
+    assert_int_equal(fk.probe_wr.wr.ud.remote_qkey, RDMA_PROBE_QKEY);
+    assert_ptr_equal(fk.probe_wr.wr.ud.ah, &fk.ah);
+    assert_int_equal(colo_get_be32(fk.probe_sent), RDMA_PROBE_MAGIC);
+    assert_int_equal(colo_get_be32(fk.probe_sent + 4), 0xc00c1e);
+    cq_push(RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0), IBV_WC_SUCCESS, 0);
+    assert_int_equal(rdma_progress(c), 0);
+    rdma_probe_send(c);
+    assert_int_equal(fk.probe_sends, 2);
+    /* A good probe is life; its buffer goes straight back. */
+    c->last_rx_ns = 1;
+    peer_probes(c, 3, 0x77, c->probe_cookie);
+    assert_int_equal(rdma_progress(c), 0);
+    assert_true(c->last_rx_ns > 1);
+    assert_int_equal(c->probes_received, 1);
+    assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS + 1);
+    /* From another QP, or with another cookie: refused, not life. */
+    c->last_rx_ns = 1;
+    peer_probes(c, 4, 0x78, c->probe_cookie);
+    peer_probes(c, 5, 0x77, c->probe_cookie + 1);
+    assert_int_equal(rdma_progress(c), 0);
+    assert_int_equal(c->last_rx_ns, 1);
+    assert_int_equal(c->probes_refused, 2);
+    assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS + 3);
+    assert_false(c->lost);
+    rdma_conn_destroy(c);
+    assert_string_equal(fk.log, "uaqchmpie");
+    assert_int_equal(fk.live, 0);
+}
+
+static void test_probe_failures_are_not_the_connections(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+
+    assert_int_equal(rdma_conn_build(c), 0);
+    rdma_probe_connect(c, 0x77, 1);
+    rdma_probe_send(c);
+    /* A failed probe send switches the probe off; the connection lives on. */
+    cq_push(RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0), IBV_WC_GENERAL_ERR, 0);
+    cq_push(RDMA_WR_ID(RDMA_WR_PROBE_RECV, 0), IBV_WC_WR_FLUSH_ERR, 0);
+    assert_int_equal(rdma_progress(c), 0);
+    assert_false(c->lost);
+    assert_null(c->probe_ah);
+    rdma_probe_send(c);
+    assert_int_equal(fk.probe_sends, 1);
+    assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS); /* the flushed one not reposted */
+    rdma_conn_destroy(c);
+    assert_string_equal(fk.log, "auqchmpi"); /* the address handle went with the probe */
+}
+
+static void test_no_ud_means_no_probe(void **state)
+{
+    struct rdma_conn *c = fake_conn(false);
+
+    fk.no_ud = true;
+    assert_int_equal(rdma_conn_build(c), 0);
+    assert_null(c->probe_qp);
+    rdma_probe_connect(c, 0x77, 1);
+    rdma_probe_send(c);
+    assert_null(c->probe_ah);
+    assert_int_equal(fk.probe_sends, 0);
+    /* ... and a peer without one (QPN 0) is not probed either. */
+    fk.no_ud = false;
+    rdma_conn_destroy(c);
+    c = fake_conn(false);
+    assert_int_equal(rdma_conn_build(c), 0);
+    rdma_probe_connect(c, 0, 1);
+    assert_null(c->probe_ah);
     rdma_conn_destroy(c);
 }
 
@@ -673,6 +832,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_teardown_from_each_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qp_without_inline_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_counts_as_life, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_failures_are_not_the_connections, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_ud_means_no_probe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credits_never_over_post, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_return_credits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_peer_messages, setup, teardown),

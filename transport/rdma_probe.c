@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The liveness probe: small datagrams on a UD QP of the connection's PD and
+ * CQ, sent by the heartbeat thread every quarter interval. A probe carries
+ * the receiver's cookie (announced in its private data) and must come from
+ * the QPN the peer announced; anything else is counted and dropped. The
+ * probe only ever adds evidence of life: if it cannot be set up, or its QP
+ * fails, the connection goes on with the RC heartbeat alone.
+ *
+ * Probe: be32 magic "CLVP" | be32 receiver's cookie | be64 sequence.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/timeutil.h"
+#include "proto/message.h"
+#include "transport/rdma_conn.h"
+
+static uint8_t *probe_slot(struct rdma_conn *c, uint32_t slot)
+{
+    return c->ctrl_buf + (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE +
+           (size_t)slot * RDMA_PROBE_SLOT;
+}
+
+static uint32_t random32(void)
+{
+    uint32_t v;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+        v = (uint32_t)colo_now_ns() ^ (uint32_t)(uintptr_t)&v;
+    return v;
+}
+
+static int post_probe_recv(struct rdma_conn *c, uint32_t slot)
+{
+    struct ibv_sge sge = {
+        .addr = (uintptr_t)probe_slot(c, slot),
+        .length = RDMA_PROBE_SLOT,
+        .lkey = c->ctrl_mr->lkey,
+    };
+    struct ibv_recv_wr wr = {
+        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_RECV, slot),
+        .sg_list = &sge,
+        .num_sge = 1,
+    }, *bad;
+
+    return colo_verbs->post_recv(c->probe_qp, &wr, &bad);
+}
+
+/* Switches the probe off for good; the RC heartbeat carries on alone. */
+static void probe_off(struct rdma_conn *c)
+{
+    if (c->probe_ah) {
+        colo_verbs->destroy_ah(c->probe_ah);
+        c->probe_ah = NULL;
+    }
+}
+
+static int probe_to_rts(struct rdma_conn *c)
+{
+    struct ibv_qp_attr a = {
+        .qp_state = IBV_QPS_INIT,
+        .pkey_index = 0,
+        .port_num = c->id->port_num,
+        .qkey = RDMA_PROBE_QKEY,
+    };
+
+    if (colo_verbs->modify_qp(c->probe_qp, &a,
+                              IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY))
+        return -1;
+    a = (struct ibv_qp_attr){.qp_state = IBV_QPS_RTR};
+    if (colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE))
+        return -1;
+    a = (struct ibv_qp_attr){.qp_state = IBV_QPS_RTS, .sq_psn = random32() & 0xffffff};
+    return colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
+}
+
+void rdma_probe_build(struct rdma_conn *c)
+{
+    struct ibv_qp_init_attr attr = {
+        .send_cq = c->cq,
+        .recv_cq = c->cq,
+        .qp_type = IBV_QPT_UD,
+        .sq_sig_all = 1,
+        .cap = {.max_send_wr = 1, .max_recv_wr = RDMA_PROBE_RECVS, .max_send_sge = 1,
+                .max_recv_sge = 1},
+    };
+    uint32_t i;
+
+    c->probe_qp = colo_verbs->create_plain_qp(c->pd, &attr);
+    if (!c->probe_qp)
+        return; /* no UD on this device: heartbeats on the RC QP only */
+    if (probe_to_rts(c) == 0) {
+        for (i = 0; i < RDMA_PROBE_RECVS; i++)
+            if (post_probe_recv(c, i))
+                break;
+        if (i == RDMA_PROBE_RECVS) {
+            c->probe_cookie = random32();
+            return;
+        }
+    }
+    colo_verbs->destroy_plain_qp(c->probe_qp);
+    c->probe_qp = NULL;
+}
+
+void rdma_probe_connect(struct rdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie)
+{
+    struct ibv_qp_attr a = {.qp_state = IBV_QPS_RTR};
+    int mask = 0;
+
+    if (!c->probe_qp || !peer_qpn)
+        return;
+    /* The address the RC QP was connected with also reaches the peer's UD QP. */
+    if (colo_verbs->init_qp_attr(c->id, &a, &mask) || !(mask & IBV_QP_AV))
+        return;
+    c->probe_ah = colo_verbs->create_ah(c->pd, &a.ah_attr);
+    c->peer_probe_qpn = peer_qpn;
+    c->peer_probe_cookie = peer_cookie;
+}
+
+void rdma_probe_send(struct rdma_conn *c)
+{
+    uint8_t *m = probe_slot(c, RDMA_PROBE_RECVS);
+    struct ibv_sge sge = {.addr = (uintptr_t)m, .length = RDMA_PROBE_WIRE,
+                          .lkey = c->ctrl_mr ? c->ctrl_mr->lkey : 0};
+    struct ibv_send_wr wr = {
+        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0),
+        .sg_list = &sge,
+        .num_sge = 1,
+        .opcode = IBV_WR_SEND,
+        .send_flags = IBV_SEND_SIGNALED,
+    }, *bad;
+
+    if (!c->probe_ah || c->probe_send_busy || c->lost)
+        return;
+    colo_put_be32(m, RDMA_PROBE_MAGIC);
+    colo_put_be32(m + 4, c->peer_probe_cookie);
+    colo_put_be64(m + 8, c->probes_sent);
+    wr.wr.ud.ah = c->probe_ah;
+    wr.wr.ud.remote_qpn = c->peer_probe_qpn;
+    wr.wr.ud.remote_qkey = RDMA_PROBE_QKEY;
+    if (colo_verbs->post_send(c->probe_qp, &wr, &bad)) {
+        probe_off(c);
+        return;
+    }
+    c->probe_send_busy = true;
+    c->probes_sent++;
+}
+
+static bool probe_valid(struct rdma_conn *c, const struct ibv_wc *wc, const uint8_t *p)
+{
+    return wc->byte_len == RDMA_PROBE_GRH + RDMA_PROBE_WIRE && c->peer_probe_qpn &&
+           wc->src_qp == c->peer_probe_qpn && colo_get_be32(p) == RDMA_PROBE_MAGIC &&
+           colo_get_be32(p + 4) == c->probe_cookie;
+}
+
+void rdma_probe_on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
+{
+    uint32_t slot = (uint32_t)RDMA_WR_N(wc->wr_id);
+
+    if (RDMA_WR_KIND(wc->wr_id) == RDMA_WR_PROBE_SEND) {
+        c->probe_send_busy = false;
+        if (wc->status != IBV_WC_SUCCESS)
+            probe_off(c);
+        return;
+    }
+    /* A failed receive means the UD QP is in error (or torn down): it is
+     * not reposted, and the probe falls silent; the deadline still holds. */
+    if (wc->status != IBV_WC_SUCCESS || slot >= RDMA_PROBE_RECVS)
+        return;
+    if (probe_valid(c, wc, probe_slot(c, slot) + RDMA_PROBE_GRH)) {
+        c->last_rx_ns = colo_now_ns();
+        c->probes_received++;
+    } else {
+        c->probes_refused++;
+    }
+    if (post_probe_recv(c, slot))
+        probe_off(c);
+}
+
+/* The QP first: no send may still use the address handle. */
+void rdma_probe_destroy(struct rdma_conn *c)
+{
+    if (c->probe_qp) {
+        colo_verbs->destroy_plain_qp(c->probe_qp);
+        c->probe_qp = NULL;
+    }
+    probe_off(c);
+}
