@@ -52,13 +52,18 @@ int colo_auth_run(struct colo_stream *out, struct colo_stream *in, enum colo_rol
     ret = colo_stream_fflush(out);
     if (ret)
         return ret;
+    /* The magic first: a peer that skips authentication is told at once,
+     * not after waiting for a challenge that never comes. */
     magic = colo_stream_get_be32(in);
-    ret = colo_stream_get_buffer(in, theirs, sizeof(theirs));
+    ret = colo_stream_error(in);
     if (ret)
         return ret;
     if (magic != AUTH_MAGIC)
         return colo_err(COLO_E_AUTH, "authentication: peer sent 0x%08x, expected the AUTH "
                         "challenge", magic);
+    ret = colo_stream_get_buffer(in, theirs, sizeof(theirs));
+    if (ret)
+        return ret;
     if (!memcmp(mine, theirs, sizeof(mine)))
         return colo_err(COLO_E_AUTH, "authentication: the peer echoed our challenge");
     colo_auth_proof(key, key_len, role, theirs, mine, proof);

@@ -51,10 +51,13 @@
 #define RDMA_PROBE_SLOT 64
 #define RDMA_PROBE_MAGIC 0x434c5650u /* "CLVP" */
 #define RDMA_PROBE_QKEY 0x11c0105u
-/* The control ring and, after it, the probe's receive and send slots. */
+/* The control ring and, after it, one page with the probe's receive and send
+ * slots (a whole page: the ring is page-aligned and registered in one MR). */
+#define RDMA_PROBE_AREA 4096
+_Static_assert((RDMA_PROBE_RECVS + 1) * RDMA_PROBE_SLOT <= RDMA_PROBE_AREA,
+               "the probe slots fit their page");
 #define RDMA_RING_BYTES                                                                 \
-    ((size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE +                     \
-     (size_t)(RDMA_PROBE_RECVS + 1) * RDMA_PROBE_SLOT)
+    ((size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE + RDMA_PROBE_AREA)
 /*
  * Page push flow control: one WRITE carries at most RDMA_WRITE_CHUNK bytes,
  * and at most RDMA_WRITE_WINDOW bytes of WRITEs are in flight. A heartbeat or

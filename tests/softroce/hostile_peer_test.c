@@ -8,8 +8,9 @@
  *
  *   hostile_peer_test CASE     (run through vm-run, which sets COLO_RDMA_ADDR)
  *
- * CASE: version | order | seq | vmstate-size | dirty-range | dirty-overlap |
- *       garbage | truncated-silent | stopped
+ * CASE: version | no-key | order | seq | seq-repeat | flood | vmstate-size |
+ *       dirty-range | dirty-overlap | dirty-overflow | garbage |
+ *       truncated-silent | stopped
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -95,6 +96,18 @@ static void hostile_child(int port_fd)
     if (ret)
         _exit(12);
     colo_stream_set_ram(fwd, &layout, NULL);
+    if (!strcmp(which, "no-key")) {
+        /* straight to a checkpoint, no authentication: no rkey may come back */
+        if (colo_stream_open_return_path(fwd, &rp))
+            _exit(13);
+        put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 1);
+        colo_stream_fflush(fwd);
+        while (!colo_stream_get_buffer(rp, ready, 1))
+            ;
+        colo_stream_delete(&rp);
+        colo_stream_delete(&fwd);
+        _exit(0);
+    }
     if (colo_stream_open_return_path(fwd, &rp) ||
         colo_auth_run(fwd, rp, COLO_ROLE_PRIMARY, (const uint8_t *)KEY, strlen(KEY)) ||
         colo_stream_register_ram(rp) || colo_stream_get_buffer(rp, ready, sizeof(ready)))
@@ -104,6 +117,15 @@ static void hostile_child(int port_fd)
         put_msg(fwd, COLO_CMD_VMSTATE_SIZE, 5);
     } else if (!strcmp(which, "seq")) {
         put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 2);
+    } else if (!strcmp(which, "seq-repeat")) {
+        put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 0); /* the last completed one again */
+    } else if (!strcmp(which, "flood")) {
+        /* requests as fast as the credits let them go, never reading a reply */
+        for (int i = 0; i < 100000 && !colo_stream_error(fwd); i++) {
+            put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, 1);
+            if (i % 64 == 63)
+                colo_stream_fflush(fwd);
+        }
     } else if (!strcmp(which, "vmstate-size") || !strncmp(which, "dirty", 5)) {
         struct colo_dirty_run runs[2] = {{.block = 0, .first_page = PAGES - 1, .page_count = 2},
                                          {.block = 0, .first_page = 0, .page_count = 1}};
@@ -114,6 +136,12 @@ static void hostile_child(int port_fd)
         put_msg(fwd, COLO_CMD_VMSTATE_SEND, 1);
         if (!strcmp(which, "dirty-range")) {
             put_msg(fwd, COLO_CMD_DIRTY_LIST, 1); /* last page + 1 is outside */
+            put_runs(fwd, runs, 1);
+        } else if (!strcmp(which, "dirty-overflow")) {
+            /* first page + count wraps around 2^64 */
+            runs[0] = (struct colo_dirty_run){.block = 0, .first_page = UINT64_MAX - 1,
+                                              .page_count = 5};
+            put_msg(fwd, COLO_CMD_DIRTY_LIST, 1);
             put_runs(fwd, runs, 1);
         } else if (!strcmp(which, "dirty-overlap")) {
             runs[0] = (struct colo_dirty_run){.block = 0, .first_page = 0, .page_count = 4};
@@ -190,11 +218,15 @@ static void test_hostile(void **state)
         const char *why;
     } cases[] = {
         {"version", COLO_E_HANDSHAKE, "protocol version"},
+        {"no-key", COLO_E_AUTH, "expected the AUTH challenge"},
         {"order", COLO_E_PROTOCOL, "unexpected vmstate-size"},
         {"seq", COLO_E_PROTOCOL, "expected sequence number 1, received 2"},
+        {"seq-repeat", COLO_E_PROTOCOL, "checkpoint-request: value 0 out of range"},
+        {"flood", COLO_E_PROTOCOL, "checkpoint-request"},
         {"vmstate-size", COLO_E_PROTOCOL, "expected at most 4096"},
         {"dirty-range", COLO_E_DIRTY_LIST, "outside block pc.ram"},
         {"dirty-overlap", COLO_E_DIRTY_LIST, "overlaps"},
+        {"dirty-overflow", COLO_E_DIRTY_LIST, "outside block pc.ram"},
         {"garbage", COLO_E_PROTOCOL, "unknown COLO command"},
         {"truncated-silent", -ETIMEDOUT, "timed out"},
         {"stopped", COLO_E_PEER_LOST, "heartbeat deadline"},
