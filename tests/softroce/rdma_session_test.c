@@ -18,6 +18,9 @@
  *                   sides report peer lost within the deadline plus a margin,
  *                   and the secondary's applied RAM is its last completed
  *                   checkpoint
+ *   cache-refused 'DIR WHY'  a cache in DIR (a full or read-only file system)
+ *                   fails the listener with an error containing WHY before
+ *                   anyone connects, and leaves nothing in DIR
  *
  * The address comes from COLO_RDMA_ADDR (set by vm-run); the cache is
  * COLO_RDMA_DAX when set (device-DAX), else a file in /tmp.
@@ -220,6 +223,48 @@ static void test_wrong_key(void **state)
     colo_config_delete(&scfg);
     colo_config_delete(&bad);
     colo_config_delete(&good);
+}
+
+/* ---- the secondary's cache where it cannot live ---- */
+
+/* cache-refused DIR WHY: a cache in DIR (a full or read-only file system)
+ * fails the listener with a message containing WHY, before anyone connects;
+ * nothing is left in DIR, and the process still serves with a good path. */
+static void test_cache_refused(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN];
+    char dir[100], why[64], good_path[sizeof(cache_path)];
+    struct colo_dirty_run runs[32];
+    struct colo_config *scfg, *pcfg;
+    struct server sv = {.sessions = 1};
+    struct colo_session *p = NULL;
+    pthread_t tid;
+
+    assert_non_null(scenario_arg);
+    assert_int_equal(sscanf(scenario_arg, "%99s %63[^\n]", dir, why), 2);
+    snprintf(good_path, sizeof(good_path), "%s", cache_path);
+    snprintf(cache_path, sizeof(cache_path), "%s/cache", dir);
+    scfg = config(sec, 0, "k");
+    assert_int_equal(colo_listener_new(scfg, &sv.l), COLO_E_CACHE);
+    print_message("cache in %s refused: %s\n", dir, colo_errormsg());
+    assert_non_null(strstr(colo_errormsg(), why));
+    assert_null(sv.l);
+    assert_int_equal(access(cache_path, F_OK), -1);
+    colo_config_delete(&scfg);
+    /* the same process, with a cache that fits, still serves */
+    snprintf(cache_path, sizeof(cache_path), "%s", good_path);
+    scfg = config(sec, 0, "k");
+    assert_int_equal(colo_listener_new(scfg, &sv.l), 0);
+    assert_int_equal(pthread_create(&tid, NULL, serve, &sv), 0);
+    pcfg = config(pri, colo_listener_port(sv.l), "k");
+    assert_int_equal(colo_primary_connect(pcfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, runs, dirty(pri, 1, runs), "s", 1, NULL), 0);
+    colo_session_close(&p);
+    pthread_join(tid, NULL);
+    assert_int_equal(memcmp(sec, pri, RAM_LEN), 0);
+    colo_listener_delete(&sv.l);
+    colo_config_delete(&scfg);
+    colo_config_delete(&pcfg);
 }
 
 /* ---- kill the primary ---- */
@@ -539,13 +584,14 @@ int main(int argc, char **argv)
     const struct CMUnitTest kill_primary[] = {cmocka_unit_test(test_kill_primary)};
     const struct CMUnitTest kill_secondary[] = {cmocka_unit_test(test_kill_secondary)};
     const struct CMUnitTest fault[] = {cmocka_unit_test(test_fault)};
+    const struct CMUnitTest cache_refused[] = {cmocka_unit_test(test_cache_refused)};
     const char *dax = getenv("COLO_RDMA_DAX");
     int ret;
 
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
         fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | wrong-key | "
-                "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED] | fault CMD\n"
+                "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED] | fault CMD | cache-refused 'DIR WHY'\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
     }
@@ -565,6 +611,8 @@ int main(int argc, char **argv)
         ret = cmocka_run_group_tests(kill_secondary, NULL, NULL);
     else if (!strcmp(argv[1], "fault"))
         ret = cmocka_run_group_tests(fault, NULL, NULL);
+    else if (!strcmp(argv[1], "cache-refused"))
+        ret = cmocka_run_group_tests(cache_refused, NULL, NULL);
     else {
         fprintf(stderr, "unknown scenario %s\n", argv[1]);
         return 2;
