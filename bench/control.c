@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "colo-rdma/colo-rdma.h"
 #include "bench/control.h"
 
 static uint64_t now_ms(void)
@@ -211,10 +212,22 @@ static int fill(struct bench_ctl *c, uint64_t deadline)
         c->end -= c->start;
         c->start = 0;
     }
-    if (deadline && now >= deadline)
-        r = 0;
-    else
-        r = wait_fd(c->fd, POLLIN, deadline ? (uint32_t)(deadline - now) : 0);
+    for (;;) {
+        uint64_t left = deadline ? (deadline > now ? deadline - now : 0) : UINT32_MAX;
+
+        if (deadline && !left) {
+            r = 0;
+            break;
+        }
+        if (c->watch && left > 100)
+            left = 100;
+        r = wait_fd(c->fd, POLLIN, (uint32_t)left);
+        if (r != 0 || !c->watch)
+            break;
+        if (c->watch(c->watch_arg, c->err, sizeof(c->err)))
+            return -1;
+        now = now_ms();
+    }
     if (r <= 0) {
         snprintf(c->err, sizeof(c->err), "control connection: %s",
                  r ? strerror(errno) : "timed out waiting for the peer");
@@ -230,6 +243,15 @@ static int fill(struct bench_ctl *c, uint64_t deadline)
     }
     c->end += (size_t)n;
     return 0;
+}
+
+int bench_ctl_watch_session(void *session, char *why, size_t len)
+{
+    int ret = colo_session_check(session);
+
+    if (ret)
+        snprintf(why, len, "session: %s", colo_errormsg());
+    return ret;
 }
 
 int bench_ctl_recv(struct bench_ctl *c, char *line, size_t len)

@@ -34,7 +34,15 @@ struct bench_ctl {
     char err[512];       /* why the last call failed */
     char buf[BENCH_CONTROL_LINE_MAX];
     size_t start, end;
+    /* Optional: asked every 100 ms while a receive waits; non-zero ends the
+     * wait with the reason it wrote (the primary watches its session, so a
+     * partition that also stalls this connection is reported in time). */
+    int (*watch)(void *arg, char *why, size_t len);
+    void *watch_arg;
 };
+
+/* A watch for either role: colo_session_check() on the session in arg. */
+int bench_ctl_watch_session(void *session, char *why, size_t len);
 
 /* What the primary carries to the secondary. */
 struct bench_params {

@@ -341,8 +341,16 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
             if (o->per_checkpoint)
                 print_checkpoint(&st, w.nruns);
         }
-        if (o->verify)
+        if (o->verify) {
+            /* The secondary answers over the control connection; a fault of
+             * the link stalls it too, so the session is watched meanwhile. */
+            pr->ctl.watch = bench_ctl_watch_session;
+            pr->ctl.watch_arg = s;
             ret = verify(pr, st.seq);
+            pr->ctl.watch = NULL;
+            if (ret)
+                fprintf(stderr, "colo-rdma-bench: checkpoint %" PRIu64 " %s\n", i + 1, pr->err);
+        }
         progress(pr, r, i + 1, total, start, &last);
     }
     if (pr->progress && now_ns() - start >= 3000000000ull)

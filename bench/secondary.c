@@ -239,7 +239,13 @@ static int serve(struct secondary *sec, struct colo_session *s, struct serve_tot
         }
         if (!sec->p.verify)
             continue;
-        if (bench_ctl_recv(&sec->ctl, sec->line, sizeof(sec->line))) {
+        /* The request comes over the control connection, which a fault of
+         * the link stalls too: the session is watched meanwhile. */
+        sec->ctl.watch = bench_ctl_watch_session;
+        sec->ctl.watch_arg = s;
+        ret = bench_ctl_recv(&sec->ctl, sec->line, sizeof(sec->line));
+        sec->ctl.watch = NULL;
+        if (ret) {
             snprintf(sec->err, sizeof(sec->err), "%s", sec->ctl.err);
             return -1;
         }

@@ -373,6 +373,20 @@ uint64_t colo_session_seq(const struct colo_session *s)
     return s->role == COLO_ROLE_PRIMARY ? s->pri.fsm.completed : s->sec.fsm.completed;
 }
 
+int colo_session_check(struct colo_session *s)
+{
+    int ret;
+
+    if (!s)
+        return colo_err(-EINVAL, "colo_session_check: no session");
+    ret = colo_stream_check(s->fwd);
+    if (!ret && s->rp)
+        ret = colo_stream_check(s->rp);
+    if (ret)
+        s->failed = true;
+    return ret;
+}
+
 void colo_session_shutdown(struct colo_session *s)
 {
     if (s)

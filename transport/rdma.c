@@ -187,6 +187,21 @@ static int rdma_shutdown(void *opaque)
     return 0;
 }
 
+/* Reaps and looks at the events, so a loss the heartbeat missed shows too. */
+static int rdma_check(void *opaque)
+{
+    struct rdma_stream *s = opaque;
+    int ret = 0;
+
+    pthread_mutex_lock(&s->c->lock);
+    rdma_progress(s->c);
+    rdma_check_events(s->c);
+    if (s->c->lost)
+        ret = colo_err(s->c->lost_err, "%s", s->c->lost_reason);
+    pthread_mutex_unlock(&s->c->lock);
+    return ret;
+}
+
 static struct rdma_stream *stream_state_new(struct rdma_conn *c, uint32_t timeout_ms)
 {
     struct rdma_stream *s = calloc(1, sizeof(*s));
@@ -294,6 +309,7 @@ static const struct colo_stream_ops rdma_ops = {
     .writev = rdma_writev,
     .read = rdma_read,
     .shutdown = rdma_shutdown,
+    .check = rdma_check,
     .open_return_path = rdma_open_return_path,
     .close = rdma_close,
     .register_ram = rdma_register_ram,

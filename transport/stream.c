@@ -72,6 +72,8 @@ int colo_stream_open_return_path(struct colo_stream *f, struct colo_stream **rp)
     return 0;
 }
 
+static int backend_error(struct colo_stream *f, int err);
+
 int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
 {
     va_list ap;
@@ -90,6 +92,16 @@ int colo_stream_error(struct colo_stream *f)
     if (f->error)
         colo_err(f->error, "%s", f->errmsg);
     return f->error;
+}
+
+int colo_stream_check(struct colo_stream *f)
+{
+    int ret;
+
+    if (f->error || !f->ops->check)
+        return colo_stream_error(f);
+    ret = f->ops->check(f->opaque);
+    return ret ? backend_error(f, ret) : 0;
 }
 
 /* Latches a backend failure; the backend recorded its message already. */

@@ -33,6 +33,9 @@ struct colo_stream_ops {
     int (*open_return_path)(void *opaque, void **rp_opaque);
     /* Drops this stream's reference to the connection. */
     void (*close)(void *opaque);
+    /* Without blocking: 0 while the peer is there as far as the backend
+     * knows, else the error that ended it. NULL: nothing to look at. */
+    int (*check)(void *opaque);
 
     /*
      * RAM hooks; NULL where a backend has nothing to do. The primary calls
@@ -74,6 +77,8 @@ int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len);
 
 /* The latched error (0 if none); re-records its message for colo_errormsg(). */
 int colo_stream_error(struct colo_stream *f);
+/* The latched error, or what the backend's check finds (then latched). */
+int colo_stream_check(struct colo_stream *f);
 /* Latches err with a message, unless an error is latched already. Returns the latched one. */
 int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -232,8 +232,20 @@ static int tcp_load_ram(void *opaque, struct colo_stream *f, uint64_t seq,
     }
 }
 
+/* A peer that is gone has closed its end (or the stack reset it). */
+static int tcp_check(void *opaque)
+{
+    struct tcp_conn *c = opaque;
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        return colo_err(COLO_E_PEER_LOST, "tcp: the peer closed the connection");
+    return 0;
+}
+
 static const struct colo_stream_ops tcp_ops = {
     .name = "tcp",
+    .check = tcp_check,
     .writev = tcp_writev,
     .read = tcp_read,
     .shutdown = tcp_shutdown,

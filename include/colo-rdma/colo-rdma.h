@@ -183,6 +183,17 @@ uint64_t colo_session_seq(const struct colo_session *s);
  */
 void colo_session_shutdown(struct colo_session *s);
 
+/*
+ * Without blocking, between checkpoints: 0 while the peer is there as far as
+ * the transport knows (rdma: heartbeat, liveness probe, connection and
+ * device events; tcp: the peer has not closed its end), else the error that
+ * ended the session, with its reason in colo_errormsg(): COLO_E_PEER_LOST
+ * once the peer is gone. Lets a primary fail over within the heartbeat
+ * deadline instead of at its next checkpoint. Same thread rules as
+ * colo_primary_checkpoint().
+ */
+int colo_session_check(struct colo_session *s);
+
 /* Ends a session: the primary says goodbye if the session is healthy. */
 void colo_session_close(struct colo_session **s);
 

@@ -12,7 +12,8 @@
  *                   peer lost within the heartbeat deadline and its applied
  *                   RAM equals the last completed checkpoint byte for byte
  *   kill-secondary  the secondary dies mid-checkpoint; the primary reports
- *                   peer lost within the deadline
+ *                   peer lost within the deadline ("idle": it dies between
+ *                   checkpoints and colo_session_check() reports it)
  *   fault CMD       CMD (e.g. "ip link set dummy0 down", "rdma link delete
  *                   rxe0") runs in the background after 5 checkpoints; both
  *                   sides report peer lost within the deadline plus a margin,
@@ -490,6 +491,30 @@ static void test_kill_secondary(void **state)
     assert_int_equal(read(fds[0], &port, sizeof(port)), sizeof(port));
     cfg = config(pri, port, "k");
     assert_int_equal(colo_primary_connect(cfg, &p), 0);
+    if (scenario_arg && !strcmp(scenario_arg, "idle")) {
+        /* killed between checkpoints: the primary learns it without one */
+        for (c = 1; c <= 3; c++)
+            assert_int_equal(colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL),
+                             0);
+        assert_int_equal(colo_session_check(p), 0);
+        fault_ms = now_ms();
+        kill(pid, SIGKILL);
+        while ((ret = colo_session_check(p)) == 0 && now_ms() - fault_ms < DEADLINE_MS + 5000)
+            usleep(2000);
+        print_message("secondary killed between checkpoints: colo_session_check() reported %s "
+                      "after %" PRIu64 " ms: %s\n", colo_strerror(ret), now_ms() - fault_ms,
+                      colo_errormsg());
+        assert_int_equal(ret, COLO_E_PEER_LOST);
+        assert_true(now_ms() - fault_ms <= DEADLINE_MS + 2000);
+        assert_int_not_equal(colo_primary_checkpoint(p, runs, dirty(pri, 4, runs), "s", 1, NULL),
+                             0);
+        waitpid(pid, &status, 0);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        colo_session_close(&p);
+        colo_config_delete(&cfg);
+        close(fds[0]);
+        return;
+    }
     for (c = 1; c < 1000; c++) {
         t0 = now_ms();
         if (c == 4)
@@ -591,7 +616,7 @@ int main(int argc, char **argv)
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
         fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | wrong-key | "
-                "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED] | fault CMD | cache-refused 'DIR WHY'\n"
+                "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED|idle] | fault CMD | cache-refused 'DIR WHY'\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
     }

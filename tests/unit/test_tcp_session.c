@@ -233,6 +233,7 @@ static void test_shutdown_from_another_thread(void **state)
     side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
     assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
     assert_int_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+    assert_int_equal(colo_session_check(p), 0); /* between checkpoints: all well */
     /* the secondary now waits for the next request: fail it from here */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     colo_session_shutdown(t.s);
@@ -241,7 +242,13 @@ static void test_shutdown_from_another_thread(void **state)
     assert_int_not_equal(t.last_ret, 0);
     assert_int_not_equal(t.last_ret, COLO_E_SHUTDOWN);
     assert_true(t1.tv_sec - t0.tv_sec < 2); /* at once, not after the 10 s timeout */
+    /* the primary sees it without a checkpoint (the close may take a moment) */
+    for (int i = 0; i < 100 && colo_session_check(p) == 0; i++)
+        usleep(10000);
+    assert_int_equal(colo_session_check(p), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "closed the connection"));
     assert_int_not_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+    assert_int_equal(colo_session_check(NULL), -EINVAL);
     colo_session_close(&p);
     colo_session_shutdown(NULL);
     colo_listener_delete(&t.l);
