@@ -213,6 +213,7 @@ static int fill(struct bench_ctl *c, uint64_t deadline)
         c->start = 0;
     }
     for (;;) {
+        /* without a deadline, UINT32_MAX reaches poll() as -1: no limit */
         uint64_t left = deadline ? (deadline > now ? deadline - now : 0) : UINT32_MAX;
 
         if (deadline && !left) {
