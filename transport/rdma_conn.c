@@ -125,7 +125,8 @@ int rdma_conn_build(struct rdma_conn *c)
     if (ret)
         return colo_err(ret, "rdma: completion channel: %s", strerror(-ret));
     c->cq = colo_verbs->create_cq(c->id->verbs,
-                                  (int)c->lim.sq_depth + RDMA_RECV_DEPTH + 1 + RDMA_PROBE_RECVS,
+                                  (int)(c->lim.sq_depth + RDMA_RECV_DEPTH + RDMA_PROBE_SENDS +
+                                        RDMA_PROBE_RECVS),
                                   c, c->cc, 0);
     if (!c->cq)
         return colo_err(-errno, "rdma: create completion queue: %s", strerror(errno));

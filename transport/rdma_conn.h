@@ -46,6 +46,7 @@
  * each side sends one every quarter interval; any that arrives is life.
  */
 #define RDMA_PROBE_RECVS 16
+#define RDMA_PROBE_SENDS 1         /* one probe in flight at a time */
 #define RDMA_PROBE_GRH 40          /* a UD receive starts with the GRH */
 #define RDMA_PROBE_WIRE 16         /* be32 magic | be32 cookie | be64 sequence */
 #define RDMA_PROBE_SLOT 64
@@ -53,11 +54,11 @@
 #define RDMA_PROBE_QKEY 0x11c0105u
 /* The control ring and, after it, one page with the probe's receive and send
  * slots (a whole page: the ring is page-aligned and registered in one MR). */
+#define RDMA_PROBE_AREA_OFFSET ((size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE)
 #define RDMA_PROBE_AREA 4096
-_Static_assert((RDMA_PROBE_RECVS + 1) * RDMA_PROBE_SLOT <= RDMA_PROBE_AREA,
+_Static_assert((RDMA_PROBE_RECVS + RDMA_PROBE_SENDS) * RDMA_PROBE_SLOT <= RDMA_PROBE_AREA,
                "the probe slots fit their page");
-#define RDMA_RING_BYTES                                                                 \
-    ((size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE + RDMA_PROBE_AREA)
+#define RDMA_RING_BYTES (RDMA_PROBE_AREA_OFFSET + RDMA_PROBE_AREA)
 /*
  * Page push flow control: one WRITE carries at most RDMA_WRITE_CHUNK bytes,
  * and at most RDMA_WRITE_WINDOW bytes of WRITEs are in flight. A heartbeat or

@@ -20,8 +20,7 @@
 
 static uint8_t *probe_slot(struct rdma_conn *c, uint32_t slot)
 {
-    return c->ctrl_buf + (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE +
-           (size_t)slot * RDMA_PROBE_SLOT;
+    return c->ctrl_buf + RDMA_PROBE_AREA_OFFSET + (size_t)slot * RDMA_PROBE_SLOT;
 }
 
 static uint32_t random32(void)
@@ -84,7 +83,7 @@ void rdma_probe_build(struct rdma_conn *c)
         .recv_cq = c->cq,
         .qp_type = IBV_QPT_UD,
         .sq_sig_all = 1,
-        .cap = {.max_send_wr = 1, .max_recv_wr = RDMA_PROBE_RECVS, .max_send_sge = 1,
+        .cap = {.max_send_wr = RDMA_PROBE_SENDS, .max_recv_wr = RDMA_PROBE_RECVS, .max_send_sge = 1,
                 .max_recv_sge = 1},
     };
     uint32_t i;
@@ -122,25 +121,27 @@ void rdma_probe_connect(struct rdma_conn *c, uint32_t peer_qpn, uint32_t peer_co
 
 void rdma_probe_send(struct rdma_conn *c)
 {
-    uint8_t *m = probe_slot(c, RDMA_PROBE_RECVS);
-    struct ibv_sge sge = {.addr = (uintptr_t)m, .length = RDMA_PROBE_WIRE,
-                          .lkey = c->ctrl_mr ? c->ctrl_mr->lkey : 0};
-    struct ibv_send_wr wr = {
-        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0),
-        .sg_list = &sge,
-        .num_sge = 1,
-        .opcode = IBV_WR_SEND,
-        .send_flags = IBV_SEND_SIGNALED,
-    }, *bad;
+    uint8_t *m = probe_slot(c, RDMA_PROBE_RECVS); /* the send slot, after the receives */
+    struct ibv_sge sge;
+    struct ibv_send_wr wr, *bad;
 
+    /* An address handle exists only on a built, connected probe. */
     if (!c->probe_ah || c->probe_send_busy || c->lost)
         return;
     colo_put_be32(m, RDMA_PROBE_MAGIC);
     colo_put_be32(m + 4, c->peer_probe_cookie);
     colo_put_be64(m + 8, c->probes_sent);
-    wr.wr.ud.ah = c->probe_ah;
-    wr.wr.ud.remote_qpn = c->peer_probe_qpn;
-    wr.wr.ud.remote_qkey = RDMA_PROBE_QKEY;
+    sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = RDMA_PROBE_WIRE,
+                           .lkey = c->ctrl_mr->lkey};
+    wr = (struct ibv_send_wr){
+        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0),
+        .sg_list = &sge,
+        .num_sge = 1,
+        .opcode = IBV_WR_SEND,
+        .send_flags = IBV_SEND_SIGNALED,
+        .wr.ud = {.ah = c->probe_ah, .remote_qpn = c->peer_probe_qpn,
+                  .remote_qkey = RDMA_PROBE_QKEY},
+    };
     if (colo_verbs->post_send(c->probe_qp, &wr, &bad)) {
         probe_off(c);
         return;

@@ -406,8 +406,8 @@ static void test_qp_without_inline_is_retried(void **state)
 /* Puts a probe datagram into probe receive slot `slot` and completes it. */
 static void peer_probes(struct rdma_conn *c, uint32_t slot, uint32_t src_qp, uint32_t cookie)
 {
-    uint8_t *m = fk.ring + (size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE +
-                 (size_t)slot * RDMA_PROBE_SLOT + RDMA_PROBE_GRH;
+    uint8_t *m = fk.ring + RDMA_PROBE_AREA_OFFSET + (size_t)slot * RDMA_PROBE_SLOT +
+                 RDMA_PROBE_GRH;
 
     colo_put_be32(m, RDMA_PROBE_MAGIC);
     colo_put_be32(m + 4, cookie);
