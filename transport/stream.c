@@ -72,8 +72,6 @@ int colo_stream_open_return_path(struct colo_stream *f, struct colo_stream **rp)
     return 0;
 }
 
-static int backend_error(struct colo_stream *f, int err);
-
 int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
 {
     va_list ap;
@@ -94,6 +92,12 @@ int colo_stream_error(struct colo_stream *f)
     return f->error;
 }
 
+/* Latches a backend failure; the backend recorded its message already. */
+static int backend_error(struct colo_stream *f, int err)
+{
+    return colo_stream_set_error(f, err, "%s", colo_errormsg());
+}
+
 int colo_stream_check(struct colo_stream *f)
 {
     int ret;
@@ -102,12 +106,6 @@ int colo_stream_check(struct colo_stream *f)
         return colo_stream_error(f);
     ret = f->ops->check(f->opaque);
     return ret ? backend_error(f, ret) : 0;
-}
-
-/* Latches a backend failure; the backend recorded its message already. */
-static int backend_error(struct colo_stream *f, int err)
-{
-    return colo_stream_set_error(f, err, "%s", colo_errormsg());
 }
 
 void colo_stream_wake_shutdown(struct colo_stream *f)
