@@ -193,20 +193,55 @@ static int session_fail(struct colo_session *s, int err, uint64_t seq)
     return colo_err(err, "checkpoint %" PRIu64 " failed: %s", seq, why);
 }
 
+/* The primary session a begin/commit call may use, or the error why not. */
+static int primary_usable(struct colo_session *s, const char *what)
+{
+    if (!s || s->role != COLO_ROLE_PRIMARY)
+        return colo_err(-EINVAL, "%s: not a primary session", what);
+    if (s->failed)
+        return colo_err(COLO_E_PEER_LOST, "%s: the session has failed: close it", what);
+    return 0;
+}
+
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
                             size_t nruns, const void *vmstate, uint64_t vmstate_len,
                             struct colo_checkpoint_stats *stats)
 {
-    int ret;
+    int ret = primary_usable(s, "checkpoint");
 
-    if (!s || s->role != COLO_ROLE_PRIMARY)
-        return colo_err(-EINVAL, "checkpoint: not a primary session");
-    if (s->failed)
-        return colo_err(COLO_E_PEER_LOST, "checkpoint: the session has failed: close it");
+    if (ret)
+        return ret;
     ret = colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
-    if (!ret || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
+    if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
         return ret;
     /* Anything else leaves the protocol in an unknown place: end it. */
+    return session_fail(s, ret, s->pri.fsm.seq);
+}
+
+int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint_stats *stats)
+{
+    int ret = primary_usable(s, "checkpoint begin");
+
+    if (ret)
+        return ret;
+    ret = colo_primary_begin(&s->pri, stats);
+    /* -EINVAL: called out of order, nothing was sent */
+    if (!ret || ret == -EINVAL)
+        return ret;
+    return session_fail(s, ret, s->pri.fsm.seq);
+}
+
+int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dirty_run *runs,
+                                   size_t nruns, const void *vmstate, uint64_t vmstate_len,
+                                   struct colo_checkpoint_stats *stats)
+{
+    int ret = primary_usable(s, "checkpoint commit");
+
+    if (ret)
+        return ret;
+    ret = colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
+    if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
+        return ret;
     return session_fail(s, ret, s->pri.fsm.seq);
 }
 

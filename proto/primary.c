@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,31 +94,35 @@ int colo_primary_collect_loaded(struct colo_primary *p)
     return ret;
 }
 
-int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
-                     const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st)
+/* The caller's device state, checked before anything is sent. */
+static int check_vmstate(const void *vmstate, uint64_t vmstate_len)
 {
-    struct colo_checkpoint_stats s = {0};
-    uint64_t t0, t1, seq;
-    int ret;
-
-    t0 = colo_now_ns();
-    ret = colo_primary_collect_loaded(p);
-    if (ret)
-        return ret;
-    s.loaded_ns = colo_now_ns() - t0;
-    if (p->fsm.state != COLO_ST_IDLE)
-        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
-                        colo_fsm_state_str(p->fsm.state));
     if (vmstate_len > COLO_VMSTATE_HARD_MAX || (vmstate_len && !vmstate))
         return colo_err(COLO_E_CONFIG,
                         "checkpoint: device state of %" PRIu64
                         " bytes: expected a buffer of at most %" PRIu64 " bytes",
                         vmstate_len, (uint64_t)COLO_VMSTATE_HARD_MAX);
-    /* The caller's list is checked before anything is sent: a bad list
-     * leaves the session usable. */
-    ret = colo_dirty_list_normalize(&p->list, p->layout, runs, nruns, COLO_DIRTY_RUNS_HARD_MAX);
+    return 0;
+}
+
+int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
+{
+    uint64_t t0, seq;
+    int ret;
+
+    if (p->fsm.state == COLO_ST_REPLIED && p->cur.seq)
+        return colo_err(-EINVAL, "checkpoint begin: checkpoint %" PRIu64 " was begun and "
+                        "is not committed: session is %s, expected idle", p->cur.seq,
+                        colo_fsm_state_str(p->fsm.state));
+    memset(&p->cur, 0, sizeof(p->cur));
+    t0 = colo_now_ns();
+    ret = colo_primary_collect_loaded(p);
     if (ret)
         return ret;
+    p->cur.loaded_ns = colo_now_ns() - t0;
+    if (p->fsm.state != COLO_ST_IDLE)
+        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
+                        colo_fsm_state_str(p->fsm.state));
 
     seq = p->fsm.completed + 1;
     t0 = colo_now_ns();
@@ -126,16 +131,31 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
         ret = colo_stream_fflush(p->out);
     if (!ret)
         ret = expect(p); /* checkpoint-reply: the secondary stopped */
-    if (ret)
-        goto out_fail;
-    t1 = colo_now_ns();
-    s.request_ns = t1 - t0;
+    if (ret) {
+        colo_fsm_fail(&p->fsm);
+        return ret;
+    }
+    p->cur.request_ns = colo_now_ns() - t0;
+    p->cur.seq = seq;
+    if (st)
+        *st = p->cur;
+    return 0;
+}
 
+/* After the reply: pushes p->list and the state, waits received (and loaded). */
+static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vmstate_len,
+                       struct colo_checkpoint_stats *st)
+{
+    struct colo_checkpoint_stats s = p->cur;
+    uint64_t t0, t1, seq = p->cur.seq;
+    int ret;
+
+    t0 = colo_now_ns();
     ret = push_pages(p, seq);
     if (ret)
         goto out_fail;
-    s.pages_ns = colo_now_ns() - t1;
     t1 = colo_now_ns();
+    s.pages_ns = t1 - t0;
 
     ret = send_state(p, seq, vmstate, vmstate_len);
     if (ret)
@@ -159,10 +179,10 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
         s.loaded_ns = colo_now_ns() - t1;
     }
     s.total_ns = colo_now_ns() - t0;
-    s.seq = seq;
     s.pages = p->list.pages;
     s.page_bytes = p->list.pages * p->layout->page_size;
     s.vmstate_bytes = vmstate_len;
+    p->cur.seq = 0;
     if (st)
         *st = s;
     return 0;
@@ -170,6 +190,55 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
 out_fail:
     colo_fsm_fail(&p->fsm);
     return ret;
+}
+
+int colo_primary_commit(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
+                        const void *vmstate, uint64_t vmstate_len,
+                        struct colo_checkpoint_stats *st)
+{
+    int ret;
+
+    if (p->fsm.state != COLO_ST_REPLIED || !p->cur.seq)
+        return colo_err(-EINVAL, "checkpoint commit: session is %s, expected a "
+                        "begun checkpoint (colo_primary_checkpoint_begin first)",
+                        colo_fsm_state_str(p->fsm.state));
+    /* A bad list or state is refused before anything is sent: commit may be
+     * called again. */
+    ret = check_vmstate(vmstate, vmstate_len);
+    if (!ret)
+        ret = colo_dirty_list_normalize(&p->list, p->layout, runs, nruns,
+                                        COLO_DIRTY_RUNS_HARD_MAX);
+    return ret ? ret : commit_list(p, vmstate, vmstate_len, st);
+}
+
+int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
+                     const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st)
+{
+    struct colo_checkpoint_stats s;
+    int ret;
+
+    /* In one call, a bad list or state leaves the session idle and usable. */
+    if (p->fsm.state == COLO_ST_REPLIED && p->cur.seq)
+        return colo_err(-EINVAL, "checkpoint: checkpoint %" PRIu64 " was begun: "
+                        "expected colo_primary_checkpoint_commit()", p->cur.seq);
+    if (p->fsm.state != COLO_ST_IDLE && !p->loaded_pending)
+        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
+                        colo_fsm_state_str(p->fsm.state));
+    ret = check_vmstate(vmstate, vmstate_len);
+    if (!ret)
+        ret = colo_dirty_list_normalize(&p->list, p->layout, runs, nruns,
+                                        COLO_DIRTY_RUNS_HARD_MAX);
+    if (!ret)
+        ret = colo_primary_begin(p, NULL);
+    if (!ret)
+        ret = commit_list(p, vmstate, vmstate_len, &s);
+    if (ret)
+        return ret;
+    /* In one call the request's round trip is part of the pause. */
+    s.total_ns += s.request_ns;
+    if (st)
+        *st = s;
+    return 0;
 }
 
 int colo_primary_goodbye(struct colo_primary *p)

@@ -3,6 +3,8 @@
  * The primary's side of the checkpoint protocol over the stream interface:
  * request -> reply -> pages (RAM hooks) -> vmstate-send, dirty-list,
  * vmstate-size + device state -> vmstate-received -> vmstate-loaded.
+ * begin covers request -> reply, commit the rest, so that a VMM can send
+ * the request while its guest still runs.
  */
 #ifndef COLO_PROTO_PRIMARY_H
 #define COLO_PROTO_PRIMARY_H
@@ -23,6 +25,7 @@ struct colo_primary {
     uint64_t epoch;
     bool early_resume;   /* return at vmstate-received */
     bool loaded_pending; /* the last checkpoint's vmstate-loaded is still to come */
+    struct colo_checkpoint_stats cur; /* the begun checkpoint (seq 0: none) */
 };
 
 void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct colo_stream *in,
@@ -30,6 +33,13 @@ void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct c
 void colo_primary_fini(struct colo_primary *p);
 /* Waits for checkpoint-ready. */
 int colo_primary_wait_ready(struct colo_primary *p);
+/* checkpoint-request -> checkpoint-reply, while the primary's guest may run. */
+int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st);
+/* After begin: pages, dirty list, device state -> received (-> loaded). */
+int colo_primary_commit(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
+                        const void *vmstate, uint64_t vmstate_len,
+                        struct colo_checkpoint_stats *st);
+/* begin + commit; a bad list or state is refused before the request. */
 int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
                      const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st);
 /* Early resume: waits for the outstanding vmstate-loaded, if any. */

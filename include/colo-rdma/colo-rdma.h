@@ -150,6 +150,27 @@ int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run 
                             size_t nruns, const void *vmstate, uint64_t vmstate_len,
                             struct colo_checkpoint_stats *stats);
 
+/*
+ * Primary: the same checkpoint in two calls, so that the request's round
+ * trip stays outside the guest's pause, as in QEMU's own COLO (since 0.2).
+ * begin sends checkpoint-request and returns at checkpoint-reply (the
+ * secondary has stopped its guest) while the primary's guest still runs;
+ * with early resume it first collects the previous vmstate-loaded. The
+ * caller then stops its guest, collects the dirty pages and the device
+ * state, and calls commit, which pushes them and returns at
+ * vmstate-received (early resume) or vmstate-loaded. A bad list or state
+ * passed to commit is refused before anything is sent (COLO_E_DIRTY_LIST,
+ * COLO_E_CONFIG) and commit may be called again; any other error ends the
+ * session. stats of begin: seq, request_ns, loaded_ns (early resume); of
+ * commit: the whole checkpoint, with total_ns counting commit alone (the
+ * pause). colo_primary_checkpoint() is begin + commit, its total_ns
+ * includes request_ns.
+ */
+int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint_stats *stats);
+int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dirty_run *runs,
+                                   size_t nruns, const void *vmstate, uint64_t vmstate_len,
+                                   struct colo_checkpoint_stats *stats);
+
 /* Secondary: bind and listen. Accepts any number of sessions in turn. */
 int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out);
 void colo_listener_delete(struct colo_listener **l);

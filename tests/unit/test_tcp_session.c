@@ -220,6 +220,89 @@ static void test_early_resume(void **state)
     side_fini(&sec);
 }
 
+/*
+ * begin/commit: the request's round trip before the pause; a bad list at
+ * commit is refused before anything is sent and commit can be retried;
+ * out-of-order calls are refused; the secondary's RAM matches after each.
+ */
+static void test_begin_commit(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_checkpoint_stats st;
+    struct colo_dirty_run bad = {.block = 7, .first_page = 0, .page_count = 1};
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    /* commit before begin */
+    assert_int_equal(colo_primary_checkpoint_commit(p, &bad, 0, NULL, 0, NULL), -EINVAL);
+    assert_non_null(strstr(colo_errormsg(), "colo_primary_checkpoint_begin first"));
+    for (uint64_t c = 1; c <= 10; c++) {
+        struct colo_dirty_run run = {.block = 0, .first_page = c, .page_count = 3};
+
+        memset(&st, 0xff, sizeof(st));
+        assert_int_equal(colo_primary_checkpoint_begin(p, &st), 0);
+        assert_true(st.seq == c);
+        assert_true(st.request_ns > 0);
+        /* the guest "ran" after the request: these writes are in this checkpoint */
+        memset(pri.ram[0] + c * 4096, (int)c + 1, 3 * 4096);
+        if (c == 3) {
+            assert_int_equal(colo_primary_checkpoint_commit(p, &bad, 1, "s", 1, &st),
+                             COLO_E_DIRTY_LIST);
+            /* a second begin while one is open, and the one-call form */
+            assert_int_equal(colo_primary_checkpoint_begin(p, NULL), -EINVAL);
+            assert_non_null(strstr(colo_errormsg(), "expected idle"));
+            assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), -EINVAL);
+            assert_int_equal(colo_primary_checkpoint_commit(p, &run, 1, "s", 1, &st), 0);
+            assert_true(colo_session_seq(p) == c);
+            continue;
+        }
+        assert_int_equal(colo_primary_checkpoint_commit(p, &run, 1, "s", 1, &st), 0);
+        assert_true(st.seq == c && st.pages == 3);
+        assert_true(st.total_ns > 0);
+        assert_true(colo_session_seq(p) == c);
+        assert_int_equal(memcmp(sec.ram[0], pri.ram[0], block_len[0]), 0);
+    }
+    colo_session_close(&p);
+    stop_secondary(&t);
+    assert_int_equal(t.last_ret, COLO_E_SHUTDOWN);
+    assert_true(t.served == 10);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+/* A bad list at commit leaves the begun checkpoint open: commit again. */
+static void test_commit_retried_after_bad_list(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run bad = {.block = 0, .first_page = 1u << 30, .page_count = 1};
+    struct colo_dirty_run run = {.block = 2, .first_page = 1, .page_count = 1};
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint_begin(p, NULL), 0);
+    assert_int_equal(colo_primary_checkpoint_commit(p, &bad, 1, NULL, 0, NULL), COLO_E_DIRTY_LIST);
+    memset(pri.ram[2] + 4096, 0x5a, 4096);
+    assert_int_equal(colo_primary_checkpoint_commit(p, &run, 1, NULL, 0, NULL), 0);
+    assert_true(colo_session_seq(p) == 1);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+    assert_int_equal(colo_primary_checkpoint_begin(NULL, NULL), -EINVAL);
+    colo_session_close(&p);
+    stop_secondary(&t);
+    assert_int_equal(t.last_ret, COLO_E_SHUTDOWN);
+    assert_true(t.served == 2);
+    assert_int_equal(memcmp(sec.ram[2], pri.ram[2], block_len[2]), 0);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
 static void test_shutdown_from_another_thread(void **state)
 {
     struct side pri, sec;
@@ -428,6 +511,8 @@ int main(void)
         cmocka_unit_test(test_100_checkpoints_verified_ipv4),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_early_resume),
+        cmocka_unit_test(test_begin_commit),
+        cmocka_unit_test(test_commit_retried_after_bad_list),
         cmocka_unit_test(test_shutdown_from_another_thread),
         cmocka_unit_test(test_layout_mismatch_both_sides),
         cmocka_unit_test(test_listener_takes_the_next_session),
