@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 #include "colo-rdma/colo-rdma.h"
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 
 #define COLO_DEFAULT_TIMEOUT_MS 30000u  /* > QEMU's default 20 s checkpoint period */
 #define COLO_DEFAULT_MAX_VMSTATE (64ull << 20)

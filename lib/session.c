@@ -10,15 +10,15 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "cache/ram_cache.h"
+#include "colo-rdma-config.h"
 #include "common/error.h"
 #include "common/timeutil.h"
 #include "lib/config.h"
-#include "colo-rdma-config.h"
 #include "proto/auth.h"
 #include "proto/handshake.h"
 #include "proto/primary.h"
 #include "proto/secondary.h"
-#include "transport/ram_cache.h"
 #include "transport/tcp.h"
 #if HAVE_RDMA
 #include "transport/rdma.h"

@@ -4,7 +4,7 @@
 #define COLO_PROTO_EXCHANGE_H
 
 #include "proto/fsm.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 /* Checks msg against the state machine and buffers it (no flush). */
 int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uint64_t value);

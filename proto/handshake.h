@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "proto/fsm.h"
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 
 #define COLO_HELLO_MAGIC 0x434f4c4fu /* "COLO" */
 #define COLO_PROTO_VERSION 1

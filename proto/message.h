@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/byteorder.h"
+
 enum colo_cmd {
     COLO_CMD_INVALID = 0, /* zeroed memory never parses as a command */
     COLO_CMD_CHECKPOINT_READY = 1,
@@ -49,30 +51,5 @@ void colo_msg_encode(const struct colo_msg *msg, uint8_t out[COLO_MSG_WIRE_SIZE]
  * naming expected and received values. Returns 0 or COLO_E_PROTOCOL.
  */
 int colo_msg_decode(const uint8_t *buf, size_t len, struct colo_msg *msg);
-
-/* Big-endian helpers shared by the codecs. */
-static inline void colo_put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void colo_put_be64(uint8_t *p, uint64_t v)
-{
-    colo_put_be32(p, (uint32_t)(v >> 32));
-    colo_put_be32(p + 4, (uint32_t)v);
-}
-
-static inline uint32_t colo_get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t colo_get_be64(const uint8_t *p)
-{
-    return (uint64_t)colo_get_be32(p) << 32 | colo_get_be32(p + 4);
-}
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/timeutil.h"
+#include "proto/dirty_wire.h"
 #include "proto/exchange.h"
 #include "proto/secondary.h"
 

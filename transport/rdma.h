@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "proto/handshake.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 struct colo_rdma_options {
     uint32_t timeout_ms;

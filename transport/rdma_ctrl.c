@@ -18,7 +18,7 @@
 
 #include "common/error.h"
 #include "common/timeutil.h"
-#include "proto/message.h"
+#include "core/byteorder.h"
 #include "transport/rdma_conn.h"
 
 static uint8_t *recv_slot(struct rdma_conn *c, uint32_t slot)

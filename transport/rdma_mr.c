@@ -4,9 +4,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cache/ram_cache.h"
 #include "common/error.h"
-#include "proto/message.h"
-#include "transport/ram_cache.h"
+#include "core/byteorder.h"
 #include "transport/rdma_mr.h"
 
 #define CHUNK_WIRE 24 /* be64 addr | be64 len | be32 rkey | be32 0 */

@@ -9,9 +9,9 @@
 #ifndef COLO_TRANSPORT_RDMA_MR_H
 #define COLO_TRANSPORT_RDMA_MR_H
 
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 #include "transport/rdma_conn.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 /* Registers [addr, addr + len) in chunks; appends them to out. Lock not needed. */
 int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int access,

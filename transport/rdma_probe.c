@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "common/timeutil.h"
-#include "proto/message.h"
+#include "core/byteorder.h"
 #include "transport/rdma_conn.h"
 
 static uint8_t *probe_slot(struct rdma_conn *c, uint32_t slot)

@@ -11,7 +11,7 @@
 #define COLO_TRANSPORT_RDMA_WRITE_H
 
 #include "colo-rdma/colo-rdma.h"
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 #include "transport/rdma_conn.h"
 
 #define RDMA_WRITE_BATCH 64

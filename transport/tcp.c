@@ -18,11 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cache/ram_cache.h"
 #include "common/error.h"
 #include "common/net.h"
 #include "common/timeutil.h"
-#include "proto/message.h"
-#include "transport/ram_cache.h"
+#include "core/byteorder.h"
 #include "transport/tcp.h"
 
 #define FRAME_PAGE 0x50414745u /* "PAGE" */

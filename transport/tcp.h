@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 struct colo_tcp_listener;
 

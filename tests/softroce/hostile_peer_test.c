@@ -31,7 +31,7 @@
 
 #include "colo-rdma/colo-rdma.h"
 #include "proto/auth.h"
-#include "proto/dirty_list.h"
+#include "proto/dirty_wire.h"
 #include "proto/handshake.h"
 #include "proto/message.h"
 #include "transport/rdma.h"

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "proto/message.h"
+#include "core/byteorder.h"
 #include "transport/rdma_conn.h"
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "proto/message.h"
-#include "transport/stream.h"
+#include "core/byteorder.h"
+#include "stream/stream.h"
 
 struct colo_stream {
     const struct colo_stream_ops *ops;

@@ -7,16 +7,16 @@
  * Errors latch: the first error wins, and every later call is a no-op that
  * returns it (get_* return 0). colo_stream_error() reads the latch.
  */
-#ifndef COLO_TRANSPORT_STREAM_H
-#define COLO_TRANSPORT_STREAM_H
+#ifndef COLO_STREAM_STREAM_H
+#define COLO_STREAM_STREAM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "proto/dirty_list.h"
-#include "proto/ram_layout.h"
+#include "core/dirty_list.h"
+#include "core/ram_layout.h"
 
 struct colo_stream;
 struct colo_ram_cache;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "transport/cache_map.h"
+#include "cache/cache_map.h"
 
 struct colo_cache_map {
     void *addr;

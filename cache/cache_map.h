@@ -4,8 +4,8 @@
  * chosen at build time: cache_map_pmem2.c (libpmem2: the mapping's persist
  * function, CPU cache flushes on pmem) and cache_map_mmap.c (mmap + msync).
  */
-#ifndef COLO_TRANSPORT_CACHE_MAP_H
-#define COLO_TRANSPORT_CACHE_MAP_H
+#ifndef COLO_CACHE_CACHE_MAP_H
+#define COLO_CACHE_CACHE_MAP_H
 
 #include <stddef.h>
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
-#include "transport/cache_map.h"
+#include "cache/cache_map.h"
 
 struct colo_cache_map {
     struct pmem2_map *map;
