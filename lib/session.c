@@ -68,6 +68,29 @@ static void rdma_options(const struct colo_config *cfg, struct colo_rdma_options
         .busy_poll = cfg->busy_poll,
     };
 }
+
+/* Our hello for the rdma private data; the backend passes it on undecoded. */
+struct rdma_hello {
+    struct colo_hello mine;
+    uint8_t wire[COLO_HELLO_WIRE_SIZE];
+    struct colo_rdma_hello h;
+};
+
+_Static_assert(COLO_HELLO_WIRE_SIZE <= COLO_RDMA_HELLO_MAX, "the hello fits the private data");
+
+static int rdma_hello_check(void *arg, const void *peer, size_t len)
+{
+    return colo_hello_check_wire(arg, peer, len);
+}
+
+static void rdma_hello_init(struct rdma_hello *rh, enum colo_role role,
+                            const struct colo_ram_layout *layout)
+{
+    colo_hello_from_layout(&rh->mine, role, 0, layout);
+    colo_hello_encode(&rh->mine, rh->wire);
+    rh->h = (struct colo_rdma_hello){
+        .data = rh->wire, .len = sizeof(rh->wire), .check = rdma_hello_check, .arg = &rh->mine};
+}
 #endif
 
 /* Both sides send their hello first, then read the peer's: 40 bytes each
@@ -77,7 +100,7 @@ static int exchange_hello(struct colo_session *s, uint32_t caps)
     struct colo_stream *out = s->role == COLO_ROLE_PRIMARY ? s->fwd : s->rp;
     struct colo_stream *in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
     uint8_t wire[COLO_HELLO_WIRE_SIZE];
-    struct colo_hello mine, peer;
+    struct colo_hello mine;
     int ret;
 
     colo_hello_from_layout(&mine, s->role, caps, &s->layout);
@@ -87,9 +110,7 @@ static int exchange_hello(struct colo_session *s, uint32_t caps)
     if (!ret)
         ret = colo_stream_get_buffer(in, wire, sizeof(wire));
     if (!ret)
-        ret = colo_hello_decode(wire, sizeof(wire), &peer);
-    if (!ret)
-        ret = colo_hello_check(&mine, &peer);
+        ret = colo_hello_check_wire(&mine, wire, sizeof(wire));
     return ret;
 }
 
@@ -155,11 +176,11 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     if (is_rdma(cfg)) {
 #if HAVE_RDMA
         struct colo_rdma_options opt;
-        struct colo_hello mine;
+        struct rdma_hello hello;
 
         rdma_options(cfg, &opt);
-        colo_hello_from_layout(&mine, COLO_ROLE_PRIMARY, 0, &s->layout);
-        ret = colo_rdma_connect(cfg->host, cfg->port, &opt, &mine, &fwd);
+        rdma_hello_init(&hello, COLO_ROLE_PRIMARY, &s->layout);
+        ret = colo_rdma_connect(cfg->host, cfg->port, &opt, &hello.h, &fwd);
 #endif
     } else {
         ret = colo_tcp_connect(cfg->host, cfg->port, cfg->timeout_ms, &fwd);
@@ -301,11 +322,11 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
     if (is_rdma(l->cfg)) {
 #if HAVE_RDMA
         struct colo_rdma_options opt;
-        struct colo_hello mine;
+        struct rdma_hello hello;
 
         rdma_options(l->cfg, &opt);
-        colo_hello_from_layout(&mine, COLO_ROLE_SECONDARY, 0, &s->layout);
-        ret = colo_rdma_accept(l->rdma, &opt, &mine, &fwd);
+        rdma_hello_init(&hello, COLO_ROLE_SECONDARY, &s->layout);
+        ret = colo_rdma_accept(l->rdma, &opt, &hello.h, &fwd);
 #endif
     } else {
         ret = colo_tcp_accept(l->tcp, l->cfg->timeout_ms, &fwd);

@@ -82,43 +82,50 @@ static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_typ
     return 0;
 }
 
-/* Checks the peer's hello from private data, naming what differs. */
-static int check_private_hello(const struct colo_hello *mine, const void *data, uint8_t len)
-{
-    struct colo_hello peer;
-    int ret = colo_hello_decode(data, len, &peer);
+/*
+ * Private data of connect and accept: the upper layer's hello, then where
+ * the sender's liveness probe listens: be32 UD QPN (0: none) | be32 cookie.
+ */
+#define RDMA_PROBE_PRIVATE_SIZE 8
+#define RDMA_PRIVATE_MAX (COLO_RDMA_HELLO_MAX + RDMA_PROBE_PRIVATE_SIZE)
 
-    return ret ? ret : colo_hello_check(mine, &peer);
+static int check_hello_size(const struct colo_rdma_hello *mine)
+{
+    if (!mine || !mine->check || mine->len > COLO_RDMA_HELLO_MAX)
+        return colo_err(COLO_E_CONFIG, "rdma: hello of %zu bytes: expected a check callback "
+                        "and at most %d bytes", mine ? mine->len : 0, COLO_RDMA_HELLO_MAX);
+    return 0;
 }
 
-/*
- * Private data of connect and accept: the hello, then where the sender's
- * liveness probe listens: be32 UD QPN (0: none) | be32 cookie. 48 bytes fit
- * the 56 a RoCE connect request carries.
- */
-#define RDMA_PRIVATE_SIZE (COLO_HELLO_WIRE_SIZE + 8)
-
-static void private_data(const struct rdma_conn *c, const struct colo_hello *mine,
-                         uint8_t out[RDMA_PRIVATE_SIZE])
+/* Hands the peer's hello (the head of its private data) to the upper layer. */
+static int check_private_hello(const struct colo_rdma_hello *mine, const void *data, size_t len)
 {
-    colo_hello_encode(mine, out);
-    colo_put_be32(out + COLO_HELLO_WIRE_SIZE, c->probe_qp ? c->probe_qp->qp_num : 0);
-    colo_put_be32(out + COLO_HELLO_WIRE_SIZE + 4, c->probe_cookie);
+    return mine->check(mine->arg, data, len < mine->len ? len : mine->len);
+}
+
+static size_t private_data(const struct rdma_conn *c, const struct colo_rdma_hello *mine,
+                           uint8_t out[RDMA_PRIVATE_MAX])
+{
+    memcpy(out, mine->data, mine->len);
+    colo_put_be32(out + mine->len, c->probe_qp ? c->probe_qp->qp_num : 0);
+    colo_put_be32(out + mine->len + 4, c->probe_cookie);
+    return mine->len + RDMA_PROBE_PRIVATE_SIZE;
 }
 
 /* Aims our probe at the peer's, if its private data announced one. */
-static void connect_probe(struct rdma_conn *c, const uint8_t *data, uint8_t len)
+static void connect_probe(struct rdma_conn *c, const struct colo_rdma_hello *mine,
+                          const uint8_t *data, size_t len)
 {
-    if (data && len >= RDMA_PRIVATE_SIZE)
-        rdma_probe_connect(c, colo_get_be32(data + COLO_HELLO_WIRE_SIZE),
-                           colo_get_be32(data + COLO_HELLO_WIRE_SIZE + 4));
+    if (data && len >= mine->len + RDMA_PROBE_PRIVATE_SIZE)
+        rdma_probe_connect(c, colo_get_be32(data + mine->len),
+                           colo_get_be32(data + mine->len + 4));
 }
 
-static void conn_param(struct rdma_conn_param *p, const uint8_t *priv)
+static void conn_param(struct rdma_conn_param *p, const uint8_t *priv, size_t len)
 {
     *p = (struct rdma_conn_param){
         .private_data = priv,
-        .private_data_len = RDMA_PRIVATE_SIZE,
+        .private_data_len = (uint8_t)len,
         .responder_resources = 0, /* no RDMA READ either way */
         .initiator_depth = 0,
         .retry_count = RDMA_RETRY_COUNT,
@@ -342,10 +349,10 @@ static int finish_connection(struct rdma_conn *c, const struct colo_rdma_options
 }
 
 int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_options *opt,
-                      const struct colo_hello *mine, struct colo_stream **out)
+                      const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
     uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t priv[RDMA_PRIVATE_SIZE];
+    uint8_t priv[RDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct addrinfo *res = NULL;
@@ -355,6 +362,9 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
 
     if (!host || !host[0])
         return colo_err(COLO_E_CONFIG, "rdma: no peer address: expected a host name or address");
+    ret = check_hello_size(mine);
+    if (ret)
+        return ret;
     ret = rdma_conn_new(&c);
     if (ret)
         return ret;
@@ -393,8 +403,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
         ret = rdma_conn_build(c);
     if (ret)
         goto out_destroy;
-    private_data(c, mine, priv);
-    conn_param(&param, priv);
+    conn_param(&param, priv, private_data(c, mine, priv));
     if (colo_verbs->connect(c->id, &param)) {
         ret = colo_err(-errno, "rdma: connect to %s port %u: %s", host, port, strerror(errno));
         goto out_destroy;
@@ -402,7 +411,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "connecting", &ev);
     if (ev && ev->event == RDMA_CM_EVENT_REJECTED) {
         /* The secondary put its own hello in the rejection: say what differs. */
-        int why = ev->param.conn.private_data_len >= COLO_HELLO_WIRE_SIZE
+        int why = ev->param.conn.private_data_len >= mine->len
                       ? check_private_hello(mine, ev->param.conn.private_data,
                                             ev->param.conn.private_data_len)
                       : 0;
@@ -416,7 +425,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
         goto out_destroy;
     ret = check_private_hello(mine, ev->param.conn.private_data, ev->param.conn.private_data_len);
     if (!ret)
-        connect_probe(c, ev->param.conn.private_data, ev->param.conn.private_data_len);
+        connect_probe(c, mine, ev->param.conn.private_data, ev->param.conn.private_data_len);
     colo_verbs->ack_cm_event(ev);
     if (ret)
         goto out_destroy;
@@ -495,10 +504,10 @@ void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
 }
 
 int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
-                     const struct colo_hello *mine, struct colo_stream **out)
+                     const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
     uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t hello[COLO_HELLO_WIRE_SIZE], priv[RDMA_PRIVATE_SIZE], peer[RDMA_PRIVATE_SIZE];
+    uint8_t priv[RDMA_PRIVATE_MAX], peer[RDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct rdma_cm_id *child;
@@ -506,6 +515,9 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     uint8_t peer_len;
     int ret;
 
+    ret = check_hello_size(mine);
+    if (ret)
+        return ret;
     ret = expect_cm_event(l->ec, RDMA_CM_EVENT_CONNECT_REQUEST, deadline,
                           "waiting for a primary to connect", &ev);
     if (ret) {
@@ -518,11 +530,10 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
                                                                : sizeof(peer);
     memcpy(peer, ev->param.conn.private_data, peer_len);
     colo_verbs->ack_cm_event(ev);
-    colo_hello_encode(mine, hello);
     ret = check_private_hello(mine, peer, peer_len);
     if (ret) {
         /* Refused before anything is built; our hello tells the primary why. */
-        colo_verbs->reject(child, hello, sizeof(hello));
+        colo_verbs->reject(child, mine->data, (uint8_t)mine->len);
         colo_verbs->destroy_id(child);
         return ret;
     }
@@ -543,8 +554,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     ret = rdma_conn_build(c);
     if (ret)
         goto out_reject;
-    private_data(c, mine, priv);
-    conn_param(&param, priv);
+    conn_param(&param, priv, private_data(c, mine, priv));
     if (colo_verbs->accept(child, &param)) {
         ret = colo_err(-errno, "rdma: accept: %s", strerror(errno));
         goto out_destroy;
@@ -552,7 +562,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "establishing", NULL);
     if (ret)
         goto out_destroy;
-    connect_probe(c, peer, peer_len);
+    connect_probe(c, mine, peer, peer_len);
     return finish_connection(c, opt, out);
 
 out_reject:
