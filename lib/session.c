@@ -60,7 +60,7 @@ static int check_transport(const struct colo_config *cfg)
 }
 
 #if HAVE_RDMA
-static void rdma_options(const struct colo_config *cfg, struct colo_rdma_options *opt)
+static void crdma_options(const struct colo_config *cfg, struct colo_rdma_options *opt)
 {
     *opt = (struct colo_rdma_options){
         .timeout_ms = cfg->timeout_ms,
@@ -70,7 +70,7 @@ static void rdma_options(const struct colo_config *cfg, struct colo_rdma_options
 }
 
 /* Our hello for the rdma private data; the backend passes it on undecoded. */
-struct rdma_hello {
+struct crdma_hello {
     struct colo_hello mine;
     uint8_t wire[COLO_HELLO_WIRE_SIZE];
     struct colo_rdma_hello h;
@@ -78,18 +78,18 @@ struct rdma_hello {
 
 _Static_assert(COLO_HELLO_WIRE_SIZE <= COLO_RDMA_HELLO_MAX, "the hello fits the private data");
 
-static int rdma_hello_check(void *arg, const void *peer, size_t len)
+static int crdma_hello_check(void *arg, const void *peer, size_t len)
 {
     return colo_hello_check_wire(arg, peer, len);
 }
 
-static void rdma_hello_init(struct rdma_hello *rh, enum colo_role role,
-                            const struct colo_ram_layout *layout)
+static void crdma_hello_init(struct crdma_hello *rh, enum colo_role role,
+                             const struct colo_ram_layout *layout)
 {
     colo_hello_from_layout(&rh->mine, role, 0, layout);
     colo_hello_encode(&rh->mine, rh->wire);
     rh->h = (struct colo_rdma_hello){
-        .data = rh->wire, .len = sizeof(rh->wire), .check = rdma_hello_check, .arg = &rh->mine};
+        .data = rh->wire, .len = sizeof(rh->wire), .check = crdma_hello_check, .arg = &rh->mine};
 }
 #endif
 
@@ -176,10 +176,10 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     if (is_rdma(cfg)) {
 #if HAVE_RDMA
         struct colo_rdma_options opt;
-        struct rdma_hello hello;
+        struct crdma_hello hello;
 
-        rdma_options(cfg, &opt);
-        rdma_hello_init(&hello, COLO_ROLE_PRIMARY, &s->layout);
+        crdma_options(cfg, &opt);
+        crdma_hello_init(&hello, COLO_ROLE_PRIMARY, &s->layout);
         ret = colo_rdma_connect(cfg->host, cfg->port, &opt, &hello.h, &fwd);
 #endif
     } else {
@@ -322,10 +322,10 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
     if (is_rdma(l->cfg)) {
 #if HAVE_RDMA
         struct colo_rdma_options opt;
-        struct rdma_hello hello;
+        struct crdma_hello hello;
 
-        rdma_options(l->cfg, &opt);
-        rdma_hello_init(&hello, COLO_ROLE_SECONDARY, &s->layout);
+        crdma_options(l->cfg, &opt);
+        crdma_hello_init(&hello, COLO_ROLE_SECONDARY, &s->layout);
         ret = colo_rdma_accept(l->rdma, &opt, &hello.h, &fwd);
 #endif
     } else {

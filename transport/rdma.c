@@ -18,10 +18,10 @@
 #include "transport/rdma_write.h"
 
 /* What a stream holds: the shared connection and its page-push batch. */
-struct rdma_stream {
-    struct rdma_conn *c;
+struct crdma_stream {
+    struct crdma_conn *c;
     uint32_t timeout_ms;
-    struct rdma_write_batch batch;
+    struct crdma_write_batch batch;
 };
 
 struct colo_rdma_listener {
@@ -86,8 +86,8 @@ static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_typ
  * Private data of connect and accept: the upper layer's hello, then where
  * the sender's liveness probe listens: be32 UD QPN (0: none) | be32 cookie.
  */
-#define RDMA_PROBE_PRIVATE_SIZE 8
-#define RDMA_PRIVATE_MAX (COLO_RDMA_HELLO_MAX + RDMA_PROBE_PRIVATE_SIZE)
+#define CRDMA_PROBE_PRIVATE_SIZE 8
+#define CRDMA_PRIVATE_MAX (COLO_RDMA_HELLO_MAX + CRDMA_PROBE_PRIVATE_SIZE)
 
 static int check_hello_size(const struct colo_rdma_hello *mine)
 {
@@ -103,22 +103,22 @@ static int check_private_hello(const struct colo_rdma_hello *mine, const void *d
     return mine->check(mine->arg, data, len < mine->len ? len : mine->len);
 }
 
-static size_t private_data(const struct rdma_conn *c, const struct colo_rdma_hello *mine,
-                           uint8_t out[RDMA_PRIVATE_MAX])
+static size_t private_data(const struct crdma_conn *c, const struct colo_rdma_hello *mine,
+                           uint8_t out[CRDMA_PRIVATE_MAX])
 {
     memcpy(out, mine->data, mine->len);
     colo_put_be32(out + mine->len, c->probe_qp ? c->probe_qp->qp_num : 0);
     colo_put_be32(out + mine->len + 4, c->probe_cookie);
-    return mine->len + RDMA_PROBE_PRIVATE_SIZE;
+    return mine->len + CRDMA_PROBE_PRIVATE_SIZE;
 }
 
 /* Aims our probe at the peer's, if its private data announced one. */
-static void connect_probe(struct rdma_conn *c, const struct colo_rdma_hello *mine,
+static void connect_probe(struct crdma_conn *c, const struct colo_rdma_hello *mine,
                           const uint8_t *data, size_t len)
 {
-    if (data && len >= mine->len + RDMA_PROBE_PRIVATE_SIZE)
-        rdma_probe_connect(c, colo_get_be32(data + mine->len),
-                           colo_get_be32(data + mine->len + 4));
+    if (data && len >= mine->len + CRDMA_PROBE_PRIVATE_SIZE)
+        crdma_probe_connect(c, colo_get_be32(data + mine->len),
+                            colo_get_be32(data + mine->len + 4));
 }
 
 static void conn_param(struct rdma_conn_param *p, const uint8_t *priv, size_t len)
@@ -128,19 +128,19 @@ static void conn_param(struct rdma_conn_param *p, const uint8_t *priv, size_t le
         .private_data_len = (uint8_t)len,
         .responder_resources = 0, /* no RDMA READ either way */
         .initiator_depth = 0,
-        .retry_count = RDMA_RETRY_COUNT,
+        .retry_count = CRDMA_RETRY_COUNT,
         .rnr_retry_count = 0,     /* credits make RNR impossible: never retry it */
     };
 }
 
 /* ---- stream ops ---- */
 
-static int rdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
+static int crdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
 {
-    struct rdma_stream *s = opaque;
-    struct rdma_conn *c = s->c;
+    struct crdma_stream *s = opaque;
+    struct crdma_conn *c = s->c;
     uint64_t deadline = deadline_after(timeout_ms);
-    uint8_t chunk[RDMA_CTRL_PAYLOAD];
+    uint8_t chunk[CRDMA_CTRL_PAYLOAD];
     size_t fill = 0;
     int ret = 0;
 
@@ -151,66 +151,66 @@ static int rdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32
         size_t left = iov[i].iov_len;
 
         while (!ret && left) {
-            size_t n = RDMA_CTRL_PAYLOAD - fill < left ? RDMA_CTRL_PAYLOAD - fill : left;
+            size_t n = CRDMA_CTRL_PAYLOAD - fill < left ? CRDMA_CTRL_PAYLOAD - fill : left;
 
             memcpy(chunk + fill, p, n);
             fill += n;
             p += n;
             left -= n;
-            if (fill == RDMA_CTRL_PAYLOAD) {
-                ret = rdma_ctrl_send(c, RDMA_CTRL_DATA, chunk, fill, deadline);
+            if (fill == CRDMA_CTRL_PAYLOAD) {
+                ret = crdma_ctrl_send(c, CRDMA_CTRL_DATA, chunk, fill, deadline);
                 fill = 0;
             }
         }
     }
     if (!ret && fill)
-        ret = rdma_ctrl_send(c, RDMA_CTRL_DATA, chunk, fill, deadline);
+        ret = crdma_ctrl_send(c, CRDMA_CTRL_DATA, chunk, fill, deadline);
     pthread_mutex_unlock(&c->lock);
     return ret;
 }
 
-static ssize_t rdma_read(void *opaque, void *buf, size_t len, uint32_t timeout_ms)
+static ssize_t crdma_read(void *opaque, void *buf, size_t len, uint32_t timeout_ms)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     ssize_t n;
 
     pthread_mutex_lock(&s->c->lock);
-    n = rdma_ctrl_read(s->c, buf, len, deadline_after(timeout_ms));
+    n = crdma_ctrl_read(s->c, buf, len, deadline_after(timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return n;
 }
 
-static int rdma_shutdown(void *opaque)
+static int crdma_shutdown(void *opaque)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
 
     /* From any thread: the owner may sleep in poll() with the lock released. */
     pthread_mutex_lock(&s->c->lock);
-    rdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
+    crdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
     colo_verbs->disconnect(s->c->id);
     pthread_mutex_unlock(&s->c->lock);
-    rdma_conn_wake(s->c);
+    crdma_conn_wake(s->c);
     return 0;
 }
 
 /* Reaps and looks at the events, so a loss the heartbeat missed shows too. */
-static int rdma_check(void *opaque)
+static int crdma_check(void *opaque)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     int ret = 0;
 
     pthread_mutex_lock(&s->c->lock);
-    rdma_progress(s->c);
-    rdma_check_events(s->c);
+    crdma_progress(s->c);
+    crdma_check_events(s->c);
     if (s->c->lost)
         ret = colo_err(s->c->lost_err, "%s", s->c->lost_reason);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
 
-static struct rdma_stream *stream_state_new(struct rdma_conn *c, uint32_t timeout_ms)
+static struct crdma_stream *stream_state_new(struct crdma_conn *c, uint32_t timeout_ms)
 {
-    struct rdma_stream *s = calloc(1, sizeof(*s));
+    struct crdma_stream *s = calloc(1, sizeof(*s));
 
     if (s) {
         s->c = c;
@@ -219,9 +219,9 @@ static struct rdma_stream *stream_state_new(struct rdma_conn *c, uint32_t timeou
     return s;
 }
 
-static int rdma_open_return_path(void *opaque, void **rp)
+static int crdma_open_return_path(void *opaque, void **rp)
 {
-    struct rdma_stream *s = opaque, *r = stream_state_new(s->c, s->timeout_ms);
+    struct crdma_stream *s = opaque, *r = stream_state_new(s->c, s->timeout_ms);
 
     if (!r)
         return colo_err(-ENOMEM, "rdma: out of memory");
@@ -230,23 +230,23 @@ static int rdma_open_return_path(void *opaque, void **rp)
     return 0;
 }
 
-static bool sends_done(struct rdma_conn *c, void *arg)
+static bool sends_done(struct crdma_conn *c, void *arg)
 {
-    for (uint32_t i = 0; i < RDMA_SEND_SLOTS; i++)
+    for (uint32_t i = 0; i < CRDMA_SEND_SLOTS; i++)
         if (c->send_slot_busy[i])
             return false;
     return true;
 }
 
-static void rdma_close(void *opaque)
+static void crdma_close(void *opaque)
 {
-    struct rdma_stream *s = opaque;
-    struct rdma_conn *c = s->c;
+    struct crdma_stream *s = opaque;
+    struct crdma_conn *c = s->c;
 
     free(s);
     if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL))
         return;
-    rdma_heartbeat_stop(c);
+    crdma_heartbeat_stop(c);
     pthread_mutex_lock(&c->lock);
     /*
      * The last messages (a goodbye) must reach the peer before the
@@ -254,110 +254,110 @@ static void rdma_close(void *opaque)
      * send's completion means the peer acknowledged it.
      */
     if (!c->lost)
-        rdma_wait(c, sends_done, NULL, deadline_after(1000), "flushing the last messages");
+        crdma_wait(c, sends_done, NULL, deadline_after(1000), "flushing the last messages");
     c->tearing_down = true;
     if (!c->lost)
         colo_verbs->disconnect(c->id);
     pthread_mutex_unlock(&c->lock);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
-static int rdma_register_ram(void *opaque, struct colo_stream *f)
+static int crdma_register_ram(void *opaque, struct colo_stream *f)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
 
     /* The secondary holds the cache; the primary the source RAM. */
     if (colo_stream_ram_cache(f))
-        return rdma_mr_expose_cache(s->c, f);
-    return rdma_mr_register_ram(s->c, f);
+        return crdma_mr_expose_cache(s->c, f);
+    return crdma_mr_register_ram(s->c, f);
 }
 
-static int rdma_save_page(void *opaque, struct colo_stream *f, const struct colo_dirty_run *run)
+static int crdma_save_page(void *opaque, struct colo_stream *f, const struct colo_dirty_run *run)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = rdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
-                         deadline_after(s->timeout_ms));
+    ret = crdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
+                          deadline_after(s->timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
 
-static int rdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t seq)
+static int crdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t seq)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = rdma_write_post(s->c, &s->batch, deadline_after(s->timeout_ms));
+    ret = crdma_write_post(s->c, &s->batch, deadline_after(s->timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
 
 /* Returns once every WRITE completed: RC completion means the peer has it. */
-static int rdma_flush_ram(void *opaque, struct colo_stream *f)
+static int crdma_flush_ram(void *opaque, struct colo_stream *f)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     uint64_t deadline = deadline_after(s->timeout_ms);
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = rdma_write_post(s->c, &s->batch, deadline);
+    ret = crdma_write_post(s->c, &s->batch, deadline);
     if (!ret)
-        ret = rdma_write_drain(s->c, deadline);
+        ret = crdma_write_drain(s->c, deadline);
     pthread_mutex_unlock(&s->c->lock);
     return ret ? ret : colo_stream_fflush(f);
 }
 
-static const struct colo_stream_ops rdma_ops = {
+static const struct colo_stream_ops crdma_ops = {
     .name = "rdma",
-    .writev = rdma_writev,
-    .read = rdma_read,
-    .shutdown = rdma_shutdown,
-    .check = rdma_check,
-    .open_return_path = rdma_open_return_path,
-    .close = rdma_close,
-    .register_ram = rdma_register_ram,
-    .save_page = rdma_save_page,
-    .after_ram_iterate = rdma_after_ram_iterate,
-    .flush_ram = rdma_flush_ram,
+    .writev = crdma_writev,
+    .read = crdma_read,
+    .shutdown = crdma_shutdown,
+    .check = crdma_check,
+    .open_return_path = crdma_open_return_path,
+    .close = crdma_close,
+    .register_ram = crdma_register_ram,
+    .save_page = crdma_save_page,
+    .after_ram_iterate = crdma_after_ram_iterate,
+    .flush_ram = crdma_flush_ram,
     /* load_ram: nothing to do, the NIC placed the pages in the cache. */
 };
 
 /* Connected: the channels go non-blocking, the heartbeat starts, a stream wraps it. */
-static int finish_connection(struct rdma_conn *c, const struct colo_rdma_options *opt,
+static int finish_connection(struct crdma_conn *c, const struct colo_rdma_options *opt,
                              struct colo_stream **out)
 {
-    struct rdma_stream *s;
+    struct crdma_stream *s;
     int ret;
 
     c->busy_poll = opt->busy_poll;
     ret = colo_set_nonblock(c->id->verbs->async_fd);
     if (!ret)
-        ret = rdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : 500);
+        ret = crdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : 500);
     if (ret) {
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
         return ret;
     }
     s = stream_state_new(c, opt->timeout_ms);
     if (!s) {
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
         return colo_err(-ENOMEM, "rdma: out of memory");
     }
-    return colo_stream_new(&rdma_ops, s, opt->timeout_ms, out);
+    return colo_stream_new(&crdma_ops, s, opt->timeout_ms, out);
 }
 
 int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_options *opt,
                       const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
     uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t priv[RDMA_PRIVATE_MAX];
+    uint8_t priv[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct addrinfo *res = NULL;
-    struct rdma_conn *c;
-    uint8_t tmo = RDMA_ACK_TIMEOUT;
+    struct crdma_conn *c;
+    uint8_t tmo = CRDMA_ACK_TIMEOUT;
     int ret;
 
     if (!host || !host[0])
@@ -365,7 +365,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = check_hello_size(mine);
     if (ret)
         return ret;
-    ret = rdma_conn_new(&c);
+    ret = crdma_conn_new(&c);
     if (ret)
         return ret;
     c->ec = colo_verbs->create_event_channel();
@@ -400,7 +400,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, "resolving the route",
                           NULL);
     if (!ret)
-        ret = rdma_conn_build(c);
+        ret = crdma_conn_build(c);
     if (ret)
         goto out_destroy;
     conn_param(&param, priv, private_data(c, mine, priv));
@@ -435,7 +435,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
 out_destroy:
     if (res)
         freeaddrinfo(res);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
     return ret;
 }
 
@@ -507,11 +507,11 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
                      const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
     uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t priv[RDMA_PRIVATE_MAX], peer[RDMA_PRIVATE_MAX];
+    uint8_t priv[CRDMA_PRIVATE_MAX], peer[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct rdma_cm_id *child;
-    struct rdma_conn *c;
+    struct crdma_conn *c;
     uint8_t peer_len;
     int ret;
 
@@ -537,7 +537,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
         colo_verbs->destroy_id(child);
         return ret;
     }
-    ret = rdma_conn_new(&c);
+    ret = crdma_conn_new(&c);
     if (ret) {
         colo_verbs->reject(child, NULL, 0);
         colo_verbs->destroy_id(child);
@@ -551,7 +551,7 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
                        strerror(errno));
         goto out_reject;
     }
-    ret = rdma_conn_build(c);
+    ret = crdma_conn_build(c);
     if (ret)
         goto out_reject;
     conn_param(&param, priv, private_data(c, mine, priv));
@@ -568,6 +568,6 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
 out_reject:
     colo_verbs->reject(child, NULL, 0);
 out_destroy:
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
     return ret;
 }
