@@ -19,7 +19,5 @@ int colo_cache_map_new(int fd, size_t size, struct colo_cache_map **out);
 void colo_cache_map_delete(struct colo_cache_map **m);
 void *colo_cache_map_addr(const struct colo_cache_map *m);
 int colo_cache_map_persist(struct colo_cache_map *m, void *addr, size_t len);
-/* "byte" (pmem, CPU caches flushed), "cache-line" or "page" (msync). */
-const char *colo_cache_map_granularity(const struct colo_cache_map *m);
 
 #endif

@@ -78,8 +78,3 @@ int colo_cache_map_persist(struct colo_cache_map *m, void *addr, size_t len)
         return colo_err(-errno, "RAM cache: msync: %s", strerror(errno));
     return 0;
 }
-
-const char *colo_cache_map_granularity(const struct colo_cache_map *m)
-{
-    return "page";
-}

@@ -108,15 +108,3 @@ int colo_cache_map_persist(struct colo_cache_map *m, void *addr, size_t len)
     m->persist(addr, len);
     return 0;
 }
-
-const char *colo_cache_map_granularity(const struct colo_cache_map *m)
-{
-    switch (pmem2_map_get_store_granularity(m->map)) {
-    case PMEM2_GRANULARITY_BYTE:
-        return "byte";
-    case PMEM2_GRANULARITY_CACHE_LINE:
-        return "cache-line";
-    default:
-        return "page";
-    }
-}

@@ -121,11 +121,6 @@ int colo_stream_shutdown(struct colo_stream *f)
     return colo_stream_set_error(f, -EPIPE, "%s: stream shut down", f->ops->name);
 }
 
-void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms)
-{
-    f->timeout_ms = timeout_ms;
-}
-
 const char *colo_stream_backend(const struct colo_stream *f)
 {
     return f->ops->name;

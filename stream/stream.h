@@ -87,7 +87,6 @@ int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
 void colo_stream_wake_shutdown(struct colo_stream *f);
 /* Latches -EPIPE and shuts the connection down (both directions). */
 int colo_stream_shutdown(struct colo_stream *f);
-void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms);
 const char *colo_stream_backend(const struct colo_stream *f);
 uint64_t colo_stream_bytes_written(const struct colo_stream *f);
 

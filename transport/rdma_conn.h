@@ -234,6 +234,6 @@ void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot);
 /* Copies up to len unread bytes; waits for at least one. */
 ssize_t crdma_ctrl_read(struct crdma_conn *c, void *buf, size_t len, uint64_t deadline_ns);
 /* Sends a credit update or heartbeat when due (heartbeat thread, reader). */
-int crdma_ctrl_maybe_return_credits(struct crdma_conn *c, bool force);
+void crdma_ctrl_maybe_return_credits(struct crdma_conn *c);
 
 #endif

@@ -202,12 +202,11 @@ int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t
     return 0;
 }
 
-int crdma_ctrl_maybe_return_credits(struct crdma_conn *c, bool force)
+void crdma_ctrl_maybe_return_credits(struct crdma_conn *c)
 {
     /* Best effort: without a credit now, the next message carries them. */
-    if (c->credits_to_return >= CRDMA_RECV_DEPTH / 2 || (force && c->credits_to_return))
+    if (c->credits_to_return >= CRDMA_RECV_DEPTH / 2)
         (void)crdma_ctrl_send(c, CRDMA_CTRL_CREDIT, NULL, 0, 0);
-    return 0;
 }
 
 static bool have_data(struct crdma_conn *c, void *arg)
@@ -245,6 +244,6 @@ ssize_t crdma_ctrl_read(struct crdma_conn *c, void *buf, size_t len, uint64_t de
         if (repost(c, slot))
             return c->lost_err;
     }
-    crdma_ctrl_maybe_return_credits(c, false);
+    crdma_ctrl_maybe_return_credits(c);
     return (ssize_t)got;
 }
