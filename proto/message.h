@@ -21,10 +21,12 @@ enum colo_cmd {
     COLO_CMD_VMSTATE_SIZE = 5,
     COLO_CMD_VMSTATE_RECEIVED = 6,
     COLO_CMD_VMSTATE_LOADED = 7,
-    /* extensions (protocol version 1) */
-    COLO_CMD_HEARTBEAT = 8,  /* value: sender's last completed sequence number */
+    /* extensions (protocol version 1); 8 and 10 are reserved: no state of
+     * version 1 takes them (the rdma backend's heartbeat is a control-channel
+     * type, failover is decided locally), so the codec refuses them */
+    COLO_CMD_HEARTBEAT = 8,
     COLO_CMD_DIRTY_LIST = 9, /* value: run count; the runs follow */
-    COLO_CMD_FAILOVER = 10,  /* value: sequence number the sender fails over at */
+    COLO_CMD_FAILOVER = 10,
     COLO_CMD_GOODBYE = 11,   /* value: last completed sequence number */
     COLO_CMD__MAX = COLO_CMD_GOODBYE,
 };
@@ -47,7 +49,7 @@ const char *colo_cmd_str(uint32_t cmd);
 void colo_msg_encode(const struct colo_msg *msg, uint8_t out[COLO_MSG_WIRE_SIZE]);
 /*
  * Decodes one message from len bytes. Rejects truncated input, command 0,
- * unknown commands and values outside the command's range, with a message
+ * unknown and reserved commands and values outside the command's range, with a message
  * naming expected and received values. Returns 0 or COLO_E_PROTOCOL.
  */
 int colo_msg_decode(const uint8_t *buf, size_t len, struct colo_msg *msg);
