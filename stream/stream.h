@@ -21,6 +21,8 @@
 struct colo_stream;
 struct colo_ram_cache;
 
+/* Every timeout_ms here: 0 means no timeout, in every backend
+ * (common/timeutil.h). */
 struct colo_stream_ops {
     const char *name;
     /* Writes every byte of iov or fails: 0 or a negative code. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -30,11 +31,6 @@ struct colo_rdma_listener {
     uint16_t port;
 };
 
-static uint64_t deadline_after(uint32_t ms)
-{
-    return colo_now_ns() + (uint64_t)ms * 1000000;
-}
-
 /* Waits for the next connection-manager event on ec (non-blocking fd). */
 static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, const char *what,
                          struct rdma_cm_event **ev)
@@ -48,9 +44,9 @@ static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, co
             return 0;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return colo_err(-errno, "rdma: %s: %s", what, strerror(errno));
-        if (now >= deadline_ns)
+        if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
-        n = poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1);
+        n = poll(&p, 1, deadline_ns ? colo_ms_until(deadline_ns, now) : -1);
         if (n < 0 && errno != EINTR)
             return colo_err(-errno, "rdma: poll: %s", strerror(errno));
     }
@@ -133,13 +129,19 @@ static void conn_param(struct rdma_conn_param *p, const uint8_t *priv, size_t le
     };
 }
 
+/* librdmacm's resolve timeouts: ours, or (0: no timeout) the longest it takes. */
+static int cm_timeout_ms(const struct colo_rdma_options *opt)
+{
+    return opt->timeout_ms && opt->timeout_ms <= INT_MAX ? (int)opt->timeout_ms : INT_MAX;
+}
+
 /* ---- stream ops ---- */
 
 static int crdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
 {
     struct crdma_stream *s = opaque;
     struct crdma_conn *c = s->c;
-    uint64_t deadline = deadline_after(timeout_ms);
+    uint64_t deadline = colo_deadline_after_ms(timeout_ms);
     uint8_t chunk[CRDMA_CTRL_PAYLOAD];
     size_t fill = 0;
     int ret = 0;
@@ -175,7 +177,7 @@ static ssize_t crdma_read(void *opaque, void *buf, size_t len, uint32_t timeout_
     ssize_t n;
 
     pthread_mutex_lock(&s->c->lock);
-    n = crdma_ctrl_read(s->c, buf, len, deadline_after(timeout_ms));
+    n = crdma_ctrl_read(s->c, buf, len, colo_deadline_after_ms(timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return n;
 }
@@ -254,7 +256,7 @@ static void crdma_close(void *opaque)
      * send's completion means the peer acknowledged it.
      */
     if (!c->lost)
-        crdma_wait(c, sends_done, NULL, deadline_after(1000), "flushing the last messages");
+        crdma_wait(c, sends_done, NULL, colo_deadline_after_ms(1000), "flushing the last messages");
     c->tearing_down = true;
     if (!c->lost)
         colo_verbs->disconnect(c->id);
@@ -279,7 +281,7 @@ static int crdma_save_page(void *opaque, struct colo_stream *f, const struct col
 
     pthread_mutex_lock(&s->c->lock);
     ret = crdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
-                          deadline_after(s->timeout_ms));
+                          colo_deadline_after_ms(s->timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
@@ -290,7 +292,7 @@ static int crdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = crdma_write_post(s->c, &s->batch, deadline_after(s->timeout_ms));
+    ret = crdma_write_post(s->c, &s->batch, colo_deadline_after_ms(s->timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
@@ -299,7 +301,7 @@ static int crdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t
 static int crdma_flush_ram(void *opaque, struct colo_stream *f)
 {
     struct crdma_stream *s = opaque;
-    uint64_t deadline = deadline_after(s->timeout_ms);
+    uint64_t deadline = colo_deadline_after_ms(s->timeout_ms);
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
@@ -351,7 +353,7 @@ static int finish_connection(struct crdma_conn *c, const struct colo_rdma_option
 int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_options *opt,
                       const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
-    uint64_t deadline = deadline_after(opt->timeout_ms);
+    uint64_t deadline = colo_deadline_after_ms(opt->timeout_ms);
     uint8_t priv[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
@@ -382,7 +384,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = colo_resolve("rdma", host, port, 0, &res);
     if (ret)
         goto out_destroy;
-    if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, (int)opt->timeout_ms)) {
+    if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, cm_timeout_ms(opt))) {
         ret = colo_err(COLO_E_PEER_LOST, "rdma: resolve %s: %s (no RDMA device for that "
                        "address?)", host, strerror(errno));
         goto out_destroy;
@@ -393,7 +395,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
         goto out_destroy;
     /* rxe with an ACK timeout of 0 never retransmits: always set one. */
     colo_verbs->set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
-    if (colo_verbs->resolve_route(c->id, (int)opt->timeout_ms)) {
+    if (colo_verbs->resolve_route(c->id, cm_timeout_ms(opt))) {
         ret = colo_err(-errno, "rdma: resolve route to %s: %s", host, strerror(errno));
         goto out_destroy;
     }
@@ -506,7 +508,7 @@ void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
 int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
                      const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
-    uint64_t deadline = deadline_after(opt->timeout_ms);
+    uint64_t deadline = colo_deadline_after_ms(opt->timeout_ms);
     uint8_t priv[CRDMA_PRIVATE_MAX], peer[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;

@@ -18,7 +18,7 @@
 #include "stream/stream.h"
 
 struct colo_rdma_options {
-    uint32_t timeout_ms;
+    uint32_t timeout_ms;   /* every wait; 0: none (common/timeutil.h) */
     uint32_t heartbeat_ms; /* interval; the peer is lost after 4 silent intervals */
     bool busy_poll;
 };

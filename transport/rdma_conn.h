@@ -203,7 +203,8 @@ int crdma_progress(struct crdma_conn *c);
  * QP fatal, port error...) without blocking. Lock held. */
 void crdma_check_events(struct crdma_conn *c);
 /* Waits (lock held on entry and exit) until done(c, arg) is true, the peer
- * is lost or the deadline passes. */
+ * is lost or the deadline passes. Deadlines are monotonic ns; 0 means none
+ * (common/timeutil.h). */
 int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), void *arg,
                uint64_t deadline_ns, const char *what);
 /* Maps a failed work completion to its outcome: 0 (ignored during teardown)
@@ -226,8 +227,11 @@ void crdma_heartbeat_stop(struct crdma_conn *c);
 
 /* Control channel (rdma_ctrl.c). Lock held. */
 int crdma_ctrl_post_all_recvs(struct crdma_conn *c);
+/* Waits for credits until the deadline (0: none). */
 int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
                     uint64_t deadline_ns);
+/* A heartbeat or credit update: never waits, -EAGAIN without a credit. */
+int crdma_ctrl_try_send(struct crdma_conn *c, uint16_t type);
 /* Handles one receive completion (called by crdma_progress). */
 int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len);
 void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot);

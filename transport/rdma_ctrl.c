@@ -140,8 +140,8 @@ static bool can_send(struct crdma_conn *c, void *arg)
     return c->peer_credits >= need && c->sq_free >= 1 && free_send_slot(c) >= 0;
 }
 
-int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
-                    uint64_t deadline_ns)
+static int ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
+                     bool wait, uint64_t deadline_ns)
 {
     struct ibv_send_wr wr, *bad;
     struct ibv_sge sge;
@@ -155,8 +155,8 @@ int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t
     if (c->lost)
         return colo_err(c->lost_err, "%s", c->lost_reason);
     if (!can_send(c, &type)) {
-        if (!deadline_ns)
-            return -EAGAIN; /* heartbeats and credit updates never wait */
+        if (!wait)
+            return -EAGAIN;
         ret = crdma_wait(c, can_send, &type, deadline_ns, "waiting for the peer's credits");
         if (ret)
             return ret;
@@ -202,11 +202,22 @@ int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t
     return 0;
 }
 
+int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
+                    uint64_t deadline_ns)
+{
+    return ctrl_send(c, type, buf, len, true, deadline_ns);
+}
+
+int crdma_ctrl_try_send(struct crdma_conn *c, uint16_t type)
+{
+    return ctrl_send(c, type, NULL, 0, false, 0);
+}
+
 void crdma_ctrl_maybe_return_credits(struct crdma_conn *c)
 {
     /* Best effort: without a credit now, the next message carries them. */
     if (c->credits_to_return >= CRDMA_RECV_DEPTH / 2)
-        (void)crdma_ctrl_send(c, CRDMA_CTRL_CREDIT, NULL, 0, 0);
+        (void)crdma_ctrl_try_send(c, CRDMA_CTRL_CREDIT);
 }
 
 static bool have_data(struct crdma_conn *c, void *arg)

@@ -215,7 +215,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         if (c->busy_poll) {
             /* Connection and device events cost system calls: look at them
              * once a millisecond, not on every spin. */
-            if (now - c->events_checked_ns > 1000000) {
+            if (now - c->events_checked_ns > COLO_NS_PER_MS) {
                 crdma_check_events(c);
                 /* ... and let the heartbeat thread in as often. */
                 pthread_mutex_unlock(&c->lock);
@@ -241,8 +241,8 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         fds[nfds++] = (struct pollfd){.fd = c->wake_fd, .events = POLLIN};
         /* Wake at least every heartbeat interval to see a deadline pass. */
         slice_ms = c->heartbeat_ms ? c->heartbeat_ms : 100;
-        if (deadline_ns && (deadline_ns - now) / 1000000 + 1 < slice_ms)
-            slice_ms = (deadline_ns - now) / 1000000 + 1;
+        if (deadline_ns && (uint64_t)colo_ms_until(deadline_ns, now) < slice_ms)
+            slice_ms = (uint64_t)colo_ms_until(deadline_ns, now);
         pthread_mutex_unlock(&c->lock);
         poll(fds, (nfds_t)nfds, (int)slice_ms);
         pthread_mutex_lock(&c->lock);
@@ -259,7 +259,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
                 crdma_check_events(c);
                 break;
             }
-        if (colo_now_ns() - c->events_checked_ns > slice_ms * 1000000)
+        if (colo_now_ns() - c->events_checked_ns > slice_ms * COLO_NS_PER_MS)
             crdma_check_events(c);
     }
 }
@@ -302,7 +302,7 @@ static void *heartbeat_main(void *arg)
         }
         crdma_probe_send(c);
         if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * 1000000)
-            crdma_ctrl_send(c, CRDMA_CTRL_HEARTBEAT, NULL, 0, 0);
+            crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;

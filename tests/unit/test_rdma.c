@@ -530,16 +530,16 @@ static void test_credits_never_over_post(void **state)
     c->lim.max_qp_wr = 1024;
     assert_int_equal(crdma_conn_build(c), 0);
     c->sq_free = 1024; /* the send queue is not what this test limits */
-    /* Data may use every credit but the last. */
-    while (crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 0) == 0) {
+    /* Data may use every credit but the last (deadline 1: long passed). */
+    while (crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 1) == 0) {
         data++;
         crdma_progress(c); /* send completions free the send slots */
     }
     assert_int_equal(data, CRDMA_RECV_DEPTH - 1);
     assert_int_equal(c->peer_credits, 1);
     /* The last credit carries a heartbeat or credit update, then nothing. */
-    assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_HEARTBEAT, NULL, 0, 0), 0);
-    assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_CREDIT, NULL, 0, 0), -EAGAIN);
+    assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT), 0);
+    assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_CREDIT), -EAGAIN);
     assert_int_equal(fk.nsent, CRDMA_RECV_DEPTH);
     /* A waiting sender gives up at its deadline, naming why. */
     assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 1), -ETIMEDOUT);
