@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "core/dirty_list.h"
 
@@ -19,21 +20,16 @@ void colo_dirty_list_free(struct colo_dirty_list *list)
     memset(list, 0, sizeof(*list));
 }
 
+/* Doubling, so that appending run by run costs amortized O(1). */
 static int reserve(struct colo_dirty_list *list, size_t n)
 {
-    struct colo_dirty_run *runs;
     size_t cap = list->cap ? list->cap : 64;
 
     if (n <= list->cap)
         return 0;
     while (cap < n)
         cap *= 2;
-    runs = realloc(list->runs, cap * sizeof(*runs));
-    if (!runs)
-        return colo_err(-ENOMEM, "dirty list: no memory for %zu runs", n);
-    list->runs = runs;
-    list->cap = cap;
-    return 0;
+    return colo_grow_array(&list->runs, &list->cap, cap, sizeof(*list->runs), "dirty list");
 }
 
 int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run)

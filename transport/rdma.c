@@ -135,6 +135,24 @@ static int cm_timeout_ms(const struct colo_rdma_options *opt)
     return opt->timeout_ms && opt->timeout_ms <= INT_MAX ? (int)opt->timeout_ms : INT_MAX;
 }
 
+/* A non-blocking event channel and, where id is given, an id on it. */
+static int new_event_channel(struct rdma_event_channel **ec, struct rdma_cm_id **id, void *ctx)
+{
+    int ret;
+
+    *ec = colo_verbs->create_event_channel();
+    if (!*ec)
+        return colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
+                        "rdma_ucm there?)", strerror(errno));
+    ret = colo_set_nonblock((*ec)->fd);
+    if (ret)
+        return colo_err(ret, "rdma: event channel: cannot make it non-blocking: %s",
+                        strerror(-ret));
+    if (id && colo_verbs->create_id(*ec, id, ctx, RDMA_PS_TCP))
+        return colo_err(-errno, "rdma: create id: %s", strerror(errno));
+    return 0;
+}
+
 /* ---- stream ops ---- */
 
 static int crdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
@@ -205,7 +223,7 @@ static int crdma_check(void *opaque)
     crdma_progress(s->c);
     crdma_check_events(s->c);
     if (s->c->lost)
-        ret = colo_err(s->c->lost_err, "%s", s->c->lost_reason);
+        ret = crdma_conn_lost_error(s->c);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
@@ -370,17 +388,9 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = crdma_conn_new(&c);
     if (ret)
         return ret;
-    c->ec = colo_verbs->create_event_channel();
-    if (!c->ec) {
-        ret = colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
-                       "rdma_ucm there?)", strerror(errno));
+    ret = new_event_channel(&c->ec, &c->id, c);
+    if (ret)
         goto out_destroy;
-    }
-    if ((ret = colo_set_nonblock(c->ec->fd)) != 0 ||
-        colo_verbs->create_id(c->ec, &c->id, c, RDMA_PS_TCP)) {
-        ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
-        goto out_destroy;
-    }
     ret = colo_resolve("rdma", host, port, 0, &res);
     if (ret)
         goto out_destroy;
@@ -451,17 +461,9 @@ int colo_rdma_listen(const char *host, uint16_t port, struct colo_rdma_listener 
 
     if (!l)
         return colo_err(-ENOMEM, "rdma: out of memory");
-    l->ec = colo_verbs->create_event_channel();
-    if (!l->ec) {
-        ret = colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
-                       "rdma_ucm there?)", strerror(errno));
+    ret = new_event_channel(&l->ec, &l->id, NULL);
+    if (ret)
         goto out_free;
-    }
-    if ((ret = colo_set_nonblock(l->ec->fd)) != 0 ||
-        colo_verbs->create_id(l->ec, &l->id, NULL, RDMA_PS_TCP)) {
-        ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
-        goto out_free;
-    }
     if (host && host[0]) {
         ret = colo_resolve("rdma", host, port, AI_PASSIVE, &res);
         if (ret)
@@ -547,12 +549,12 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     }
     c->id = child;
     child->context = c;
-    c->ec = colo_verbs->create_event_channel();
-    if (!c->ec || colo_set_nonblock(c->ec->fd) || colo_verbs->migrate_id(child, c->ec)) {
+    ret = new_event_channel(&c->ec, NULL, NULL);
+    if (!ret && colo_verbs->migrate_id(child, c->ec))
         ret = colo_err(-errno, "rdma: move the connection to its own event channel: %s",
                        strerror(errno));
+    if (ret)
         goto out_reject;
-    }
     ret = crdma_conn_build(c);
     if (ret)
         goto out_reject;

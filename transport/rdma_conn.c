@@ -46,6 +46,11 @@ void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
     va_end(ap);
 }
 
+int crdma_conn_lost_error(const struct crdma_conn *c)
+{
+    return colo_err(c->lost_err, "%s", c->lost_reason);
+}
+
 static uint32_t mtu_bytes(enum ibv_mtu m)
 {
     return m >= IBV_MTU_256 && m <= IBV_MTU_4096 ? 128u << m : 0;

@@ -196,6 +196,8 @@ void crdma_conn_wake(struct crdma_conn *c);
 /* Marks the peer lost with a reason (first one wins); waiters see it. */
 void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* After a loss: re-records its reason for colo_errormsg() and returns its code. */
+int crdma_conn_lost_error(const struct crdma_conn *c);
 
 /* Reaps completions without blocking. Lock held. */
 int crdma_progress(struct crdma_conn *c);

@@ -153,7 +153,7 @@ static int ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_
         return colo_err(-EMSGSIZE, "rdma: control message of %zu bytes, at most %d", len,
                         CRDMA_CTRL_PAYLOAD);
     if (c->lost)
-        return colo_err(c->lost_err, "%s", c->lost_reason);
+        return crdma_conn_lost_error(c);
     if (!can_send(c, &type)) {
         if (!wait)
             return -EAGAIN;
@@ -187,11 +187,11 @@ static int ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_
             break;
         /* The send queue is full after all: reap and try again. */
         if (crdma_progress(c))
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            return crdma_conn_lost_error(c);
     }
     if (ret) {
         crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post a send: %s", strerror(ret));
-        return colo_err(c->lost_err, "%s", c->lost_reason);
+        return crdma_conn_lost_error(c);
     }
     c->credits_to_return -= credits;
     c->peer_credits--;

@@ -208,7 +208,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         if (done(c, arg))
             return 0;
         if (c->lost)
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            return crdma_conn_lost_error(c);
         now = colo_now_ns();
         if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);

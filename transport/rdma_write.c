@@ -29,7 +29,7 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
         uint64_t bytes = b->sge[done].length;
 
         if (c->lost)
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            return crdma_conn_lost_error(c);
         if (!sq_has_room(c, &bytes)) {
             ret = crdma_wait(c, sq_has_room, &bytes, deadline_ns,
                              "waiting for send-queue room");
@@ -56,14 +56,14 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
             /* Full after all: reap completions and try again. */
             if (bad != &b->wr[done]) {
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: partial post of WRITEs");
-                return colo_err(c->lost_err, "%s", c->lost_reason);
+                return crdma_conn_lost_error(c);
             }
             crdma_progress(c);
             continue;
         }
         if (ret) {
             crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post RDMA WRITE: %s", strerror(ret));
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            return crdma_conn_lost_error(c);
         }
         c->sq_free -= k;
         c->writes_outstanding += k;
