@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#define COLO_NS_PER_MS 1000000ull
-#define COLO_NS_PER_S 1000000000ull
+#define COLO_NS_PER_MS UINT64_C(1000000)
+#define COLO_NS_PER_S UINT64_C(1000000000)
 
 /* Monotonic clock in nanoseconds, for phase timings and deadlines. */
 static inline uint64_t colo_now_ns(void)

@@ -355,7 +355,7 @@ static int finish_connection(struct crdma_conn *c, const struct colo_rdma_option
     c->busy_poll = opt->busy_poll;
     ret = colo_set_nonblock(c->id->verbs->async_fd);
     if (!ret)
-        ret = crdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : 500);
+        ret = crdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : COLO_RDMA_DEFAULT_HEARTBEAT_MS);
     if (ret) {
         crdma_conn_destroy(c);
         return ret;
@@ -470,7 +470,7 @@ int colo_rdma_listen(const char *host, uint16_t port, struct colo_rdma_listener 
             goto out_free;
         sa = res->ai_addr;
     }
-    if (colo_verbs->bind_addr(l->id, sa) || colo_verbs->listen(l->id, 4)) {
+    if (colo_verbs->bind_addr(l->id, sa) || colo_verbs->listen(l->id, COLO_LISTEN_BACKLOG)) {
         ret = colo_err(-errno, "rdma: listen on %s port %u: %s", host && host[0] ? host : "(any)",
                        port, strerror(errno));
         goto out_free;

@@ -19,7 +19,8 @@
 
 struct colo_rdma_options {
     uint32_t timeout_ms;   /* every wait; 0: none (common/timeutil.h) */
-    uint32_t heartbeat_ms; /* interval; the peer is lost after 4 silent intervals */
+    uint32_t heartbeat_ms; /* interval (0: COLO_RDMA_DEFAULT_HEARTBEAT_MS); the peer
+                            * is lost after 4 silent intervals */
     bool busy_poll;
 };
 
@@ -35,6 +36,8 @@ struct colo_rdma_hello {
     int (*check)(void *arg, const void *peer, size_t len);
     void *arg;
 };
+
+#define COLO_RDMA_DEFAULT_HEARTBEAT_MS 500
 
 /* A RoCE connect request carries 56 bytes; the backend keeps 8 for its probe. */
 #define COLO_RDMA_HELLO_MAX 48

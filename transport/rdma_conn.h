@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ram_layout.h"
 #include "transport/verbs_shim.h"
 
 /* Control channel geometry. */
@@ -69,6 +70,18 @@ _Static_assert((CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS) * CRDMA_PROBE_SLOT <= CRD
  */
 #define CRDMA_WRITE_CHUNK (256u << 10)
 #define CRDMA_WRITE_WINDOW (1u << 20)
+
+/* Completions reaped per ibv_poll_cq call. */
+#define CRDMA_POLL_BATCH 32
+/* The peer is lost after this many heartbeat intervals without a word. */
+#define CRDMA_HEARTBEAT_MISSES 4
+/* The heartbeat thread wakes (and probes) this many times an interval. */
+#define CRDMA_TICKS_PER_INTERVAL 4
+/* A waiter without a heartbeat still wakes this often to look at events. */
+#define CRDMA_IDLE_SLICE_MS 100
+/* Room under RLIMIT_MEMLOCK beyond the registered RAM: the control ring,
+ * the probe area and what libibverbs pins for itself. */
+#define CRDMA_MEMLOCK_SLACK (4u << 20)
 
 /* Control message types (header: be16 type, be16 credits returned, be32 length). */
 enum crdma_ctrl_type {
@@ -151,7 +164,7 @@ struct crdma_conn {
     uint32_t nlocal;
     struct crdma_chunk remote[CRDMA_MAX_CHUNKS]; /* cache chunks, rkey */
     uint32_t nremote;
-    uint64_t remote_block[256];                /* cache address of each block */
+    uint64_t remote_block[COLO_RAM_BLOCKS_MAX]; /* cache address of each block */
     uint32_t writes_outstanding;               /* WRITEs posted, not yet complete */
     uint64_t write_bytes_outstanding;          /* their bytes (CRDMA_WRITE_WINDOW) */
     uint64_t doorbells;

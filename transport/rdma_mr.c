@@ -110,7 +110,7 @@ int crdma_mr_expose_cache(struct crdma_conn *c, struct colo_stream *f)
     uint8_t wire[CHUNK_WIRE];
     int ret;
 
-    ret = crdma_ensure_memlock(colo_ram_cache_size(cache) + (4u << 20));
+    ret = crdma_ensure_memlock(colo_ram_cache_size(cache) + CRDMA_MEMLOCK_SLACK);
     if (!ret)
         ret = crdma_register_region(c, colo_ram_cache_block(cache, 0), colo_ram_cache_size(cache),
                                     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
@@ -172,7 +172,7 @@ int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f)
 
     for (uint32_t b = 0; b < layout->nblocks; b++)
         total += layout->blocks[b].length;
-    ret = crdma_ensure_memlock(total + (4u << 20));
+    ret = crdma_ensure_memlock(total + CRDMA_MEMLOCK_SLACK);
     /* A source of RDMA WRITE needs no remote access: local read only. */
     for (uint32_t b = 0; !ret && b < layout->nblocks; b++)
         ret = crdma_register_region(c, layout->blocks[b].host, layout->blocks[b].length, 0,

@@ -162,19 +162,19 @@ void crdma_check_events(struct crdma_conn *c)
 
 int crdma_progress(struct crdma_conn *c)
 {
-    struct ibv_wc wc[32];
+    struct ibv_wc wc[CRDMA_POLL_BATCH];
     int n;
 
     if (c->cq) {
         do {
-            n = colo_verbs->poll_cq(c->cq, 32, wc);
+            n = colo_verbs->poll_cq(c->cq, CRDMA_POLL_BATCH, wc);
             if (n < 0) {
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: polling the completion queue failed");
                 break;
             }
             for (int i = 0; i < n; i++)
                 on_completion(c, &wc[i]);
-        } while (n == 32);
+        } while (n == CRDMA_POLL_BATCH);
     }
     return c->lost ? c->lost_err : 0;
 }
@@ -240,7 +240,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         fds[nfds++] = (struct pollfd){.fd = c->id->verbs->async_fd, .events = POLLIN};
         fds[nfds++] = (struct pollfd){.fd = c->wake_fd, .events = POLLIN};
         /* Wake at least every heartbeat interval to see a deadline pass. */
-        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : 100;
+        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : CRDMA_IDLE_SLICE_MS;
         if (deadline_ns && (uint64_t)colo_ms_until(deadline_ns, now) < slice_ms)
             slice_ms = (uint64_t)colo_ms_until(deadline_ns, now);
         pthread_mutex_unlock(&c->lock);
@@ -265,7 +265,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
 }
 
 /*
- * Each tick (a quarter interval): reap, look at the events, check the
+ * Each tick (CRDMA_TICKS_PER_INTERVAL an interval): reap, look at the events, check the
  * deadline, send a probe; and a heartbeat on the RC QP once an interval
  * passed without any send there (it also carries credits, and its failure
  * is how a dead RC path shows when no checkpoint runs).
@@ -273,20 +273,20 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
 static void *heartbeat_main(void *arg)
 {
     struct crdma_conn *c = arg;
-    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * 4 * 1000000;
-    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * 1000000 / 4;
+    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES * COLO_NS_PER_MS;
+    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS / CRDMA_TICKS_PER_INTERVAL;
 
-    if (tick_ns < 1000000)
-        tick_ns = 1000000;
+    if (tick_ns < COLO_NS_PER_MS)
+        tick_ns = COLO_NS_PER_MS;
     pthread_mutex_lock(&c->lock);
     while (!c->hb_stop) {
         struct timespec ts;
         uint64_t now;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)(tick_ns % 1000000000);
-        ts.tv_sec += (time_t)(tick_ns / 1000000000) + ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        ts.tv_nsec += (long)(tick_ns % COLO_NS_PER_S);
+        ts.tv_sec += (time_t)(tick_ns / COLO_NS_PER_S) + ts.tv_nsec / (long)COLO_NS_PER_S;
+        ts.tv_nsec %= (long)COLO_NS_PER_S;
         pthread_cond_timedwait(&c->hb_cond, &c->lock, &ts);
         if (c->hb_stop || c->lost)
             continue;
@@ -297,11 +297,12 @@ static void *heartbeat_main(void *arg)
             crdma_conn_lost(c, COLO_E_PEER_LOST,
                             "rdma: nothing from the peer for %" PRIu64
                             " ms (heartbeat deadline %" PRIu32 " ms)",
-                            (now - c->last_rx_ns) / 1000000, c->heartbeat_ms * 4);
+                            (now - c->last_rx_ns) / COLO_NS_PER_MS,
+                            c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES);
             continue;
         }
         crdma_probe_send(c);
-        if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * 1000000)
+        if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS)
             crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT);
     }
     pthread_mutex_unlock(&c->lock);

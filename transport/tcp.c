@@ -341,7 +341,7 @@ static int listen_on(const struct sockaddr *sa, socklen_t salen, int family, int
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (family == AF_INET6 && dual_stack)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, sa, salen) || listen(fd, 4) || colo_set_nonblock(fd)) {
+    if (bind(fd, sa, salen) || listen(fd, COLO_LISTEN_BACKLOG) || colo_set_nonblock(fd)) {
         ret = -errno;
         close(fd);
         return ret;
