@@ -6,6 +6,9 @@
 #include <netdb.h>
 #include <stdint.h>
 
+/* One primary connects at a time; a few may queue behind a refused one. */
+#define COLO_LISTEN_BACKLOG 4
+
 /* getaddrinfo for a stream socket; what names the backend ("tcp", "rdma")
  * in the error message. */
 int colo_resolve(const char *what, const char *host, uint16_t port, int flags,

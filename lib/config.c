@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "lib/backend.h"
 #include "lib/config.h"
 #include "proto/auth.h"
 #include "proto/message.h"
@@ -15,7 +16,7 @@ int colo_config_new(struct colo_config **out)
 
     if (!cfg)
         return colo_err(-ENOMEM, "config: out of memory");
-    strcpy(cfg->transport, "tcp");
+    cfg->transport = COLO_TRANSPORT_TCP;
     cfg->port = COLO_DEFAULT_PORT;
     cfg->timeout_ms = COLO_DEFAULT_TIMEOUT_MS;
     cfg->page_size = 4096;
@@ -72,11 +73,7 @@ int colo_config_copy(const struct colo_config *src, struct colo_config **out)
 
 int colo_config_set_transport(struct colo_config *cfg, const char *name)
 {
-    if (!name || (strcmp(name, "tcp") && strcmp(name, "rdma")))
-        return colo_err(COLO_E_CONFIG, "transport '%s': expected tcp or rdma",
-                        name ? name : "(null)");
-    strcpy(cfg->transport, name);
-    return 0;
+    return colo_backend_parse(name, &cfg->transport);
 }
 
 int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t port)

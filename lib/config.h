@@ -6,15 +6,22 @@
 #include <stdbool.h>
 
 #include "colo-rdma/colo-rdma.h"
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 
 #define COLO_DEFAULT_TIMEOUT_MS 30000u  /* > QEMU's default 20 s checkpoint period */
 #define COLO_DEFAULT_MAX_VMSTATE (64ull << 20)
 #define COLO_DEFAULT_PORT 9090
 #define COLO_DEFAULT_HEARTBEAT_MS 500
 
+/* Index into the backend table (lib/backend.c). */
+enum colo_transport {
+    COLO_TRANSPORT_TCP,
+    COLO_TRANSPORT_RDMA,
+    COLO_TRANSPORT__COUNT,
+};
+
 struct colo_config {
-    char transport[16];
+    enum colo_transport transport;
     char *host;
     uint16_t port;
     uint32_t timeout_ms;

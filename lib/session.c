@@ -10,27 +10,21 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "cache/ram_cache.h"
 #include "common/error.h"
 #include "common/timeutil.h"
+#include "lib/backend.h"
 #include "lib/config.h"
-#include "colo-rdma-config.h"
 #include "proto/auth.h"
 #include "proto/handshake.h"
 #include "proto/primary.h"
 #include "proto/secondary.h"
-#include "transport/ram_cache.h"
-#include "transport/tcp.h"
-#if HAVE_RDMA
-#include "transport/rdma.h"
-#endif
 
 struct colo_listener {
     struct colo_config *cfg;
     struct colo_ram_layout layout;
-    struct colo_tcp_listener *tcp;
-#if HAVE_RDMA
-    struct colo_rdma_listener *rdma;
-#endif
+    const struct colo_backend *be;
+    void *be_listener;
     struct colo_ram_cache *cache;
 };
 
@@ -45,31 +39,6 @@ struct colo_session {
     bool failed;
 };
 
-static bool is_rdma(const struct colo_config *cfg)
-{
-    return !strcmp(cfg->transport, "rdma");
-}
-
-static int check_transport(const struct colo_config *cfg)
-{
-    if (!is_rdma(cfg) || HAVE_RDMA)
-        return 0;
-    return colo_err(COLO_E_NO_BACKEND,
-                    "transport rdma is not available: this build has no libibverbs/librdmacm "
-                    "(install libibverbs-dev and librdmacm-dev and rebuild), use tcp");
-}
-
-#if HAVE_RDMA
-static void rdma_options(const struct colo_config *cfg, struct colo_rdma_options *opt)
-{
-    *opt = (struct colo_rdma_options){
-        .timeout_ms = cfg->timeout_ms,
-        .heartbeat_ms = cfg->heartbeat_ms,
-        .busy_poll = cfg->busy_poll,
-    };
-}
-#endif
-
 /* Both sides send their hello first, then read the peer's: 40 bytes each
  * way never block on socket buffers. */
 static int exchange_hello(struct colo_session *s, uint32_t caps)
@@ -77,7 +46,7 @@ static int exchange_hello(struct colo_session *s, uint32_t caps)
     struct colo_stream *out = s->role == COLO_ROLE_PRIMARY ? s->fwd : s->rp;
     struct colo_stream *in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
     uint8_t wire[COLO_HELLO_WIRE_SIZE];
-    struct colo_hello mine, peer;
+    struct colo_hello mine;
     int ret;
 
     colo_hello_from_layout(&mine, s->role, caps, &s->layout);
@@ -87,9 +56,7 @@ static int exchange_hello(struct colo_session *s, uint32_t caps)
     if (!ret)
         ret = colo_stream_get_buffer(in, wire, sizeof(wire));
     if (!ret)
-        ret = colo_hello_decode(wire, sizeof(wire), &peer);
-    if (!ret)
-        ret = colo_hello_check(&mine, &peer);
+        ret = colo_hello_check_wire(&mine, wire, sizeof(wire));
     return ret;
 }
 
@@ -133,15 +100,17 @@ static int session_start(struct colo_session *s, struct colo_stream *fwd,
 
 int colo_primary_connect(const struct colo_config *cfg, struct colo_session **out)
 {
+    const struct colo_backend *be;
     struct colo_stream *fwd;
     struct colo_session *s;
     int ret;
 
     if (!cfg || !out)
         return colo_err(-EINVAL, "primary: no config");
-    ret = check_transport(cfg);
+    ret = colo_backend_check(cfg->transport);
     if (ret)
         return ret;
+    be = colo_backend_get(cfg->transport);
     s = calloc(1, sizeof(*s));
     if (!s)
         return colo_err(-ENOMEM, "primary: out of memory");
@@ -152,21 +121,10 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
                        "colo_config_add_ram_block()");
     if (ret)
         goto out_free;
-    if (is_rdma(cfg)) {
-#if HAVE_RDMA
-        struct colo_rdma_options opt;
-        struct colo_hello mine;
-
-        rdma_options(cfg, &opt);
-        colo_hello_from_layout(&mine, COLO_ROLE_PRIMARY, 0, &s->layout);
-        ret = colo_rdma_connect(cfg->host, cfg->port, &opt, &mine, &fwd);
-#endif
-    } else {
-        ret = colo_tcp_connect(cfg->host, cfg->port, cfg->timeout_ms, &fwd);
-    }
+    ret = be->connect(cfg, &s->layout, &fwd);
     if (ret)
         goto out_free;
-    ret = session_start(s, fwd, cfg, is_rdma(cfg));
+    ret = session_start(s, fwd, cfg, be->checks_hello);
     if (ret)
         goto out_free;
     colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
@@ -252,12 +210,13 @@ int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
 
     if (!cfg || !out)
         return colo_err(-EINVAL, "listener: no config");
-    ret = check_transport(cfg);
+    ret = colo_backend_check(cfg->transport);
     if (ret)
         return ret;
     l = calloc(1, sizeof(*l));
     if (!l)
         return colo_err(-ENOMEM, "listener: out of memory");
+    l->be = colo_backend_get(cfg->transport);
     ret = colo_config_copy(cfg, &l->cfg);
     if (!ret)
         ret = colo_config_layout(l->cfg, &l->layout);
@@ -267,13 +226,8 @@ int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
     /* The cache is checked before anyone connects: a bad path fails here. */
     if (!ret)
         ret = colo_ram_cache_open(l->cfg->cache_path, &l->layout, &l->cache);
-    if (!ret && is_rdma(cfg)) {
-#if HAVE_RDMA
-        ret = colo_rdma_listen(l->cfg->host, l->cfg->port, &l->rdma);
-#endif
-    } else if (!ret) {
-        ret = colo_tcp_listen(l->cfg->host, l->cfg->port, &l->tcp);
-    }
+    if (!ret)
+        ret = l->be->listen(l->cfg, &l->be_listener);
     if (ret) {
         colo_listener_delete(&l);
         return ret;
@@ -288,10 +242,7 @@ void colo_listener_delete(struct colo_listener **lp)
 
     if (!l)
         return;
-    colo_tcp_listener_delete(&l->tcp);
-#if HAVE_RDMA
-    colo_rdma_listener_delete(&l->rdma);
-#endif
+    l->be->listener_delete(&l->be_listener);
     colo_ram_cache_close(&l->cache);
     colo_config_delete(&l->cfg);
     free(l);
@@ -300,13 +251,9 @@ void colo_listener_delete(struct colo_listener **lp)
 
 uint16_t colo_listener_port(const struct colo_listener *l)
 {
-    if (!l)
+    if (!l || !l->be_listener)
         return 0;
-#if HAVE_RDMA
-    if (l->rdma)
-        return colo_rdma_listener_port(l->rdma);
-#endif
-    return colo_tcp_listener_port(l->tcp);
+    return l->be->port(l->be_listener);
 }
 
 static uint64_t new_epoch(void)
@@ -333,23 +280,12 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
     s->role = COLO_ROLE_SECONDARY;
     s->layout = l->layout;
     s->cache = l->cache;
-    if (is_rdma(l->cfg)) {
-#if HAVE_RDMA
-        struct colo_rdma_options opt;
-        struct colo_hello mine;
-
-        rdma_options(l->cfg, &opt);
-        colo_hello_from_layout(&mine, COLO_ROLE_SECONDARY, 0, &s->layout);
-        ret = colo_rdma_accept(l->rdma, &opt, &mine, &fwd);
-#endif
-    } else {
-        ret = colo_tcp_accept(l->tcp, l->cfg->timeout_ms, &fwd);
-    }
+    ret = l->be->accept(l->be_listener, l->cfg, &s->layout, &fwd);
     if (ret) {
         free(s);
         return ret;
     }
-    ret = session_start(s, fwd, l->cfg, is_rdma(l->cfg));
+    ret = session_start(s, fwd, l->cfg, l->be->checks_hello);
     if (ret)
         goto out_free;
     colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,

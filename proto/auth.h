@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "proto/fsm.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 #define COLO_AUTH_NONCE 32
 #define COLO_AUTH_PROOF 32

@@ -1,7 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <errno.h>
-#include <stdlib.h>
-
 #include "common/error.h"
 #include "proto/exchange.h"
 
@@ -34,19 +31,5 @@ int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *
         colo_fsm_fail(fsm);
         return colo_stream_set_error(f, ret, "%s", colo_errormsg());
     }
-    return 0;
-}
-
-int colo_grow_buffer(uint8_t **buf, size_t *cap, size_t len)
-{
-    uint8_t *p;
-
-    if (len <= *cap)
-        return 0;
-    p = realloc(*buf, len);
-    if (!p)
-        return colo_err(-ENOMEM, "out of memory for %zu bytes", len);
-    *buf = p;
-    *cap = len;
     return 0;
 }

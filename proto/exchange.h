@@ -4,14 +4,12 @@
 #define COLO_PROTO_EXCHANGE_H
 
 #include "proto/fsm.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 /* Checks msg against the state machine and buffers it (no flush). */
 int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uint64_t value);
 /* Reads, decodes and checks one message. On any failure the state machine
  * is failed and the error latched on f. */
 int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg);
-/* Grows *buf to at least len bytes. */
-int colo_grow_buffer(uint8_t **buf, size_t *cap, size_t len);
 
 #endif

@@ -82,3 +82,11 @@ int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *pee
                         mine->total_pages, mine->fingerprint);
     return 0;
 }
+
+int colo_hello_check_wire(const struct colo_hello *mine, const uint8_t *buf, size_t len)
+{
+    struct colo_hello peer;
+    int ret = colo_hello_decode(buf, len, &peer);
+
+    return ret ? ret : colo_hello_check(mine, &peer);
+}

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "proto/fsm.h"
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 
 #define COLO_HELLO_MAGIC 0x434f4c4fu /* "COLO" */
 #define COLO_PROTO_VERSION 1
@@ -38,5 +38,7 @@ void colo_hello_encode(const struct colo_hello *h, uint8_t out[COLO_HELLO_WIRE_S
 int colo_hello_decode(const uint8_t *buf, size_t len, struct colo_hello *h);
 /* Checks the peer's hello against ours: version, role, page size, layout. */
 int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *peer);
+/* Decodes the peer's hello from len bytes, then checks it against ours. */
+int colo_hello_check_wire(const struct colo_hello *mine, const uint8_t *buf, size_t len);
 
 #endif

@@ -45,7 +45,6 @@ static void value_range(uint32_t cmd, uint64_t *lo, uint64_t *hi)
         *lo = 0;
         *hi = COLO_DIRTY_RUNS_HARD_MAX;
         return;
-    case COLO_CMD_HEARTBEAT:
     case COLO_CMD_GOODBYE:
         *lo = 0; /* 0: no checkpoint completed yet */
         *hi = COLO_SEQ_MAX;
@@ -71,6 +70,11 @@ int colo_msg_decode(const uint8_t *buf, size_t len, struct colo_msg *msg)
         return colo_err(COLO_E_PROTOCOL,
                         "unknown COLO command %" PRIu32 ": expected 1..%d", msg->cmd,
                         COLO_CMD__MAX);
+    if (msg->cmd == COLO_CMD_HEARTBEAT || msg->cmd == COLO_CMD_FAILOVER)
+        return colo_err(COLO_E_PROTOCOL,
+                        "COLO command %" PRIu32 " (%s) is reserved, never sent in protocol "
+                        "version 1: expected 1..7, 9 or 11",
+                        msg->cmd, colo_cmd_str(msg->cmd));
     value_range(msg->cmd, &lo, &hi);
     if (msg->value < lo || msg->value > hi)
         return colo_err(COLO_E_PROTOCOL,

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/byteorder.h"
+
 enum colo_cmd {
     COLO_CMD_INVALID = 0, /* zeroed memory never parses as a command */
     COLO_CMD_CHECKPOINT_READY = 1,
@@ -19,10 +21,12 @@ enum colo_cmd {
     COLO_CMD_VMSTATE_SIZE = 5,
     COLO_CMD_VMSTATE_RECEIVED = 6,
     COLO_CMD_VMSTATE_LOADED = 7,
-    /* extensions (protocol version 1) */
-    COLO_CMD_HEARTBEAT = 8,  /* value: sender's last completed sequence number */
+    /* extensions (protocol version 1); 8 and 10 are reserved: no state of
+     * version 1 takes them (the rdma backend's heartbeat is a control-channel
+     * type, failover is decided locally), so the codec refuses them */
+    COLO_CMD_HEARTBEAT = 8,
     COLO_CMD_DIRTY_LIST = 9, /* value: run count; the runs follow */
-    COLO_CMD_FAILOVER = 10,  /* value: sequence number the sender fails over at */
+    COLO_CMD_FAILOVER = 10,
     COLO_CMD_GOODBYE = 11,   /* value: last completed sequence number */
     COLO_CMD__MAX = COLO_CMD_GOODBYE,
 };
@@ -45,34 +49,9 @@ const char *colo_cmd_str(uint32_t cmd);
 void colo_msg_encode(const struct colo_msg *msg, uint8_t out[COLO_MSG_WIRE_SIZE]);
 /*
  * Decodes one message from len bytes. Rejects truncated input, command 0,
- * unknown commands and values outside the command's range, with a message
+ * unknown and reserved commands and values outside the command's range, with a message
  * naming expected and received values. Returns 0 or COLO_E_PROTOCOL.
  */
 int colo_msg_decode(const uint8_t *buf, size_t len, struct colo_msg *msg);
-
-/* Big-endian helpers shared by the codecs. */
-static inline void colo_put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline void colo_put_be64(uint8_t *p, uint64_t v)
-{
-    colo_put_be32(p, (uint32_t)(v >> 32));
-    colo_put_be32(p + 4, (uint32_t)v);
-}
-
-static inline uint32_t colo_get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t colo_get_be64(const uint8_t *p)
-{
-    return (uint64_t)colo_get_be32(p) << 32 | colo_get_be32(p + 4);
-}
 
 #endif

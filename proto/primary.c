@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "common/timeutil.h"
+#include "proto/dirty_wire.h"
 #include "proto/exchange.h"
 #include "proto/primary.h"
 
@@ -54,7 +56,7 @@ static int push_pages(struct colo_primary *p, uint64_t seq)
 static int send_state(struct colo_primary *p, uint64_t seq, const void *vmstate, uint64_t len)
 {
     size_t wire_len = p->list.count * COLO_DIRTY_RUN_WIRE_SIZE;
-    int ret = colo_grow_buffer(&p->wire, &p->wire_cap, wire_len);
+    int ret = colo_grow_array(&p->wire, &p->wire_cap, wire_len, 1, "primary: dirty list");
 
     if (ret)
         return colo_stream_set_error(p->out, ret, "%s", colo_errormsg());

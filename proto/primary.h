@@ -10,9 +10,9 @@
 #define COLO_PROTO_PRIMARY_H
 
 #include "colo-rdma/colo-rdma.h"
-#include "proto/dirty_list.h"
+#include "core/dirty_list.h"
 #include "proto/fsm.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 struct colo_primary {
     struct colo_fsm fsm;

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
 #include "common/timeutil.h"
+#include "proto/dirty_wire.h"
 #include "proto/exchange.h"
 #include "proto/secondary.h"
 
@@ -67,17 +69,10 @@ static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
     int ret;
 
     colo_dirty_list_reset(&s->list);
-    ret = colo_grow_buffer(&s->wire, &s->wire_cap, len);
-    if (!ret && count > s->list.cap) {
-        struct colo_dirty_run *runs = realloc(s->list.runs, (size_t)count * sizeof(*runs));
-
-        if (!runs)
-            ret = colo_err(-ENOMEM, "secondary: no memory for %" PRIu64 " dirty runs", count);
-        else {
-            s->list.runs = runs;
-            s->list.cap = count;
-        }
-    }
+    ret = colo_grow_array(&s->wire, &s->wire_cap, len, 1, "secondary: dirty list");
+    if (!ret)
+        ret = colo_grow_array(&s->list.runs, &s->list.cap, (size_t)count,
+                              sizeof(*s->list.runs), "secondary: dirty runs");
     if (!ret)
         ret = colo_stream_get_buffer(s->in, s->wire, len);
     if (!ret)
@@ -139,7 +134,8 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     if (!ret)
         ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-size, bounded by the fsm */
     if (!ret) {
-        ret = colo_grow_buffer(&s->vmstate, &s->vmstate_cap, msg.value);
+        ret = colo_grow_array(&s->vmstate, &s->vmstate_cap, (size_t)msg.value, 1,
+                              "secondary: device state");
         if (ret)
             colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
     }

@@ -10,10 +10,10 @@
 #define COLO_PROTO_SECONDARY_H
 
 #include "colo-rdma/colo-rdma.h"
-#include "proto/dirty_list.h"
+#include "core/dirty_list.h"
 #include "proto/fsm.h"
-#include "transport/ram_cache.h"
-#include "transport/stream.h"
+#include "cache/ram_cache.h"
+#include "stream/stream.h"
 
 struct colo_secondary {
     struct colo_fsm fsm;

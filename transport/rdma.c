@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -11,18 +12,17 @@
 #include "common/error.h"
 #include "common/net.h"
 #include "common/timeutil.h"
-#include "proto/message.h"
-#include "transport/ram_cache.h"
+#include "core/byteorder.h"
 #include "transport/rdma.h"
 #include "transport/rdma_conn.h"
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"
 
 /* What a stream holds: the shared connection and its page-push batch. */
-struct rdma_stream {
-    struct rdma_conn *c;
+struct crdma_stream {
+    struct crdma_conn *c;
     uint32_t timeout_ms;
-    struct rdma_write_batch batch;
+    struct crdma_write_batch batch;
 };
 
 struct colo_rdma_listener {
@@ -30,11 +30,6 @@ struct colo_rdma_listener {
     struct rdma_cm_id *id;
     uint16_t port;
 };
-
-static uint64_t deadline_after(uint32_t ms)
-{
-    return colo_now_ns() + (uint64_t)ms * 1000000;
-}
 
 /* Waits for the next connection-manager event on ec (non-blocking fd). */
 static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, const char *what,
@@ -49,9 +44,9 @@ static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, co
             return 0;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return colo_err(-errno, "rdma: %s: %s", what, strerror(errno));
-        if (now >= deadline_ns)
+        if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
-        n = poll(&p, 1, (int)((deadline_ns - now) / 1000000) + 1);
+        n = poll(&p, 1, deadline_ns ? colo_ms_until(deadline_ns, now) : -1);
         if (n < 0 && errno != EINTR)
             return colo_err(-errno, "rdma: poll: %s", strerror(errno));
     }
@@ -83,58 +78,89 @@ static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_typ
     return 0;
 }
 
-/* Checks the peer's hello from private data, naming what differs. */
-static int check_private_hello(const struct colo_hello *mine, const void *data, uint8_t len)
-{
-    struct colo_hello peer;
-    int ret = colo_hello_decode(data, len, &peer);
+/*
+ * Private data of connect and accept: the upper layer's hello, then where
+ * the sender's liveness probe listens: be32 UD QPN (0: none) | be32 cookie.
+ */
+#define CRDMA_PROBE_PRIVATE_SIZE 8
+#define CRDMA_PRIVATE_MAX (COLO_RDMA_HELLO_MAX + CRDMA_PROBE_PRIVATE_SIZE)
 
-    return ret ? ret : colo_hello_check(mine, &peer);
+static int check_hello_size(const struct colo_rdma_hello *mine)
+{
+    if (!mine || !mine->check || mine->len > COLO_RDMA_HELLO_MAX)
+        return colo_err(COLO_E_CONFIG, "rdma: hello of %zu bytes: expected a check callback "
+                        "and at most %d bytes", mine ? mine->len : 0, COLO_RDMA_HELLO_MAX);
+    return 0;
 }
 
-/*
- * Private data of connect and accept: the hello, then where the sender's
- * liveness probe listens: be32 UD QPN (0: none) | be32 cookie. 48 bytes fit
- * the 56 a RoCE connect request carries.
- */
-#define RDMA_PRIVATE_SIZE (COLO_HELLO_WIRE_SIZE + 8)
-
-static void private_data(const struct rdma_conn *c, const struct colo_hello *mine,
-                         uint8_t out[RDMA_PRIVATE_SIZE])
+/* Hands the peer's hello (the head of its private data) to the upper layer. */
+static int check_private_hello(const struct colo_rdma_hello *mine, const void *data, size_t len)
 {
-    colo_hello_encode(mine, out);
-    colo_put_be32(out + COLO_HELLO_WIRE_SIZE, c->probe_qp ? c->probe_qp->qp_num : 0);
-    colo_put_be32(out + COLO_HELLO_WIRE_SIZE + 4, c->probe_cookie);
+    return mine->check(mine->arg, data, len < mine->len ? len : mine->len);
+}
+
+static size_t private_data(const struct crdma_conn *c, const struct colo_rdma_hello *mine,
+                           uint8_t out[CRDMA_PRIVATE_MAX])
+{
+    memcpy(out, mine->data, mine->len);
+    colo_put_be32(out + mine->len, c->probe_qp ? c->probe_qp->qp_num : 0);
+    colo_put_be32(out + mine->len + 4, c->probe_cookie);
+    return mine->len + CRDMA_PROBE_PRIVATE_SIZE;
 }
 
 /* Aims our probe at the peer's, if its private data announced one. */
-static void connect_probe(struct rdma_conn *c, const uint8_t *data, uint8_t len)
+static void connect_probe(struct crdma_conn *c, const struct colo_rdma_hello *mine,
+                          const uint8_t *data, size_t len)
 {
-    if (data && len >= RDMA_PRIVATE_SIZE)
-        rdma_probe_connect(c, colo_get_be32(data + COLO_HELLO_WIRE_SIZE),
-                           colo_get_be32(data + COLO_HELLO_WIRE_SIZE + 4));
+    if (data && len >= mine->len + CRDMA_PROBE_PRIVATE_SIZE)
+        crdma_probe_connect(c, colo_get_be32(data + mine->len),
+                            colo_get_be32(data + mine->len + 4));
 }
 
-static void conn_param(struct rdma_conn_param *p, const uint8_t *priv)
+static void conn_param(struct rdma_conn_param *p, const uint8_t *priv, size_t len)
 {
     *p = (struct rdma_conn_param){
         .private_data = priv,
-        .private_data_len = RDMA_PRIVATE_SIZE,
+        .private_data_len = (uint8_t)len,
         .responder_resources = 0, /* no RDMA READ either way */
         .initiator_depth = 0,
-        .retry_count = RDMA_RETRY_COUNT,
+        .retry_count = CRDMA_RETRY_COUNT,
         .rnr_retry_count = 0,     /* credits make RNR impossible: never retry it */
     };
 }
 
+/* librdmacm's resolve timeouts: ours, or (0: no timeout) the longest it takes. */
+static int cm_timeout_ms(const struct colo_rdma_options *opt)
+{
+    return opt->timeout_ms && opt->timeout_ms <= INT_MAX ? (int)opt->timeout_ms : INT_MAX;
+}
+
+/* A non-blocking event channel and, where id is given, an id on it. */
+static int new_event_channel(struct rdma_event_channel **ec, struct rdma_cm_id **id, void *ctx)
+{
+    int ret;
+
+    *ec = colo_verbs->create_event_channel();
+    if (!*ec)
+        return colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
+                        "rdma_ucm there?)", strerror(errno));
+    ret = colo_set_nonblock((*ec)->fd);
+    if (ret)
+        return colo_err(ret, "rdma: event channel: cannot make it non-blocking: %s",
+                        strerror(-ret));
+    if (id && colo_verbs->create_id(*ec, id, ctx, RDMA_PS_TCP))
+        return colo_err(-errno, "rdma: create id: %s", strerror(errno));
+    return 0;
+}
+
 /* ---- stream ops ---- */
 
-static int rdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
+static int crdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
 {
-    struct rdma_stream *s = opaque;
-    struct rdma_conn *c = s->c;
-    uint64_t deadline = deadline_after(timeout_ms);
-    uint8_t chunk[RDMA_CTRL_PAYLOAD];
+    struct crdma_stream *s = opaque;
+    struct crdma_conn *c = s->c;
+    uint64_t deadline = colo_deadline_after_ms(timeout_ms);
+    uint8_t chunk[CRDMA_CTRL_PAYLOAD];
     size_t fill = 0;
     int ret = 0;
 
@@ -145,66 +171,66 @@ static int rdma_writev(void *opaque, const struct iovec *iov, int iovcnt, uint32
         size_t left = iov[i].iov_len;
 
         while (!ret && left) {
-            size_t n = RDMA_CTRL_PAYLOAD - fill < left ? RDMA_CTRL_PAYLOAD - fill : left;
+            size_t n = CRDMA_CTRL_PAYLOAD - fill < left ? CRDMA_CTRL_PAYLOAD - fill : left;
 
             memcpy(chunk + fill, p, n);
             fill += n;
             p += n;
             left -= n;
-            if (fill == RDMA_CTRL_PAYLOAD) {
-                ret = rdma_ctrl_send(c, RDMA_CTRL_DATA, chunk, fill, deadline);
+            if (fill == CRDMA_CTRL_PAYLOAD) {
+                ret = crdma_ctrl_send(c, CRDMA_CTRL_DATA, chunk, fill, deadline);
                 fill = 0;
             }
         }
     }
     if (!ret && fill)
-        ret = rdma_ctrl_send(c, RDMA_CTRL_DATA, chunk, fill, deadline);
+        ret = crdma_ctrl_send(c, CRDMA_CTRL_DATA, chunk, fill, deadline);
     pthread_mutex_unlock(&c->lock);
     return ret;
 }
 
-static ssize_t rdma_read(void *opaque, void *buf, size_t len, uint32_t timeout_ms)
+static ssize_t crdma_read(void *opaque, void *buf, size_t len, uint32_t timeout_ms)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     ssize_t n;
 
     pthread_mutex_lock(&s->c->lock);
-    n = rdma_ctrl_read(s->c, buf, len, deadline_after(timeout_ms));
+    n = crdma_ctrl_read(s->c, buf, len, colo_deadline_after_ms(timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return n;
 }
 
-static int rdma_shutdown(void *opaque)
+static int crdma_shutdown(void *opaque)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
 
     /* From any thread: the owner may sleep in poll() with the lock released. */
     pthread_mutex_lock(&s->c->lock);
-    rdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
+    crdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
     colo_verbs->disconnect(s->c->id);
     pthread_mutex_unlock(&s->c->lock);
-    rdma_conn_wake(s->c);
+    crdma_conn_wake(s->c);
     return 0;
 }
 
 /* Reaps and looks at the events, so a loss the heartbeat missed shows too. */
-static int rdma_check(void *opaque)
+static int crdma_check(void *opaque)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     int ret = 0;
 
     pthread_mutex_lock(&s->c->lock);
-    rdma_progress(s->c);
-    rdma_check_events(s->c);
+    crdma_progress(s->c);
+    crdma_check_events(s->c);
     if (s->c->lost)
-        ret = colo_err(s->c->lost_err, "%s", s->c->lost_reason);
+        ret = crdma_conn_lost_error(s->c);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
 
-static struct rdma_stream *stream_state_new(struct rdma_conn *c, uint32_t timeout_ms)
+static struct crdma_stream *stream_state_new(struct crdma_conn *c, uint32_t timeout_ms)
 {
-    struct rdma_stream *s = calloc(1, sizeof(*s));
+    struct crdma_stream *s = calloc(1, sizeof(*s));
 
     if (s) {
         s->c = c;
@@ -213,9 +239,9 @@ static struct rdma_stream *stream_state_new(struct rdma_conn *c, uint32_t timeou
     return s;
 }
 
-static int rdma_open_return_path(void *opaque, void **rp)
+static int crdma_open_return_path(void *opaque, void **rp)
 {
-    struct rdma_stream *s = opaque, *r = stream_state_new(s->c, s->timeout_ms);
+    struct crdma_stream *s = opaque, *r = stream_state_new(s->c, s->timeout_ms);
 
     if (!r)
         return colo_err(-ENOMEM, "rdma: out of memory");
@@ -224,23 +250,23 @@ static int rdma_open_return_path(void *opaque, void **rp)
     return 0;
 }
 
-static bool sends_done(struct rdma_conn *c, void *arg)
+static bool sends_done(struct crdma_conn *c, void *arg)
 {
-    for (uint32_t i = 0; i < RDMA_SEND_SLOTS; i++)
+    for (uint32_t i = 0; i < CRDMA_SEND_SLOTS; i++)
         if (c->send_slot_busy[i])
             return false;
     return true;
 }
 
-static void rdma_close(void *opaque)
+static void crdma_close(void *opaque)
 {
-    struct rdma_stream *s = opaque;
-    struct rdma_conn *c = s->c;
+    struct crdma_stream *s = opaque;
+    struct crdma_conn *c = s->c;
 
     free(s);
     if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL))
         return;
-    rdma_heartbeat_stop(c);
+    crdma_heartbeat_stop(c);
     pthread_mutex_lock(&c->lock);
     /*
      * The last messages (a goodbye) must reach the peer before the
@@ -248,132 +274,127 @@ static void rdma_close(void *opaque)
      * send's completion means the peer acknowledged it.
      */
     if (!c->lost)
-        rdma_wait(c, sends_done, NULL, deadline_after(1000), "flushing the last messages");
+        crdma_wait(c, sends_done, NULL, colo_deadline_after_ms(1000), "flushing the last messages");
     c->tearing_down = true;
     if (!c->lost)
         colo_verbs->disconnect(c->id);
     pthread_mutex_unlock(&c->lock);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
-static int rdma_register_ram(void *opaque, struct colo_stream *f)
+static int crdma_register_ram(void *opaque, struct colo_stream *f)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
 
     /* The secondary holds the cache; the primary the source RAM. */
     if (colo_stream_ram_cache(f))
-        return rdma_mr_expose_cache(s->c, f);
-    return rdma_mr_register_ram(s->c, f);
+        return crdma_mr_expose_cache(s->c, f);
+    return crdma_mr_register_ram(s->c, f);
 }
 
-static int rdma_save_page(void *opaque, struct colo_stream *f, const struct colo_dirty_run *run)
+static int crdma_save_page(void *opaque, struct colo_stream *f, const struct colo_dirty_run *run)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = rdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
-                         deadline_after(s->timeout_ms));
+    ret = crdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
+                          colo_deadline_after_ms(s->timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
 
-static int rdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t seq)
+static int crdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t seq)
 {
-    struct rdma_stream *s = opaque;
+    struct crdma_stream *s = opaque;
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = rdma_write_post(s->c, &s->batch, deadline_after(s->timeout_ms));
+    ret = crdma_write_post(s->c, &s->batch, colo_deadline_after_ms(s->timeout_ms));
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
 
 /* Returns once every WRITE completed: RC completion means the peer has it. */
-static int rdma_flush_ram(void *opaque, struct colo_stream *f)
+static int crdma_flush_ram(void *opaque, struct colo_stream *f)
 {
-    struct rdma_stream *s = opaque;
-    uint64_t deadline = deadline_after(s->timeout_ms);
+    struct crdma_stream *s = opaque;
+    uint64_t deadline = colo_deadline_after_ms(s->timeout_ms);
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = rdma_write_post(s->c, &s->batch, deadline);
+    ret = crdma_write_post(s->c, &s->batch, deadline);
     if (!ret)
-        ret = rdma_write_drain(s->c, deadline);
+        ret = crdma_write_drain(s->c, deadline);
     pthread_mutex_unlock(&s->c->lock);
     return ret ? ret : colo_stream_fflush(f);
 }
 
-static const struct colo_stream_ops rdma_ops = {
+static const struct colo_stream_ops crdma_ops = {
     .name = "rdma",
-    .writev = rdma_writev,
-    .read = rdma_read,
-    .shutdown = rdma_shutdown,
-    .check = rdma_check,
-    .open_return_path = rdma_open_return_path,
-    .close = rdma_close,
-    .register_ram = rdma_register_ram,
-    .save_page = rdma_save_page,
-    .after_ram_iterate = rdma_after_ram_iterate,
-    .flush_ram = rdma_flush_ram,
+    .writev = crdma_writev,
+    .read = crdma_read,
+    .shutdown = crdma_shutdown,
+    .check = crdma_check,
+    .open_return_path = crdma_open_return_path,
+    .close = crdma_close,
+    .register_ram = crdma_register_ram,
+    .save_page = crdma_save_page,
+    .after_ram_iterate = crdma_after_ram_iterate,
+    .flush_ram = crdma_flush_ram,
     /* load_ram: nothing to do, the NIC placed the pages in the cache. */
 };
 
 /* Connected: the channels go non-blocking, the heartbeat starts, a stream wraps it. */
-static int finish_connection(struct rdma_conn *c, const struct colo_rdma_options *opt,
+static int finish_connection(struct crdma_conn *c, const struct colo_rdma_options *opt,
                              struct colo_stream **out)
 {
-    struct rdma_stream *s;
+    struct crdma_stream *s;
     int ret;
 
     c->busy_poll = opt->busy_poll;
     ret = colo_set_nonblock(c->id->verbs->async_fd);
     if (!ret)
-        ret = rdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : 500);
+        ret = crdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : COLO_RDMA_DEFAULT_HEARTBEAT_MS);
     if (ret) {
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
         return ret;
     }
     s = stream_state_new(c, opt->timeout_ms);
     if (!s) {
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
         return colo_err(-ENOMEM, "rdma: out of memory");
     }
-    return colo_stream_new(&rdma_ops, s, opt->timeout_ms, out);
+    return colo_stream_new(&crdma_ops, s, opt->timeout_ms, out);
 }
 
 int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_options *opt,
-                      const struct colo_hello *mine, struct colo_stream **out)
+                      const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
-    uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t priv[RDMA_PRIVATE_SIZE];
+    uint64_t deadline = colo_deadline_after_ms(opt->timeout_ms);
+    uint8_t priv[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct addrinfo *res = NULL;
-    struct rdma_conn *c;
-    uint8_t tmo = RDMA_ACK_TIMEOUT;
+    struct crdma_conn *c;
+    uint8_t tmo = CRDMA_ACK_TIMEOUT;
     int ret;
 
     if (!host || !host[0])
         return colo_err(COLO_E_CONFIG, "rdma: no peer address: expected a host name or address");
-    ret = rdma_conn_new(&c);
+    ret = check_hello_size(mine);
     if (ret)
         return ret;
-    c->ec = colo_verbs->create_event_channel();
-    if (!c->ec) {
-        ret = colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
-                       "rdma_ucm there?)", strerror(errno));
+    ret = crdma_conn_new(&c);
+    if (ret)
+        return ret;
+    ret = new_event_channel(&c->ec, &c->id, c);
+    if (ret)
         goto out_destroy;
-    }
-    if ((ret = colo_set_nonblock(c->ec->fd)) != 0 ||
-        colo_verbs->create_id(c->ec, &c->id, c, RDMA_PS_TCP)) {
-        ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
-        goto out_destroy;
-    }
     ret = colo_resolve("rdma", host, port, 0, &res);
     if (ret)
         goto out_destroy;
-    if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, (int)opt->timeout_ms)) {
+    if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, cm_timeout_ms(opt))) {
         ret = colo_err(COLO_E_PEER_LOST, "rdma: resolve %s: %s (no RDMA device for that "
                        "address?)", host, strerror(errno));
         goto out_destroy;
@@ -384,18 +405,17 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
         goto out_destroy;
     /* rxe with an ACK timeout of 0 never retransmits: always set one. */
     colo_verbs->set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
-    if (colo_verbs->resolve_route(c->id, (int)opt->timeout_ms)) {
+    if (colo_verbs->resolve_route(c->id, cm_timeout_ms(opt))) {
         ret = colo_err(-errno, "rdma: resolve route to %s: %s", host, strerror(errno));
         goto out_destroy;
     }
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, "resolving the route",
                           NULL);
     if (!ret)
-        ret = rdma_conn_build(c);
+        ret = crdma_conn_build(c);
     if (ret)
         goto out_destroy;
-    private_data(c, mine, priv);
-    conn_param(&param, priv);
+    conn_param(&param, priv, private_data(c, mine, priv));
     if (colo_verbs->connect(c->id, &param)) {
         ret = colo_err(-errno, "rdma: connect to %s port %u: %s", host, port, strerror(errno));
         goto out_destroy;
@@ -403,7 +423,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "connecting", &ev);
     if (ev && ev->event == RDMA_CM_EVENT_REJECTED) {
         /* The secondary put its own hello in the rejection: say what differs. */
-        int why = ev->param.conn.private_data_len >= COLO_HELLO_WIRE_SIZE
+        int why = ev->param.conn.private_data_len >= mine->len
                       ? check_private_hello(mine, ev->param.conn.private_data,
                                             ev->param.conn.private_data_len)
                       : 0;
@@ -417,7 +437,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
         goto out_destroy;
     ret = check_private_hello(mine, ev->param.conn.private_data, ev->param.conn.private_data_len);
     if (!ret)
-        connect_probe(c, ev->param.conn.private_data, ev->param.conn.private_data_len);
+        connect_probe(c, mine, ev->param.conn.private_data, ev->param.conn.private_data_len);
     colo_verbs->ack_cm_event(ev);
     if (ret)
         goto out_destroy;
@@ -427,7 +447,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
 out_destroy:
     if (res)
         freeaddrinfo(res);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
     return ret;
 }
 
@@ -441,24 +461,16 @@ int colo_rdma_listen(const char *host, uint16_t port, struct colo_rdma_listener 
 
     if (!l)
         return colo_err(-ENOMEM, "rdma: out of memory");
-    l->ec = colo_verbs->create_event_channel();
-    if (!l->ec) {
-        ret = colo_err(-errno, "rdma: create event channel: %s (is an RDMA device and "
-                       "rdma_ucm there?)", strerror(errno));
+    ret = new_event_channel(&l->ec, &l->id, NULL);
+    if (ret)
         goto out_free;
-    }
-    if ((ret = colo_set_nonblock(l->ec->fd)) != 0 ||
-        colo_verbs->create_id(l->ec, &l->id, NULL, RDMA_PS_TCP)) {
-        ret = colo_err(-errno, "rdma: create id: %s", strerror(errno));
-        goto out_free;
-    }
     if (host && host[0]) {
         ret = colo_resolve("rdma", host, port, AI_PASSIVE, &res);
         if (ret)
             goto out_free;
         sa = res->ai_addr;
     }
-    if (colo_verbs->bind_addr(l->id, sa) || colo_verbs->listen(l->id, 4)) {
+    if (colo_verbs->bind_addr(l->id, sa) || colo_verbs->listen(l->id, COLO_LISTEN_BACKLOG)) {
         ret = colo_err(-errno, "rdma: listen on %s port %u: %s", host && host[0] ? host : "(any)",
                        port, strerror(errno));
         goto out_free;
@@ -496,17 +508,20 @@ void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
 }
 
 int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
-                     const struct colo_hello *mine, struct colo_stream **out)
+                     const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
-    uint64_t deadline = deadline_after(opt->timeout_ms);
-    uint8_t hello[COLO_HELLO_WIRE_SIZE], priv[RDMA_PRIVATE_SIZE], peer[RDMA_PRIVATE_SIZE];
+    uint64_t deadline = colo_deadline_after_ms(opt->timeout_ms);
+    uint8_t priv[CRDMA_PRIVATE_MAX], peer[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct rdma_cm_id *child;
-    struct rdma_conn *c;
+    struct crdma_conn *c;
     uint8_t peer_len;
     int ret;
 
+    ret = check_hello_size(mine);
+    if (ret)
+        return ret;
     ret = expect_cm_event(l->ec, RDMA_CM_EVENT_CONNECT_REQUEST, deadline,
                           "waiting for a primary to connect", &ev);
     if (ret) {
@@ -519,15 +534,14 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
                                                                : sizeof(peer);
     memcpy(peer, ev->param.conn.private_data, peer_len);
     colo_verbs->ack_cm_event(ev);
-    colo_hello_encode(mine, hello);
     ret = check_private_hello(mine, peer, peer_len);
     if (ret) {
         /* Refused before anything is built; our hello tells the primary why. */
-        colo_verbs->reject(child, hello, sizeof(hello));
+        colo_verbs->reject(child, mine->data, (uint8_t)mine->len);
         colo_verbs->destroy_id(child);
         return ret;
     }
-    ret = rdma_conn_new(&c);
+    ret = crdma_conn_new(&c);
     if (ret) {
         colo_verbs->reject(child, NULL, 0);
         colo_verbs->destroy_id(child);
@@ -535,17 +549,16 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     }
     c->id = child;
     child->context = c;
-    c->ec = colo_verbs->create_event_channel();
-    if (!c->ec || colo_set_nonblock(c->ec->fd) || colo_verbs->migrate_id(child, c->ec)) {
+    ret = new_event_channel(&c->ec, NULL, NULL);
+    if (!ret && colo_verbs->migrate_id(child, c->ec))
         ret = colo_err(-errno, "rdma: move the connection to its own event channel: %s",
                        strerror(errno));
-        goto out_reject;
-    }
-    ret = rdma_conn_build(c);
     if (ret)
         goto out_reject;
-    private_data(c, mine, priv);
-    conn_param(&param, priv);
+    ret = crdma_conn_build(c);
+    if (ret)
+        goto out_reject;
+    conn_param(&param, priv, private_data(c, mine, priv));
     if (colo_verbs->accept(child, &param)) {
         ret = colo_err(-errno, "rdma: accept: %s", strerror(errno));
         goto out_destroy;
@@ -553,12 +566,12 @@ int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_option
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "establishing", NULL);
     if (ret)
         goto out_destroy;
-    connect_probe(c, peer, peer_len);
+    connect_probe(c, mine, peer, peer_len);
     return finish_connection(c, opt, out);
 
 out_reject:
     colo_verbs->reject(child, NULL, 0);
 out_destroy:
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
     return ret;
 }

@@ -13,9 +13,9 @@
 #include "common/net.h"
 #include "transport/rdma_conn.h"
 
-int rdma_conn_new(struct rdma_conn **out)
+int crdma_conn_new(struct crdma_conn **out)
 {
-    struct rdma_conn *c = calloc(1, sizeof(*c));
+    struct crdma_conn *c = calloc(1, sizeof(*c));
 
     if (!c)
         return colo_err(-ENOMEM, "rdma: out of memory");
@@ -33,7 +33,7 @@ int rdma_conn_new(struct rdma_conn **out)
     return 0;
 }
 
-void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
+void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -46,13 +46,18 @@ void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
     va_end(ap);
 }
 
+int crdma_conn_lost_error(const struct crdma_conn *c)
+{
+    return colo_err(c->lost_err, "%s", c->lost_reason);
+}
+
 static uint32_t mtu_bytes(enum ibv_mtu m)
 {
     return m >= IBV_MTU_256 && m <= IBV_MTU_4096 ? 128u << m : 0;
 }
 
 /* Device and port limits: queried, never assumed. */
-static int query_limits(struct rdma_conn *c)
+static int query_limits(struct crdma_conn *c)
 {
     struct ibv_device_attr dev;
     struct ibv_port_attr port;
@@ -74,11 +79,11 @@ static int query_limits(struct rdma_conn *c)
     c->lim.max_mr = (uint32_t)dev.max_mr;
     c->lim.max_msg_size = port.max_msg_sz;
     c->lim.active_mtu = mtu_bytes(port.active_mtu);
-    c->lim.sq_depth = c->lim.max_qp_wr < RDMA_SQ_DEPTH ? c->lim.max_qp_wr : RDMA_SQ_DEPTH;
+    c->lim.sq_depth = c->lim.max_qp_wr < CRDMA_SQ_DEPTH ? c->lim.max_qp_wr : CRDMA_SQ_DEPTH;
     return 0;
 }
 
-static int create_qp(struct rdma_conn *c)
+static int create_qp(struct crdma_conn *c)
 {
     struct ibv_qp_init_attr attr = {
         .send_cq = c->cq,
@@ -87,10 +92,10 @@ static int create_qp(struct rdma_conn *c)
         .sq_sig_all = 0, /* selective signaling */
         .cap = {
             .max_send_wr = c->lim.sq_depth,
-            .max_recv_wr = RDMA_RECV_DEPTH,
+            .max_recv_wr = CRDMA_RECV_DEPTH,
             .max_send_sge = 1,
             .max_recv_sge = 1,
-            .max_inline_data = RDMA_WANT_INLINE,
+            .max_inline_data = CRDMA_WANT_INLINE,
         },
     };
 
@@ -99,7 +104,7 @@ static int create_qp(struct rdma_conn *c)
         attr.cap.max_inline_data = 0;
         if (colo_verbs->create_qp(c->id, c->pd, &attr))
             return colo_err(-errno, "rdma: create QP (%" PRIu32 " send, %d receive WRs): %s",
-                            c->lim.sq_depth, RDMA_RECV_DEPTH, strerror(errno));
+                            c->lim.sq_depth, CRDMA_RECV_DEPTH, strerror(errno));
     }
     c->qp_created = true;
     c->lim.max_inline = attr.cap.max_inline_data;
@@ -107,9 +112,9 @@ static int create_qp(struct rdma_conn *c)
     return 0;
 }
 
-int rdma_conn_build(struct rdma_conn *c)
+int crdma_conn_build(struct crdma_conn *c)
 {
-    size_t ring = RDMA_RING_BYTES;
+    size_t ring = CRDMA_RING_BYTES;
     int ret;
 
     ret = query_limits(c);
@@ -125,8 +130,8 @@ int rdma_conn_build(struct rdma_conn *c)
     if (ret)
         return colo_err(ret, "rdma: completion channel: %s", strerror(-ret));
     c->cq = colo_verbs->create_cq(c->id->verbs,
-                                  (int)(c->lim.sq_depth + RDMA_RECV_DEPTH + RDMA_PROBE_SENDS +
-                                        RDMA_PROBE_RECVS),
+                                  (int)(c->lim.sq_depth + CRDMA_RECV_DEPTH + CRDMA_PROBE_SENDS +
+                                        CRDMA_PROBE_RECVS),
                                   c, c->cc, 0);
     if (!c->cq)
         return colo_err(-errno, "rdma: create completion queue: %s", strerror(errno));
@@ -140,16 +145,16 @@ int rdma_conn_build(struct rdma_conn *c)
     c->ctrl_mr = colo_verbs->reg_mr(c->pd, c->ctrl_buf, ring, IBV_ACCESS_LOCAL_WRITE);
     if (!c->ctrl_mr)
         return colo_err(-errno, "rdma: register the control ring: %s", strerror(errno));
-    c->peer_credits = RDMA_RECV_DEPTH;
-    ret = rdma_ctrl_post_all_recvs(c);
+    c->peer_credits = CRDMA_RECV_DEPTH;
+    ret = crdma_ctrl_post_all_recvs(c);
     if (ret)
         return ret;
-    rdma_probe_build(c);
+    crdma_probe_build(c);
     return 0;
 }
 
 /* COLO_RDMA_DEBUG=1: what one connection did, on stderr when it closes. */
-static void debug_summary(const struct rdma_conn *c)
+static void debug_summary(const struct crdma_conn *c)
 {
     const char *v = getenv("COLO_RDMA_DEBUG");
 
@@ -163,16 +168,16 @@ static void debug_summary(const struct rdma_conn *c)
             c->probes_received, c->probes_refused, c->write_wrs, c->doorbells);
 }
 
-void rdma_conn_destroy(struct rdma_conn *c)
+void crdma_conn_destroy(struct crdma_conn *c)
 {
     if (!c)
         return;
-    rdma_heartbeat_stop(c);
+    crdma_heartbeat_stop(c);
     debug_summary(c);
     c->tearing_down = true;
     /* 1. The probe's QP and address handle, then the QP: no more work can
      * start or complete after this. */
-    rdma_probe_destroy(c);
+    crdma_probe_destroy(c);
     if (c->qp_created)
         colo_verbs->destroy_qp(c->id);
     /* 2. CQ, after acking every event taken from its channel. */
@@ -203,7 +208,7 @@ void rdma_conn_destroy(struct rdma_conn *c)
     free(c);
 }
 
-void rdma_conn_wake(struct rdma_conn *c)
+void crdma_conn_wake(struct crdma_conn *c)
 {
     uint64_t one = 1;
 

@@ -2,7 +2,7 @@
 /*
  * One RDMA connection of the rdma backend and everything it owns.
  *
- * Ownership and teardown order (rdma_conn_destroy, safe from any half-built
+ * Ownership and teardown order (crdma_conn_destroy, safe from any half-built
  * state): heartbeat thread, probe QP and address handle, QP, CQ (after
  * acking its events), completion channel, MRs (control ring, RAM or cache),
  * PD, cm_id, event channel.
@@ -18,16 +18,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ram_layout.h"
 #include "transport/verbs_shim.h"
 
 /* Control channel geometry. */
-#define RDMA_RECV_DEPTH 64      /* pre-posted receives = initial peer credits */
-#define RDMA_SEND_SLOTS 64      /* control send buffers */
-#define RDMA_SLOT_SIZE 8192     /* one control message, header included */
-#define RDMA_CTRL_HDR 8
-#define RDMA_CTRL_PAYLOAD (RDMA_SLOT_SIZE - RDMA_CTRL_HDR)
-#define RDMA_SQ_DEPTH 512       /* send queue (WRITEs and SENDs), capped by max_qp_wr */
-#define RDMA_WANT_INLINE 64     /* inline data asked for; the device may give less */
+#define CRDMA_RECV_DEPTH 64      /* pre-posted receives = initial peer credits */
+#define CRDMA_SEND_SLOTS 64      /* control send buffers */
+#define CRDMA_SLOT_SIZE 8192     /* one control message, header included */
+#define CRDMA_CTRL_HDR 8
+#define CRDMA_CTRL_PAYLOAD (CRDMA_SLOT_SIZE - CRDMA_CTRL_HDR)
+#define CRDMA_SQ_DEPTH 512       /* send queue (WRITEs and SENDs), capped by max_qp_wr */
+#define CRDMA_WANT_INLINE 64     /* inline data asked for; the device may give less */
 /*
  * Transport retries outlast the heartbeat deadline (4 x 500 ms by default):
  * 7 tries of 4.096 us << 17 = 537 ms ride out a partition shorter than the
@@ -35,9 +36,9 @@
  * rxe with an ACK timeout of 0 never retransmits. Single losses are resent
  * at once on the responder's sequence NAK; only a lost tail waits a timeout.
  */
-#define RDMA_ACK_TIMEOUT 17
-#define RDMA_RETRY_COUNT 7
-#define RDMA_CQ_ACK_BATCH 16
+#define CRDMA_ACK_TIMEOUT 17
+#define CRDMA_RETRY_COUNT 7
+#define CRDMA_CQ_ACK_BATCH 16
 /*
  * Liveness probe (rdma_probe.c): a UD QP beside the RC one. A heartbeat on
  * the RC QP queues behind the page push's WRITEs, and on a lossy link the
@@ -45,56 +46,68 @@
  * Datagrams on their own QP overtake the push and are never retransmitted:
  * each side sends one every quarter interval; any that arrives is life.
  */
-#define RDMA_PROBE_RECVS 16
-#define RDMA_PROBE_SENDS 1         /* one probe in flight at a time */
-#define RDMA_PROBE_GRH 40          /* a UD receive starts with the GRH */
-#define RDMA_PROBE_WIRE 16         /* be32 magic | be32 cookie | be64 sequence */
-#define RDMA_PROBE_SLOT 64
-#define RDMA_PROBE_MAGIC 0x434c5650u /* "CLVP" */
-#define RDMA_PROBE_QKEY 0x11c0105u
+#define CRDMA_PROBE_RECVS 16
+#define CRDMA_PROBE_SENDS 1         /* one probe in flight at a time */
+#define CRDMA_PROBE_GRH 40          /* a UD receive starts with the GRH */
+#define CRDMA_PROBE_WIRE 16         /* be32 magic | be32 cookie | be64 sequence */
+#define CRDMA_PROBE_SLOT 64
+#define CRDMA_PROBE_MAGIC 0x434c5650u /* "CLVP" */
+#define CRDMA_PROBE_QKEY 0x11c0105u
 /* The control ring and, after it, one page with the probe's receive and send
  * slots (a whole page: the ring is page-aligned and registered in one MR). */
-#define RDMA_PROBE_AREA_OFFSET ((size_t)(RDMA_RECV_DEPTH + RDMA_SEND_SLOTS) * RDMA_SLOT_SIZE)
-#define RDMA_PROBE_AREA 4096
-_Static_assert((RDMA_PROBE_RECVS + RDMA_PROBE_SENDS) * RDMA_PROBE_SLOT <= RDMA_PROBE_AREA,
+#define CRDMA_PROBE_AREA_OFFSET ((size_t)(CRDMA_RECV_DEPTH + CRDMA_SEND_SLOTS) * CRDMA_SLOT_SIZE)
+#define CRDMA_PROBE_AREA 4096
+_Static_assert((CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS) * CRDMA_PROBE_SLOT <= CRDMA_PROBE_AREA,
                "the probe slots fit their page");
-#define RDMA_RING_BYTES (RDMA_PROBE_AREA_OFFSET + RDMA_PROBE_AREA)
+#define CRDMA_RING_BYTES (CRDMA_PROBE_AREA_OFFSET + CRDMA_PROBE_AREA)
 /*
- * Page push flow control: one WRITE carries at most RDMA_WRITE_CHUNK bytes,
- * and at most RDMA_WRITE_WINDOW bytes of WRITEs are in flight. A heartbeat or
+ * Page push flow control: one WRITE carries at most CRDMA_WRITE_CHUNK bytes,
+ * and at most CRDMA_WRITE_WINDOW bytes of WRITEs are in flight. A heartbeat or
  * control message queued behind the WRITEs of the same QP then waits for at
  * most a window's worth of data, so a long push on a slow or lossy link never
  * starves the secondary's heartbeat deadline. 1 MiB is still several times the
  * bandwidth-delay product of a 100 Gb/s link inside a data centre.
  */
-#define RDMA_WRITE_CHUNK (256u << 10)
-#define RDMA_WRITE_WINDOW (1u << 20)
+#define CRDMA_WRITE_CHUNK (256u << 10)
+#define CRDMA_WRITE_WINDOW (1u << 20)
+
+/* Completions reaped per ibv_poll_cq call. */
+#define CRDMA_POLL_BATCH 32
+/* The peer is lost after this many heartbeat intervals without a word. */
+#define CRDMA_HEARTBEAT_MISSES 4
+/* The heartbeat thread wakes (and probes) this many times an interval. */
+#define CRDMA_TICKS_PER_INTERVAL 4
+/* A waiter without a heartbeat still wakes this often to look at events. */
+#define CRDMA_IDLE_SLICE_MS 100
+/* Room under RLIMIT_MEMLOCK beyond the registered RAM: the control ring,
+ * the probe area and what libibverbs pins for itself. */
+#define CRDMA_MEMLOCK_SLACK (4u << 20)
 
 /* Control message types (header: be16 type, be16 credits returned, be32 length). */
-enum rdma_ctrl_type {
-    RDMA_CTRL_DATA = 1,      /* stream bytes */
-    RDMA_CTRL_CREDIT = 2,    /* credits only */
-    RDMA_CTRL_HEARTBEAT = 3, /* liveness (and credits) */
+enum crdma_ctrl_type {
+    CRDMA_CTRL_DATA = 1,      /* stream bytes */
+    CRDMA_CTRL_CREDIT = 2,    /* credits only */
+    CRDMA_CTRL_HEARTBEAT = 3, /* liveness (and credits) */
 };
 
 /*
  * wr_id: low 8 bits the kind, the next 16 an index or a count, the top 40
  * the bytes a signaled WRITE completes.
  */
-enum rdma_wr_kind {
-    RDMA_WR_RECV = 1,  /* index: receive slot */
-    RDMA_WR_SEND = 2,  /* index: send slot; always signaled */
-    RDMA_WR_WRITE = 3, /* count: WRs this signaled WRITE completes */
-    RDMA_WR_PROBE_RECV = 4, /* index: probe receive slot */
-    RDMA_WR_PROBE_SEND = 5,
+enum crdma_wr_kind {
+    CRDMA_WR_RECV = 1,  /* index: receive slot */
+    CRDMA_WR_SEND = 2,  /* index: send slot; always signaled */
+    CRDMA_WR_WRITE = 3, /* count: WRs this signaled WRITE completes */
+    CRDMA_WR_PROBE_RECV = 4, /* index: probe receive slot */
+    CRDMA_WR_PROBE_SEND = 5,
 };
-#define RDMA_WR_ID(kind, n) ((uint64_t)(n) << 8 | (kind))
-#define RDMA_WR_ID_BYTES(kind, n, bytes) ((uint64_t)(bytes) << 24 | RDMA_WR_ID(kind, n))
-#define RDMA_WR_KIND(id) ((unsigned)((id)&0xff))
-#define RDMA_WR_N(id) (((id) >> 8) & 0xffff)
-#define RDMA_WR_BYTES(id) ((id) >> 24)
+#define CRDMA_WR_ID(kind, n) ((uint64_t)(n) << 8 | (kind))
+#define CRDMA_WR_ID_BYTES(kind, n, bytes) ((uint64_t)(bytes) << 24 | CRDMA_WR_ID(kind, n))
+#define CRDMA_WR_KIND(id) ((unsigned)((id)&0xff))
+#define CRDMA_WR_N(id) (((id) >> 8) & 0xffff)
+#define CRDMA_WR_BYTES(id) ((id) >> 24)
 
-struct rdma_limits {
+struct crdma_limits {
     uint32_t max_qp_wr;
     uint32_t max_sge;
     uint32_t max_inline;  /* what the QP got */
@@ -106,15 +119,15 @@ struct rdma_limits {
 };
 
 /* One registered chunk: a region may need several (max_mr_size). */
-struct rdma_chunk {
+struct crdma_chunk {
     uint64_t addr;
     uint64_t len;
     uint32_t key; /* lkey for local chunks, rkey for remote ones */
 };
 
-#define RDMA_MAX_CHUNKS 1024
+#define CRDMA_MAX_CHUNKS 1024
 
-struct rdma_conn {
+struct crdma_conn {
     pthread_mutex_t lock;
     int refs;
 
@@ -127,33 +140,33 @@ struct rdma_conn {
     bool qp_created;
     struct ibv_mr *ctrl_mr;
     uint8_t *ctrl_buf;
-    struct ibv_mr *ram_mrs[RDMA_MAX_CHUNKS];
+    struct ibv_mr *ram_mrs[CRDMA_MAX_CHUNKS];
     uint32_t nram_mrs;
     unsigned cq_events_unacked;
     bool cq_armed;
 
-    struct rdma_limits lim;
+    struct crdma_limits lim;
 
     /* control channel: receive side */
-    uint32_t ready[RDMA_RECV_DEPTH]; /* FIFO of slots holding unread data */
+    uint32_t ready[CRDMA_RECV_DEPTH]; /* FIFO of slots holding unread data */
     uint32_t ready_head, ready_count;
     uint32_t head_off;               /* bytes of the head slot already read */
     uint32_t head_len;               /* payload bytes of the head slot */
     uint32_t credits_to_return;      /* reposted receives not yet announced */
     /* control channel: send side */
     uint32_t peer_credits;           /* receives the peer has posted for us */
-    bool send_slot_busy[RDMA_SEND_SLOTS];
+    bool send_slot_busy[CRDMA_SEND_SLOTS];
     uint32_t next_send_slot;
     uint32_t sq_free;                /* free send-queue entries */
 
     /* page push (primary) */
-    struct rdma_chunk local[RDMA_MAX_CHUNKS];  /* RAM block chunks, lkey */
+    struct crdma_chunk local[CRDMA_MAX_CHUNKS];  /* RAM block chunks, lkey */
     uint32_t nlocal;
-    struct rdma_chunk remote[RDMA_MAX_CHUNKS]; /* cache chunks, rkey */
+    struct crdma_chunk remote[CRDMA_MAX_CHUNKS]; /* cache chunks, rkey */
     uint32_t nremote;
-    uint64_t remote_block[256];                /* cache address of each block */
+    uint64_t remote_block[COLO_RAM_BLOCKS_MAX]; /* cache address of each block */
     uint32_t writes_outstanding;               /* WRITEs posted, not yet complete */
-    uint64_t write_bytes_outstanding;          /* their bytes (RDMA_WRITE_WINDOW) */
+    uint64_t write_bytes_outstanding;          /* their bytes (CRDMA_WRITE_WINDOW) */
     uint64_t doorbells;
     uint64_t write_wrs;
 
@@ -183,57 +196,63 @@ struct rdma_conn {
 };
 
 /* Allocates an empty connection (no resources yet). */
-int rdma_conn_new(struct rdma_conn **out);
+int crdma_conn_new(struct crdma_conn **out);
 /* Tears down whatever exists, in the documented order; NULL is fine. */
-void rdma_conn_destroy(struct rdma_conn *c);
+void crdma_conn_destroy(struct crdma_conn *c);
 
 /* Builds PD, completion channel, CQ, QP and the control ring on c->id, and
  * posts every receive. Reads the device limits first. */
-int rdma_conn_build(struct rdma_conn *c);
+int crdma_conn_build(struct crdma_conn *c);
 
-/* Wakes a waiter sleeping in rdma_wait (from any thread, lock not needed). */
-void rdma_conn_wake(struct rdma_conn *c);
+/* Wakes a waiter sleeping in crdma_wait (from any thread, lock not needed). */
+void crdma_conn_wake(struct crdma_conn *c);
 /* Marks the peer lost with a reason (first one wins); waiters see it. */
-void rdma_conn_lost(struct rdma_conn *c, int err, const char *fmt, ...)
+void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* After a loss: re-records its reason for colo_errormsg() and returns its code. */
+int crdma_conn_lost_error(const struct crdma_conn *c);
 
 /* Reaps completions without blocking. Lock held. */
-int rdma_progress(struct rdma_conn *c);
+int crdma_progress(struct crdma_conn *c);
 /* Takes connection-manager and device events (DISCONNECTED, DEVICE_REMOVAL,
  * QP fatal, port error...) without blocking. Lock held. */
-void rdma_check_events(struct rdma_conn *c);
+void crdma_check_events(struct crdma_conn *c);
 /* Waits (lock held on entry and exit) until done(c, arg) is true, the peer
- * is lost or the deadline passes. */
-int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), void *arg,
-              uint64_t deadline_ns, const char *what);
+ * is lost or the deadline passes. Deadlines are monotonic ns; 0 means none
+ * (common/timeutil.h). */
+int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), void *arg,
+               uint64_t deadline_ns, const char *what);
 /* Maps a failed work completion to its outcome: 0 (ignored during teardown)
  * or the peer-lost error recorded on c. */
-int rdma_completion_error(struct rdma_conn *c, const struct ibv_wc *wc);
+int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc);
 
 /* Liveness probe (rdma_probe.c). Lock held. build: after the control ring;
  * a device without UD QPs (iWARP) leaves the probe off, not the connection.
  * connect: once established, with what the peer's private data announced
  * (QPN 0: the peer has no probe). on_completion: probe work completions. */
-void rdma_probe_build(struct rdma_conn *c);
-void rdma_probe_connect(struct rdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie);
-void rdma_probe_send(struct rdma_conn *c);
-void rdma_probe_on_completion(struct rdma_conn *c, const struct ibv_wc *wc);
-void rdma_probe_destroy(struct rdma_conn *c);
+void crdma_probe_build(struct crdma_conn *c);
+void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie);
+void crdma_probe_send(struct crdma_conn *c);
+void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc);
+void crdma_probe_destroy(struct crdma_conn *c);
 
 /* Heartbeat thread: start after the connection is established. */
-int rdma_heartbeat_start(struct rdma_conn *c, uint32_t interval_ms);
-void rdma_heartbeat_stop(struct rdma_conn *c);
+int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms);
+void crdma_heartbeat_stop(struct crdma_conn *c);
 
 /* Control channel (rdma_ctrl.c). Lock held. */
-int rdma_ctrl_post_all_recvs(struct rdma_conn *c);
-int rdma_ctrl_send(struct rdma_conn *c, uint16_t type, const void *buf, size_t len,
-                   uint64_t deadline_ns);
-/* Handles one receive completion (called by rdma_progress). */
-int rdma_ctrl_on_recv(struct rdma_conn *c, uint32_t slot, uint32_t byte_len);
-void rdma_ctrl_on_send_done(struct rdma_conn *c, uint32_t slot);
+int crdma_ctrl_post_all_recvs(struct crdma_conn *c);
+/* Waits for credits until the deadline (0: none). */
+int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
+                    uint64_t deadline_ns);
+/* A heartbeat or credit update: never waits, -EAGAIN without a credit. */
+int crdma_ctrl_try_send(struct crdma_conn *c, uint16_t type);
+/* Handles one receive completion (called by crdma_progress). */
+int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len);
+void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot);
 /* Copies up to len unread bytes; waits for at least one. */
-ssize_t rdma_ctrl_read(struct rdma_conn *c, void *buf, size_t len, uint64_t deadline_ns);
+ssize_t crdma_ctrl_read(struct crdma_conn *c, void *buf, size_t len, uint64_t deadline_ns);
 /* Sends a credit update or heartbeat when due (heartbeat thread, reader). */
-int rdma_ctrl_maybe_return_credits(struct rdma_conn *c, bool force);
+void crdma_ctrl_maybe_return_credits(struct crdma_conn *c);
 
 #endif

@@ -3,7 +3,7 @@
  * The control channel: stream bytes and COLO messages as SEND/RECV messages.
  *
  * Flow control by credits, so that no SEND ever meets an empty receive queue
- * (RNR is never relied on): the peer pre-posts RDMA_RECV_DEPTH receives and
+ * (RNR is never relied on): the peer pre-posts CRDMA_RECV_DEPTH receives and
  * each SEND spends one credit; a receive buffer is posted again once its
  * bytes are read, and the credit travels back in the header of the next
  * message, or in a credit update when half the ring is owed. A data message
@@ -18,40 +18,40 @@
 
 #include "common/error.h"
 #include "common/timeutil.h"
-#include "proto/message.h"
+#include "core/byteorder.h"
 #include "transport/rdma_conn.h"
 
-static uint8_t *recv_slot(struct rdma_conn *c, uint32_t slot)
+static uint8_t *recv_slot(struct crdma_conn *c, uint32_t slot)
 {
-    return c->ctrl_buf + (size_t)slot * RDMA_SLOT_SIZE;
+    return c->ctrl_buf + (size_t)slot * CRDMA_SLOT_SIZE;
 }
 
-static uint8_t *send_slot(struct rdma_conn *c, uint32_t slot)
+static uint8_t *send_slot(struct crdma_conn *c, uint32_t slot)
 {
-    return c->ctrl_buf + (size_t)(RDMA_RECV_DEPTH + slot) * RDMA_SLOT_SIZE;
+    return c->ctrl_buf + (size_t)(CRDMA_RECV_DEPTH + slot) * CRDMA_SLOT_SIZE;
 }
 
-static void fill_recv(struct rdma_conn *c, uint32_t slot, struct ibv_recv_wr *wr,
+static void fill_recv(struct crdma_conn *c, uint32_t slot, struct ibv_recv_wr *wr,
                       struct ibv_sge *sge)
 {
     *sge = (struct ibv_sge){
         .addr = (uintptr_t)recv_slot(c, slot),
-        .length = RDMA_SLOT_SIZE,
+        .length = CRDMA_SLOT_SIZE,
         .lkey = c->ctrl_mr->lkey,
     };
-    *wr = (struct ibv_recv_wr){.wr_id = RDMA_WR_ID(RDMA_WR_RECV, slot), .sg_list = sge,
+    *wr = (struct ibv_recv_wr){.wr_id = CRDMA_WR_ID(CRDMA_WR_RECV, slot), .sg_list = sge,
                                .num_sge = 1};
 }
 
-int rdma_ctrl_post_all_recvs(struct rdma_conn *c)
+int crdma_ctrl_post_all_recvs(struct crdma_conn *c)
 {
-    struct ibv_recv_wr wr[RDMA_RECV_DEPTH], *bad;
-    struct ibv_sge sge[RDMA_RECV_DEPTH];
+    struct ibv_recv_wr wr[CRDMA_RECV_DEPTH], *bad;
+    struct ibv_sge sge[CRDMA_RECV_DEPTH];
     int ret;
 
-    for (uint32_t i = 0; i < RDMA_RECV_DEPTH; i++) {
+    for (uint32_t i = 0; i < CRDMA_RECV_DEPTH; i++) {
         fill_recv(c, i, &wr[i], &sge[i]);
-        wr[i].next = i + 1 < RDMA_RECV_DEPTH ? &wr[i + 1] : NULL;
+        wr[i].next = i + 1 < CRDMA_RECV_DEPTH ? &wr[i + 1] : NULL;
     }
     ret = colo_verbs->post_recv(c->id->qp, wr, &bad);
     if (ret)
@@ -59,7 +59,7 @@ int rdma_ctrl_post_all_recvs(struct rdma_conn *c)
     return 0;
 }
 
-static int repost(struct rdma_conn *c, uint32_t slot)
+static int repost(struct crdma_conn *c, uint32_t slot)
 {
     struct ibv_recv_wr wr, *bad;
     struct ibv_sge sge;
@@ -68,44 +68,44 @@ static int repost(struct rdma_conn *c, uint32_t slot)
     fill_recv(c, slot, &wr, &sge);
     ret = colo_verbs->post_recv(c->id->qp, &wr, &bad);
     if (ret) {
-        rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post a receive: %s", strerror(ret));
+        crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post a receive: %s", strerror(ret));
         return c->lost_err;
     }
     c->credits_to_return++;
     return 0;
 }
 
-int rdma_ctrl_on_recv(struct rdma_conn *c, uint32_t slot, uint32_t byte_len)
+int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len)
 {
     const uint8_t *m = recv_slot(c, slot);
     uint16_t type, credits;
     uint32_t len;
 
-    if (slot >= RDMA_RECV_DEPTH || byte_len < RDMA_CTRL_HDR) {
-        rdma_conn_lost(c, COLO_E_PROTOCOL, "rdma: control message of %" PRIu32
-                       " bytes: expected at least %d", byte_len, RDMA_CTRL_HDR);
+    if (slot >= CRDMA_RECV_DEPTH || byte_len < CRDMA_CTRL_HDR) {
+        crdma_conn_lost(c, COLO_E_PROTOCOL, "rdma: control message of %" PRIu32
+                        " bytes: expected at least %d", byte_len, CRDMA_CTRL_HDR);
         return c->lost_err;
     }
     type = (uint16_t)(m[0] << 8 | m[1]);
     credits = (uint16_t)(m[2] << 8 | m[3]);
     len = colo_get_be32(m + 4);
-    if (len != byte_len - RDMA_CTRL_HDR || (type != RDMA_CTRL_DATA && len) ||
-        type < RDMA_CTRL_DATA || type > RDMA_CTRL_HEARTBEAT) {
-        rdma_conn_lost(c, COLO_E_PROTOCOL,
-                       "rdma: malformed control message: type %u, length %" PRIu32
-                       " in %" PRIu32 " bytes",
-                       type, len, byte_len);
+    if (len != byte_len - CRDMA_CTRL_HDR || (type != CRDMA_CTRL_DATA && len) ||
+        type < CRDMA_CTRL_DATA || type > CRDMA_CTRL_HEARTBEAT) {
+        crdma_conn_lost(c, COLO_E_PROTOCOL,
+                        "rdma: malformed control message: type %u, length %" PRIu32
+                        " in %" PRIu32 " bytes",
+                        type, len, byte_len);
         return c->lost_err;
     }
-    if (c->peer_credits + credits > RDMA_RECV_DEPTH) {
-        rdma_conn_lost(c, COLO_E_PROTOCOL,
-                       "rdma: the peer returned %u credits, holding %" PRIu32 " of %d", credits,
-                       c->peer_credits, RDMA_RECV_DEPTH);
+    if (c->peer_credits + credits > CRDMA_RECV_DEPTH) {
+        crdma_conn_lost(c, COLO_E_PROTOCOL,
+                        "rdma: the peer returned %u credits, holding %" PRIu32 " of %d", credits,
+                        c->peer_credits, CRDMA_RECV_DEPTH);
         return c->lost_err;
     }
     c->peer_credits += credits;
-    if (type == RDMA_CTRL_DATA && len) {
-        c->ready[(c->ready_head + c->ready_count) % RDMA_RECV_DEPTH] = slot;
+    if (type == CRDMA_CTRL_DATA && len) {
+        c->ready[(c->ready_head + c->ready_count) % CRDMA_RECV_DEPTH] = slot;
         if (c->ready_count++ == 0) {
             c->head_off = 0;
             c->head_len = len;
@@ -115,16 +115,16 @@ int rdma_ctrl_on_recv(struct rdma_conn *c, uint32_t slot, uint32_t byte_len)
     return repost(c, slot); /* nothing to read: the buffer goes back at once */
 }
 
-void rdma_ctrl_on_send_done(struct rdma_conn *c, uint32_t slot)
+void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot)
 {
-    if (slot < RDMA_SEND_SLOTS)
+    if (slot < CRDMA_SEND_SLOTS)
         c->send_slot_busy[slot] = false;
 }
 
-static int free_send_slot(struct rdma_conn *c)
+static int free_send_slot(struct crdma_conn *c)
 {
-    for (uint32_t i = 0; i < RDMA_SEND_SLOTS; i++) {
-        uint32_t s = (c->next_send_slot + i) % RDMA_SEND_SLOTS;
+    for (uint32_t i = 0; i < CRDMA_SEND_SLOTS; i++) {
+        uint32_t s = (c->next_send_slot + i) % CRDMA_SEND_SLOTS;
 
         if (!c->send_slot_busy[s])
             return (int)s;
@@ -132,16 +132,16 @@ static int free_send_slot(struct rdma_conn *c)
     return -1;
 }
 
-static bool can_send(struct rdma_conn *c, void *arg)
+static bool can_send(struct crdma_conn *c, void *arg)
 {
     uint16_t type = *(uint16_t *)arg;
-    uint32_t need = type == RDMA_CTRL_DATA ? 2 : 1;
+    uint32_t need = type == CRDMA_CTRL_DATA ? 2 : 1;
 
     return c->peer_credits >= need && c->sq_free >= 1 && free_send_slot(c) >= 0;
 }
 
-int rdma_ctrl_send(struct rdma_conn *c, uint16_t type, const void *buf, size_t len,
-                   uint64_t deadline_ns)
+static int ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
+                     bool wait, uint64_t deadline_ns)
 {
     struct ibv_send_wr wr, *bad;
     struct ibv_sge sge;
@@ -149,15 +149,15 @@ int rdma_ctrl_send(struct rdma_conn *c, uint16_t type, const void *buf, size_t l
     uint32_t credits;
     int slot, ret;
 
-    if (len > RDMA_CTRL_PAYLOAD)
+    if (len > CRDMA_CTRL_PAYLOAD)
         return colo_err(-EMSGSIZE, "rdma: control message of %zu bytes, at most %d", len,
-                        RDMA_CTRL_PAYLOAD);
+                        CRDMA_CTRL_PAYLOAD);
     if (c->lost)
-        return colo_err(c->lost_err, "%s", c->lost_reason);
+        return crdma_conn_lost_error(c);
     if (!can_send(c, &type)) {
-        if (!deadline_ns)
-            return -EAGAIN; /* heartbeats and credit updates never wait */
-        ret = rdma_wait(c, can_send, &type, deadline_ns, "waiting for the peer's credits");
+        if (!wait)
+            return -EAGAIN;
+        ret = crdma_wait(c, can_send, &type, deadline_ns, "waiting for the peer's credits");
         if (ret)
             return ret;
     }
@@ -170,58 +170,68 @@ int rdma_ctrl_send(struct rdma_conn *c, uint16_t type, const void *buf, size_t l
     m[3] = (uint8_t)credits;
     colo_put_be32(m + 4, (uint32_t)len);
     if (len)
-        memcpy(m + RDMA_CTRL_HDR, buf, len);
-    sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = (uint32_t)(RDMA_CTRL_HDR + len),
+        memcpy(m + CRDMA_CTRL_HDR, buf, len);
+    sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = (uint32_t)(CRDMA_CTRL_HDR + len),
                            .lkey = c->ctrl_mr->lkey};
     wr = (struct ibv_send_wr){
-        .wr_id = RDMA_WR_ID(RDMA_WR_SEND, slot),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_SEND, slot),
         .sg_list = &sge,
         .num_sge = 1,
         .opcode = IBV_WR_SEND,
         .send_flags = IBV_SEND_SIGNALED |
-                      (RDMA_CTRL_HDR + len <= c->lim.max_inline ? IBV_SEND_INLINE : 0),
+                      (CRDMA_CTRL_HDR + len <= c->lim.max_inline ? IBV_SEND_INLINE : 0),
     };
     for (;;) {
         ret = colo_verbs->post_send(c->id->qp, &wr, &bad);
         if (ret != ENOMEM)
             break;
         /* The send queue is full after all: reap and try again. */
-        if (rdma_progress(c))
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+        if (crdma_progress(c))
+            return crdma_conn_lost_error(c);
     }
     if (ret) {
-        rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post a send: %s", strerror(ret));
-        return colo_err(c->lost_err, "%s", c->lost_reason);
+        crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post a send: %s", strerror(ret));
+        return crdma_conn_lost_error(c);
     }
     c->credits_to_return -= credits;
     c->peer_credits--;
     c->sq_free--;
     c->send_slot_busy[slot] = true;
-    c->next_send_slot = ((uint32_t)slot + 1) % RDMA_SEND_SLOTS;
+    c->next_send_slot = ((uint32_t)slot + 1) % CRDMA_SEND_SLOTS;
     c->last_tx_ns = colo_now_ns();
     return 0;
 }
 
-int rdma_ctrl_maybe_return_credits(struct rdma_conn *c, bool force)
+int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
+                    uint64_t deadline_ns)
 {
-    /* Best effort: without a credit now, the next message carries them. */
-    if (c->credits_to_return >= RDMA_RECV_DEPTH / 2 || (force && c->credits_to_return))
-        (void)rdma_ctrl_send(c, RDMA_CTRL_CREDIT, NULL, 0, 0);
-    return 0;
+    return ctrl_send(c, type, buf, len, true, deadline_ns);
 }
 
-static bool have_data(struct rdma_conn *c, void *arg)
+int crdma_ctrl_try_send(struct crdma_conn *c, uint16_t type)
+{
+    return ctrl_send(c, type, NULL, 0, false, 0);
+}
+
+void crdma_ctrl_maybe_return_credits(struct crdma_conn *c)
+{
+    /* Best effort: without a credit now, the next message carries them. */
+    if (c->credits_to_return >= CRDMA_RECV_DEPTH / 2)
+        (void)crdma_ctrl_try_send(c, CRDMA_CTRL_CREDIT);
+}
+
+static bool have_data(struct crdma_conn *c, void *arg)
 {
     return c->ready_count > 0;
 }
 
-ssize_t rdma_ctrl_read(struct rdma_conn *c, void *buf, size_t len, uint64_t deadline_ns)
+ssize_t crdma_ctrl_read(struct crdma_conn *c, void *buf, size_t len, uint64_t deadline_ns)
 {
     uint8_t *p = buf;
     size_t got = 0;
     int ret;
 
-    ret = rdma_wait(c, have_data, NULL, deadline_ns, "waiting for the peer");
+    ret = crdma_wait(c, have_data, NULL, deadline_ns, "waiting for the peer");
     if (ret)
         return ret;
     while (got < len && c->ready_count) {
@@ -230,13 +240,13 @@ ssize_t rdma_ctrl_read(struct rdma_conn *c, void *buf, size_t len, uint64_t dead
 
         if (n > len - got)
             n = len - got;
-        memcpy(p + got, recv_slot(c, slot) + RDMA_CTRL_HDR + c->head_off, n);
+        memcpy(p + got, recv_slot(c, slot) + CRDMA_CTRL_HDR + c->head_off, n);
         got += n;
         c->head_off += (uint32_t)n;
         if (c->head_off < c->head_len)
             break;
         /* Slot consumed: hand it back to the peer. */
-        c->ready_head = (c->ready_head + 1) % RDMA_RECV_DEPTH;
+        c->ready_head = (c->ready_head + 1) % CRDMA_RECV_DEPTH;
         c->ready_count--;
         c->head_off = 0;
         c->head_len = c->ready_count
@@ -245,6 +255,6 @@ ssize_t rdma_ctrl_read(struct rdma_conn *c, void *buf, size_t len, uint64_t dead
         if (repost(c, slot))
             return c->lost_err;
     }
-    rdma_ctrl_maybe_return_credits(c, false);
+    crdma_ctrl_maybe_return_credits(c);
     return (ssize_t)got;
 }

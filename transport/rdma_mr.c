@@ -4,14 +4,14 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "cache/ram_cache.h"
 #include "common/error.h"
-#include "proto/message.h"
-#include "transport/ram_cache.h"
+#include "core/byteorder.h"
 #include "transport/rdma_mr.h"
 
 #define CHUNK_WIRE 24 /* be64 addr | be64 len | be32 rkey | be32 0 */
 
-int rdma_ensure_memlock(uint64_t bytes)
+int crdma_ensure_memlock(uint64_t bytes)
 {
     struct rlimit rl;
 
@@ -37,8 +37,8 @@ int rdma_ensure_memlock(uint64_t bytes)
     return 0;
 }
 
-int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int access,
-                         bool fsdax, struct rdma_chunk *out, uint32_t *nout)
+int crdma_register_region(struct crdma_conn *c, void *addr, uint64_t len, int access,
+                          bool fsdax, struct crdma_chunk *out, uint32_t *nout)
 {
     uint64_t max = c->lim.max_mr_size ? c->lim.max_mr_size & ~4095ull : len;
     uint8_t *p = addr;
@@ -49,10 +49,10 @@ int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int acce
         uint64_t n = len < max ? len : max;
         struct ibv_mr *mr;
 
-        if (*nout == RDMA_MAX_CHUNKS || c->nram_mrs == RDMA_MAX_CHUNKS ||
+        if (*nout == CRDMA_MAX_CHUNKS || c->nram_mrs == CRDMA_MAX_CHUNKS ||
             (c->lim.max_mr && c->nram_mrs >= c->lim.max_mr))
             return colo_err(-E2BIG, "rdma: more than %d memory regions needed (device "
-                            "max_mr_size %" PRIu64 ")", RDMA_MAX_CHUNKS, c->lim.max_mr_size);
+                            "max_mr_size %" PRIu64 ")", CRDMA_MAX_CHUNKS, c->lim.max_mr_size);
         mr = colo_verbs->reg_mr(c->pd, p, n, access);
         if (!mr) {
             int err = errno;
@@ -71,7 +71,7 @@ int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int acce
                             strerror(err));
         }
         c->ram_mrs[c->nram_mrs++] = mr;
-        out[(*nout)++] = (struct rdma_chunk){
+        out[(*nout)++] = (struct crdma_chunk){
             .addr = (uintptr_t)p,
             .len = n,
             .key = access & IBV_ACCESS_REMOTE_WRITE ? mr->rkey : mr->lkey,
@@ -82,8 +82,8 @@ int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int acce
     return 0;
 }
 
-const struct rdma_chunk *rdma_find_chunk(const struct rdma_chunk *chunks, uint32_t n,
-                                         uint64_t addr)
+const struct crdma_chunk *crdma_find_chunk(const struct crdma_chunk *chunks, uint32_t n,
+                                           uint64_t addr)
 {
     uint32_t lo = 0, hi = n;
 
@@ -101,20 +101,20 @@ const struct rdma_chunk *rdma_find_chunk(const struct rdma_chunk *chunks, uint32
     return NULL;
 }
 
-int rdma_mr_expose_cache(struct rdma_conn *c, struct colo_stream *f)
+int crdma_mr_expose_cache(struct crdma_conn *c, struct colo_stream *f)
 {
     const struct colo_ram_layout *layout = colo_stream_ram_layout(f);
     struct colo_ram_cache *cache = colo_stream_ram_cache(f);
-    struct rdma_chunk chunks[RDMA_MAX_CHUNKS];
+    struct crdma_chunk chunks[CRDMA_MAX_CHUNKS];
     uint32_t n = 0;
     uint8_t wire[CHUNK_WIRE];
     int ret;
 
-    ret = rdma_ensure_memlock(colo_ram_cache_size(cache) + (4u << 20));
+    ret = crdma_ensure_memlock(colo_ram_cache_size(cache) + CRDMA_MEMLOCK_SLACK);
     if (!ret)
-        ret = rdma_register_region(c, colo_ram_cache_block(cache, 0), colo_ram_cache_size(cache),
-                                   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
-                                   colo_ram_cache_is_fsdax(cache), chunks, &n);
+        ret = crdma_register_region(c, colo_ram_cache_block(cache, 0), colo_ram_cache_size(cache),
+                                    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
+                                    colo_ram_cache_is_fsdax(cache), chunks, &n);
     if (ret)
         return ret;
     colo_stream_put_be32(f, n);
@@ -132,10 +132,10 @@ int rdma_mr_expose_cache(struct rdma_conn *c, struct colo_stream *f)
 }
 
 /* Every byte of each block's cache must lie in the announced chunks. */
-static int check_remote(struct rdma_conn *c, const struct colo_ram_layout *layout)
+static int check_remote(struct crdma_conn *c, const struct colo_ram_layout *layout)
 {
     for (uint32_t i = 0; i < c->nremote; i++) {
-        const struct rdma_chunk *k = &c->remote[i];
+        const struct crdma_chunk *k = &c->remote[i];
 
         if (!k->len || k->addr + k->len < k->addr ||
             (i && k->addr < c->remote[i - 1].addr + c->remote[i - 1].len))
@@ -149,7 +149,7 @@ static int check_remote(struct rdma_conn *c, const struct colo_ram_layout *layou
             return colo_err(COLO_E_PROTOCOL, "rdma: cache of block %s wraps around",
                             layout->blocks[b].name);
         while (a < end) {
-            const struct rdma_chunk *k = rdma_find_chunk(c->remote, c->nremote, a);
+            const struct crdma_chunk *k = crdma_find_chunk(c->remote, c->nremote, a);
 
             if (!k)
                 return colo_err(COLO_E_PROTOCOL,
@@ -162,7 +162,7 @@ static int check_remote(struct rdma_conn *c, const struct colo_ram_layout *layou
     return 0;
 }
 
-int rdma_mr_register_ram(struct rdma_conn *c, struct colo_stream *f)
+int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f)
 {
     const struct colo_ram_layout *layout = colo_stream_ram_layout(f);
     uint64_t total = 0;
@@ -172,17 +172,17 @@ int rdma_mr_register_ram(struct rdma_conn *c, struct colo_stream *f)
 
     for (uint32_t b = 0; b < layout->nblocks; b++)
         total += layout->blocks[b].length;
-    ret = rdma_ensure_memlock(total + (4u << 20));
+    ret = crdma_ensure_memlock(total + CRDMA_MEMLOCK_SLACK);
     /* A source of RDMA WRITE needs no remote access: local read only. */
     for (uint32_t b = 0; !ret && b < layout->nblocks; b++)
-        ret = rdma_register_region(c, layout->blocks[b].host, layout->blocks[b].length, 0,
-                                   false, c->local, &c->nlocal);
+        ret = crdma_register_region(c, layout->blocks[b].host, layout->blocks[b].length, 0,
+                                    false, c->local, &c->nlocal);
     if (ret)
         return ret;
     /* Blocks need not be in address order: sort the chunks for lookups. */
     for (uint32_t i = 1; i < c->nlocal; i++)
         for (uint32_t j = i; j && c->local[j - 1].addr > c->local[j].addr; j--) {
-            struct rdma_chunk t = c->local[j];
+            struct crdma_chunk t = c->local[j];
 
             c->local[j] = c->local[j - 1];
             c->local[j - 1] = t;
@@ -192,16 +192,16 @@ int rdma_mr_register_ram(struct rdma_conn *c, struct colo_stream *f)
     nblocks = colo_stream_get_be32(f);
     if ((ret = colo_stream_error(f)) != 0)
         return ret;
-    if (n == 0 || n > RDMA_MAX_CHUNKS || nblocks != layout->nblocks)
+    if (n == 0 || n > CRDMA_MAX_CHUNKS || nblocks != layout->nblocks)
         return colo_err(COLO_E_PROTOCOL,
                         "rdma: cache layout of %" PRIu32 " chunks and %" PRIu32
                         " blocks: expected 1..%d chunks and %" PRIu32 " blocks",
-                        n, nblocks, RDMA_MAX_CHUNKS, layout->nblocks);
+                        n, nblocks, CRDMA_MAX_CHUNKS, layout->nblocks);
     for (uint32_t i = 0; i < n; i++) {
         ret = colo_stream_get_buffer(f, wire, sizeof(wire));
         if (ret)
             return ret;
-        c->remote[i] = (struct rdma_chunk){.addr = colo_get_be64(wire),
+        c->remote[i] = (struct crdma_chunk){.addr = colo_get_be64(wire),
                                            .len = colo_get_be64(wire + 8),
                                            .key = colo_get_be32(wire + 16)};
     }

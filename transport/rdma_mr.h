@@ -9,22 +9,22 @@
 #ifndef COLO_TRANSPORT_RDMA_MR_H
 #define COLO_TRANSPORT_RDMA_MR_H
 
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 #include "transport/rdma_conn.h"
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 /* Registers [addr, addr + len) in chunks; appends them to out. Lock not needed. */
-int rdma_register_region(struct rdma_conn *c, void *addr, uint64_t len, int access,
-                         bool fsdax, struct rdma_chunk *out, uint32_t *nout);
+int crdma_register_region(struct crdma_conn *c, void *addr, uint64_t len, int access,
+                          bool fsdax, struct crdma_chunk *out, uint32_t *nout);
 /* Raises RLIMIT_MEMLOCK to cover bytes more, or says how to. */
-int rdma_ensure_memlock(uint64_t bytes);
+int crdma_ensure_memlock(uint64_t bytes);
 
 /* Secondary: registers the cache and sends its layout on f. */
-int rdma_mr_expose_cache(struct rdma_conn *c, struct colo_stream *f);
+int crdma_mr_expose_cache(struct crdma_conn *c, struct colo_stream *f);
 /* Primary: registers the RAM blocks and receives and checks the cache layout. */
-int rdma_mr_register_ram(struct rdma_conn *c, struct colo_stream *f);
+int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f);
 /* Primary: the chunk holding [addr, addr+1), or NULL. */
-const struct rdma_chunk *rdma_find_chunk(const struct rdma_chunk *chunks, uint32_t n,
-                                         uint64_t addr);
+const struct crdma_chunk *crdma_find_chunk(const struct crdma_chunk *chunks, uint32_t n,
+                                           uint64_t addr);
 
 #endif

@@ -15,12 +15,12 @@
 #include <time.h>
 
 #include "common/timeutil.h"
-#include "proto/message.h"
+#include "core/byteorder.h"
 #include "transport/rdma_conn.h"
 
-static uint8_t *probe_slot(struct rdma_conn *c, uint32_t slot)
+static uint8_t *probe_slot(struct crdma_conn *c, uint32_t slot)
 {
-    return c->ctrl_buf + RDMA_PROBE_AREA_OFFSET + (size_t)slot * RDMA_PROBE_SLOT;
+    return c->ctrl_buf + CRDMA_PROBE_AREA_OFFSET + (size_t)slot * CRDMA_PROBE_SLOT;
 }
 
 static uint32_t random32(void)
@@ -32,15 +32,15 @@ static uint32_t random32(void)
     return v;
 }
 
-static int post_probe_recv(struct rdma_conn *c, uint32_t slot)
+static int post_probe_recv(struct crdma_conn *c, uint32_t slot)
 {
     struct ibv_sge sge = {
         .addr = (uintptr_t)probe_slot(c, slot),
-        .length = RDMA_PROBE_SLOT,
+        .length = CRDMA_PROBE_SLOT,
         .lkey = c->ctrl_mr->lkey,
     };
     struct ibv_recv_wr wr = {
-        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_RECV, slot),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, slot),
         .sg_list = &sge,
         .num_sge = 1,
     }, *bad;
@@ -49,7 +49,7 @@ static int post_probe_recv(struct rdma_conn *c, uint32_t slot)
 }
 
 /* Switches the probe off for good; the RC heartbeat carries on alone. */
-static void probe_off(struct rdma_conn *c)
+static void probe_off(struct crdma_conn *c)
 {
     if (c->probe_ah) {
         colo_verbs->destroy_ah(c->probe_ah);
@@ -57,13 +57,13 @@ static void probe_off(struct rdma_conn *c)
     }
 }
 
-static int probe_to_rts(struct rdma_conn *c)
+static int probe_to_rts(struct crdma_conn *c)
 {
     struct ibv_qp_attr a = {
         .qp_state = IBV_QPS_INIT,
         .pkey_index = 0,
         .port_num = c->id->port_num,
-        .qkey = RDMA_PROBE_QKEY,
+        .qkey = CRDMA_PROBE_QKEY,
     };
 
     if (colo_verbs->modify_qp(c->probe_qp, &a,
@@ -76,15 +76,15 @@ static int probe_to_rts(struct rdma_conn *c)
     return colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
 }
 
-void rdma_probe_build(struct rdma_conn *c)
+void crdma_probe_build(struct crdma_conn *c)
 {
     struct ibv_qp_init_attr attr = {
         .send_cq = c->cq,
         .recv_cq = c->cq,
         .qp_type = IBV_QPT_UD,
         .sq_sig_all = 1,
-        .cap = {.max_send_wr = RDMA_PROBE_SENDS, .max_recv_wr = RDMA_PROBE_RECVS, .max_send_sge = 1,
-                .max_recv_sge = 1},
+        .cap = {.max_send_wr = CRDMA_PROBE_SENDS, .max_recv_wr = CRDMA_PROBE_RECVS,
+                .max_send_sge = 1, .max_recv_sge = 1},
     };
     uint32_t i;
 
@@ -92,10 +92,10 @@ void rdma_probe_build(struct rdma_conn *c)
     if (!c->probe_qp)
         return; /* no UD on this device: heartbeats on the RC QP only */
     if (probe_to_rts(c) == 0) {
-        for (i = 0; i < RDMA_PROBE_RECVS; i++)
+        for (i = 0; i < CRDMA_PROBE_RECVS; i++)
             if (post_probe_recv(c, i))
                 break;
-        if (i == RDMA_PROBE_RECVS) {
+        if (i == CRDMA_PROBE_RECVS) {
             c->probe_cookie = random32();
             return;
         }
@@ -104,7 +104,7 @@ void rdma_probe_build(struct rdma_conn *c)
     c->probe_qp = NULL;
 }
 
-void rdma_probe_connect(struct rdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie)
+void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie)
 {
     struct ibv_qp_attr a = {.qp_state = IBV_QPS_RTR};
     int mask = 0;
@@ -119,28 +119,28 @@ void rdma_probe_connect(struct rdma_conn *c, uint32_t peer_qpn, uint32_t peer_co
     c->peer_probe_cookie = peer_cookie;
 }
 
-void rdma_probe_send(struct rdma_conn *c)
+void crdma_probe_send(struct crdma_conn *c)
 {
-    uint8_t *m = probe_slot(c, RDMA_PROBE_RECVS); /* the send slot, after the receives */
+    uint8_t *m = probe_slot(c, CRDMA_PROBE_RECVS); /* the send slot, after the receives */
     struct ibv_sge sge;
     struct ibv_send_wr wr, *bad;
 
     /* An address handle exists only on a built, connected probe. */
     if (!c->probe_ah || c->probe_send_busy || c->lost)
         return;
-    colo_put_be32(m, RDMA_PROBE_MAGIC);
+    colo_put_be32(m, CRDMA_PROBE_MAGIC);
     colo_put_be32(m + 4, c->peer_probe_cookie);
     colo_put_be64(m + 8, c->probes_sent);
-    sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = RDMA_PROBE_WIRE,
+    sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = CRDMA_PROBE_WIRE,
                            .lkey = c->ctrl_mr->lkey};
     wr = (struct ibv_send_wr){
-        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0),
         .sg_list = &sge,
         .num_sge = 1,
         .opcode = IBV_WR_SEND,
         .send_flags = IBV_SEND_SIGNALED,
         .wr.ud = {.ah = c->probe_ah, .remote_qpn = c->peer_probe_qpn,
-                  .remote_qkey = RDMA_PROBE_QKEY},
+                  .remote_qkey = CRDMA_PROBE_QKEY},
     };
     if (colo_verbs->post_send(c->probe_qp, &wr, &bad)) {
         probe_off(c);
@@ -150,18 +150,18 @@ void rdma_probe_send(struct rdma_conn *c)
     c->probes_sent++;
 }
 
-static bool probe_valid(struct rdma_conn *c, const struct ibv_wc *wc, const uint8_t *p)
+static bool probe_valid(struct crdma_conn *c, const struct ibv_wc *wc, const uint8_t *p)
 {
-    return wc->byte_len == RDMA_PROBE_GRH + RDMA_PROBE_WIRE && c->peer_probe_qpn &&
-           wc->src_qp == c->peer_probe_qpn && colo_get_be32(p) == RDMA_PROBE_MAGIC &&
+    return wc->byte_len == CRDMA_PROBE_GRH + CRDMA_PROBE_WIRE && c->peer_probe_qpn &&
+           wc->src_qp == c->peer_probe_qpn && colo_get_be32(p) == CRDMA_PROBE_MAGIC &&
            colo_get_be32(p + 4) == c->probe_cookie;
 }
 
-void rdma_probe_on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
+void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
 {
-    uint32_t slot = (uint32_t)RDMA_WR_N(wc->wr_id);
+    uint32_t slot = (uint32_t)CRDMA_WR_N(wc->wr_id);
 
-    if (RDMA_WR_KIND(wc->wr_id) == RDMA_WR_PROBE_SEND) {
+    if (CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_SEND) {
         c->probe_send_busy = false;
         if (wc->status != IBV_WC_SUCCESS)
             probe_off(c);
@@ -169,9 +169,9 @@ void rdma_probe_on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
     }
     /* A failed receive means the UD QP is in error (or torn down): it is
      * not reposted, and the probe falls silent; the deadline still holds. */
-    if (wc->status != IBV_WC_SUCCESS || slot >= RDMA_PROBE_RECVS)
+    if (wc->status != IBV_WC_SUCCESS || slot >= CRDMA_PROBE_RECVS)
         return;
-    if (probe_valid(c, wc, probe_slot(c, slot) + RDMA_PROBE_GRH)) {
+    if (probe_valid(c, wc, probe_slot(c, slot) + CRDMA_PROBE_GRH)) {
         c->last_rx_ns = colo_now_ns();
         c->probes_received++;
     } else {
@@ -182,7 +182,7 @@ void rdma_probe_on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
 }
 
 /* The QP first: no send may still use the address handle. */
-void rdma_probe_destroy(struct rdma_conn *c)
+void crdma_probe_destroy(struct crdma_conn *c)
 {
     if (c->probe_qp) {
         colo_verbs->destroy_plain_qp(c->probe_qp);

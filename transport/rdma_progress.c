@@ -2,7 +2,7 @@
 /*
  * Completions, connection events and device events of one connection, the
  * wait loop (event-driven: arm, drain, sleep, drain; or busy-poll), and the
- * heartbeat. Every way of losing the peer ends in rdma_conn_lost(), which
+ * heartbeat. Every way of losing the peer ends in crdma_conn_lost(), which
  * the waiters turn into COLO_E_PEER_LOST with the reason.
  */
 #include <errno.h>
@@ -20,19 +20,19 @@
 
 static const char *wr_kind_str(uint64_t wr_id)
 {
-    switch (RDMA_WR_KIND(wr_id)) {
-    case RDMA_WR_RECV:
+    switch (CRDMA_WR_KIND(wr_id)) {
+    case CRDMA_WR_RECV:
         return "receive";
-    case RDMA_WR_SEND:
+    case CRDMA_WR_SEND:
         return "send";
-    case RDMA_WR_WRITE:
+    case CRDMA_WR_WRITE:
         return "RDMA WRITE";
     default:
         return "unknown work request";
     }
 }
 
-int rdma_completion_error(struct rdma_conn *c, const struct ibv_wc *wc)
+int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
 {
     const char *why;
 
@@ -56,48 +56,48 @@ int rdma_completion_error(struct rdma_conn *c, const struct ibv_wc *wc)
         why = "work completion error";
         break;
     }
-    rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s failed: %s (%s)", wr_kind_str(wc->wr_id),
-                   ibv_wc_status_str(wc->status), why);
+    crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s failed: %s (%s)", wr_kind_str(wc->wr_id),
+                    ibv_wc_status_str(wc->status), why);
     return c->lost_err;
 }
 
 /* Handles the completions of one poll. */
-static void on_completion(struct rdma_conn *c, const struct ibv_wc *wc)
+static void on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
 {
-    uint64_t n = RDMA_WR_N(wc->wr_id);
+    uint64_t n = CRDMA_WR_N(wc->wr_id);
 
     /* The probe's own failures are not the connection's: it just falls silent. */
-    if (RDMA_WR_KIND(wc->wr_id) == RDMA_WR_PROBE_RECV ||
-        RDMA_WR_KIND(wc->wr_id) == RDMA_WR_PROBE_SEND) {
-        rdma_probe_on_completion(c, wc);
+    if (CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_RECV ||
+        CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_SEND) {
+        crdma_probe_on_completion(c, wc);
         return;
     }
     if (wc->status != IBV_WC_SUCCESS) {
-        rdma_completion_error(c, wc);
+        crdma_completion_error(c, wc);
         return;
     }
-    switch (RDMA_WR_KIND(wc->wr_id)) {
-    case RDMA_WR_RECV:
+    switch (CRDMA_WR_KIND(wc->wr_id)) {
+    case CRDMA_WR_RECV:
         c->last_rx_ns = colo_now_ns();
-        rdma_ctrl_on_recv(c, (uint32_t)n, wc->byte_len);
+        crdma_ctrl_on_recv(c, (uint32_t)n, wc->byte_len);
         break;
-    case RDMA_WR_SEND:
+    case CRDMA_WR_SEND:
         c->sq_free++;
-        rdma_ctrl_on_send_done(c, (uint32_t)n);
+        crdma_ctrl_on_send_done(c, (uint32_t)n);
         break;
-    case RDMA_WR_WRITE:
+    case CRDMA_WR_WRITE:
         /* A signaled WRITE completes itself and the unsignaled ones before it. */
         c->sq_free += (uint32_t)n;
         c->writes_outstanding -= (uint32_t)n;
-        c->write_bytes_outstanding -= RDMA_WR_BYTES(wc->wr_id);
+        c->write_bytes_outstanding -= CRDMA_WR_BYTES(wc->wr_id);
         break;
     default:
-        rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: completion with unknown wr_id %" PRIx64,
-                       (uint64_t)wc->wr_id);
+        crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: completion with unknown wr_id %" PRIx64,
+                        (uint64_t)wc->wr_id);
     }
 }
 
-static void poll_cm_events(struct rdma_conn *c)
+static void poll_cm_events(struct crdma_conn *c)
 {
     struct rdma_cm_event *ev;
 
@@ -110,13 +110,13 @@ static void poll_cm_events(struct rdma_conn *c)
         switch (type) {
         case RDMA_CM_EVENT_DISCONNECTED:
             if (!c->tearing_down)
-                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the peer disconnected");
+                crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the peer disconnected");
             break;
         case RDMA_CM_EVENT_DEVICE_REMOVAL:
-            rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the RDMA device was removed");
+            crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the RDMA device was removed");
             break;
         case RDMA_CM_EVENT_ADDR_CHANGE:
-            rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the local address changed");
+            crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the local address changed");
             break;
         default:
             break; /* TIMEWAIT_EXIT and the like */
@@ -124,7 +124,7 @@ static void poll_cm_events(struct rdma_conn *c)
     }
 }
 
-static void poll_async_events(struct rdma_conn *c)
+static void poll_async_events(struct crdma_conn *c)
 {
     struct ibv_async_event ev;
 
@@ -145,7 +145,7 @@ static void poll_async_events(struct rdma_conn *c)
         case IBV_EVENT_PORT_ERR:
         case IBV_EVENT_DEVICE_FATAL:
             if (ours)
-                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s", ibv_event_type_str(type));
+                crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s", ibv_event_type_str(type));
             break;
         default:
             break;
@@ -153,34 +153,34 @@ static void poll_async_events(struct rdma_conn *c)
     }
 }
 
-void rdma_check_events(struct rdma_conn *c)
+void crdma_check_events(struct crdma_conn *c)
 {
     poll_cm_events(c);
     poll_async_events(c);
     c->events_checked_ns = colo_now_ns();
 }
 
-int rdma_progress(struct rdma_conn *c)
+int crdma_progress(struct crdma_conn *c)
 {
-    struct ibv_wc wc[32];
+    struct ibv_wc wc[CRDMA_POLL_BATCH];
     int n;
 
     if (c->cq) {
         do {
-            n = colo_verbs->poll_cq(c->cq, 32, wc);
+            n = colo_verbs->poll_cq(c->cq, CRDMA_POLL_BATCH, wc);
             if (n < 0) {
-                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: polling the completion queue failed");
+                crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: polling the completion queue failed");
                 break;
             }
             for (int i = 0; i < n; i++)
                 on_completion(c, &wc[i]);
-        } while (n == 32);
+        } while (n == CRDMA_POLL_BATCH);
     }
     return c->lost ? c->lost_err : 0;
 }
 
 /* Takes every pending event off the completion channel; acks in batches. */
-static void take_cq_events(struct rdma_conn *c)
+static void take_cq_events(struct crdma_conn *c)
 {
     struct ibv_cq *cq;
     void *ctx;
@@ -189,34 +189,34 @@ static void take_cq_events(struct rdma_conn *c)
         c->cq_events_unacked++;
         c->cq_armed = false;
     }
-    if (c->cq_events_unacked >= RDMA_CQ_ACK_BATCH) {
+    if (c->cq_events_unacked >= CRDMA_CQ_ACK_BATCH) {
         colo_verbs->ack_cq_events(c->cq, c->cq_events_unacked);
         c->cq_events_unacked = 0;
     }
 }
 
-int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), void *arg,
-              uint64_t deadline_ns, const char *what)
+int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), void *arg,
+               uint64_t deadline_ns, const char *what)
 {
     for (;;) {
         struct pollfd fds[4];
         int nfds = 0;
         uint64_t now, slice_ms;
 
-        rdma_progress(c);
+        crdma_progress(c);
         /* What already arrived is still delivered after the peer is gone. */
         if (done(c, arg))
             return 0;
         if (c->lost)
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            return crdma_conn_lost_error(c);
         now = colo_now_ns();
         if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
         if (c->busy_poll) {
             /* Connection and device events cost system calls: look at them
              * once a millisecond, not on every spin. */
-            if (now - c->events_checked_ns > 1000000) {
-                rdma_check_events(c);
+            if (now - c->events_checked_ns > COLO_NS_PER_MS) {
+                crdma_check_events(c);
                 /* ... and let the heartbeat thread in as often. */
                 pthread_mutex_unlock(&c->lock);
                 sched_yield();
@@ -228,7 +228,7 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
             /* Arm, then drain again: a completion between the last poll and
              * the arming would otherwise raise no event. */
             if (colo_verbs->req_notify_cq(c->cq, 0)) {
-                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: arming the completion queue failed");
+                crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: arming the completion queue failed");
                 continue;
             }
             c->cq_armed = true;
@@ -240,9 +240,9 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
         fds[nfds++] = (struct pollfd){.fd = c->id->verbs->async_fd, .events = POLLIN};
         fds[nfds++] = (struct pollfd){.fd = c->wake_fd, .events = POLLIN};
         /* Wake at least every heartbeat interval to see a deadline pass. */
-        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : 100;
-        if (deadline_ns && (deadline_ns - now) / 1000000 + 1 < slice_ms)
-            slice_ms = (deadline_ns - now) / 1000000 + 1;
+        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : CRDMA_IDLE_SLICE_MS;
+        if (deadline_ns && (uint64_t)colo_ms_until(deadline_ns, now) < slice_ms)
+            slice_ms = (uint64_t)colo_ms_until(deadline_ns, now);
         pthread_mutex_unlock(&c->lock);
         poll(fds, (nfds_t)nfds, (int)slice_ms);
         pthread_mutex_lock(&c->lock);
@@ -251,64 +251,65 @@ int rdma_wait(struct rdma_conn *c, bool (*done)(struct rdma_conn *, void *), voi
             uint64_t v;
 
             if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                rdma_conn_lost(c, -errno, "rdma: wake-up eventfd: %s", strerror(errno));
+                crdma_conn_lost(c, -errno, "rdma: wake-up eventfd: %s", strerror(errno));
         }
         /* Only when they fired (or a slice passed): the checks are system calls. */
         for (int i = 1; i < nfds; i++)
             if (fds[i].revents) {
-                rdma_check_events(c);
+                crdma_check_events(c);
                 break;
             }
-        if (colo_now_ns() - c->events_checked_ns > slice_ms * 1000000)
-            rdma_check_events(c);
+        if (colo_now_ns() - c->events_checked_ns > slice_ms * COLO_NS_PER_MS)
+            crdma_check_events(c);
     }
 }
 
 /*
- * Each tick (a quarter interval): reap, look at the events, check the
+ * Each tick (CRDMA_TICKS_PER_INTERVAL an interval): reap, look at the events, check the
  * deadline, send a probe; and a heartbeat on the RC QP once an interval
  * passed without any send there (it also carries credits, and its failure
  * is how a dead RC path shows when no checkpoint runs).
  */
 static void *heartbeat_main(void *arg)
 {
-    struct rdma_conn *c = arg;
-    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * 4 * 1000000;
-    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * 1000000 / 4;
+    struct crdma_conn *c = arg;
+    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES * COLO_NS_PER_MS;
+    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS / CRDMA_TICKS_PER_INTERVAL;
 
-    if (tick_ns < 1000000)
-        tick_ns = 1000000;
+    if (tick_ns < COLO_NS_PER_MS)
+        tick_ns = COLO_NS_PER_MS;
     pthread_mutex_lock(&c->lock);
     while (!c->hb_stop) {
         struct timespec ts;
         uint64_t now;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)(tick_ns % 1000000000);
-        ts.tv_sec += (time_t)(tick_ns / 1000000000) + ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        ts.tv_nsec += (long)(tick_ns % COLO_NS_PER_S);
+        ts.tv_sec += (time_t)(tick_ns / COLO_NS_PER_S) + ts.tv_nsec / (long)COLO_NS_PER_S;
+        ts.tv_nsec %= (long)COLO_NS_PER_S;
         pthread_cond_timedwait(&c->hb_cond, &c->lock, &ts);
         if (c->hb_stop || c->lost)
             continue;
-        rdma_progress(c);
-        rdma_check_events(c);
+        crdma_progress(c);
+        crdma_check_events(c);
         now = colo_now_ns();
         if (now - c->last_rx_ns > deadline_ns) {
-            rdma_conn_lost(c, COLO_E_PEER_LOST,
-                           "rdma: nothing from the peer for %" PRIu64
-                           " ms (heartbeat deadline %" PRIu32 " ms)",
-                           (now - c->last_rx_ns) / 1000000, c->heartbeat_ms * 4);
+            crdma_conn_lost(c, COLO_E_PEER_LOST,
+                            "rdma: nothing from the peer for %" PRIu64
+                            " ms (heartbeat deadline %" PRIu32 " ms)",
+                            (now - c->last_rx_ns) / COLO_NS_PER_MS,
+                            c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES);
             continue;
         }
-        rdma_probe_send(c);
-        if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * 1000000)
-            rdma_ctrl_send(c, RDMA_CTRL_HEARTBEAT, NULL, 0, 0);
+        crdma_probe_send(c);
+        if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS)
+            crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
-int rdma_heartbeat_start(struct rdma_conn *c, uint32_t interval_ms)
+int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms)
 {
     pthread_condattr_t attr;
     int ret;
@@ -328,7 +329,7 @@ int rdma_heartbeat_start(struct rdma_conn *c, uint32_t interval_ms)
     return 0;
 }
 
-void rdma_heartbeat_stop(struct rdma_conn *c)
+void crdma_heartbeat_stop(struct crdma_conn *c)
 {
     if (!c->hb_running)
         return;

@@ -8,16 +8,16 @@
 #include "transport/rdma_write.h"
 
 /* Room for the next WRITE: a send-queue entry and space in the window. */
-static bool sq_has_room(struct rdma_conn *c, void *arg)
+static bool sq_has_room(struct crdma_conn *c, void *arg)
 {
     uint64_t next = *(const uint64_t *)arg;
 
     return c->sq_free >= 1 &&
            (c->write_bytes_outstanding == 0 ||
-            c->write_bytes_outstanding + next <= RDMA_WRITE_WINDOW);
+            c->write_bytes_outstanding + next <= CRDMA_WRITE_WINDOW);
 }
 
-int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t deadline_ns)
+int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t deadline_ns)
 {
     uint32_t done = 0;
 
@@ -29,10 +29,10 @@ int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t de
         uint64_t bytes = b->sge[done].length;
 
         if (c->lost)
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            return crdma_conn_lost_error(c);
         if (!sq_has_room(c, &bytes)) {
-            ret = rdma_wait(c, sq_has_room, &bytes, deadline_ns,
-                            "waiting for send-queue room");
+            ret = crdma_wait(c, sq_has_room, &bytes, deadline_ns,
+                             "waiting for send-queue room");
             if (ret)
                 return ret;
         }
@@ -40,30 +40,30 @@ int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t de
         k = 1;
         while (done + k < b->n && k < c->sq_free &&
                c->write_bytes_outstanding + bytes + b->sge[done + k].length <=
-                   RDMA_WRITE_WINDOW) {
+                   CRDMA_WRITE_WINDOW) {
             bytes += b->sge[done + k].length;
             k++;
         }
         for (uint32_t i = done; i < done + k; i++) {
             b->wr[i].next = i + 1 < done + k ? &b->wr[i + 1] : NULL;
             b->wr[i].send_flags = 0;
-            b->wr[i].wr_id = RDMA_WR_ID(RDMA_WR_WRITE, 0);
+            b->wr[i].wr_id = CRDMA_WR_ID(CRDMA_WR_WRITE, 0);
         }
         b->wr[done + k - 1].send_flags = IBV_SEND_SIGNALED;
-        b->wr[done + k - 1].wr_id = RDMA_WR_ID_BYTES(RDMA_WR_WRITE, k, bytes);
+        b->wr[done + k - 1].wr_id = CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, k, bytes);
         ret = colo_verbs->post_send(c->id->qp, &b->wr[done], &bad);
         if (ret == ENOMEM) {
             /* Full after all: reap completions and try again. */
             if (bad != &b->wr[done]) {
-                rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: partial post of WRITEs");
-                return colo_err(c->lost_err, "%s", c->lost_reason);
+                crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: partial post of WRITEs");
+                return crdma_conn_lost_error(c);
             }
-            rdma_progress(c);
+            crdma_progress(c);
             continue;
         }
         if (ret) {
-            rdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post RDMA WRITE: %s", strerror(ret));
-            return colo_err(c->lost_err, "%s", c->lost_reason);
+            crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post RDMA WRITE: %s", strerror(ret));
+            return crdma_conn_lost_error(c);
         }
         c->sq_free -= k;
         c->writes_outstanding += k;
@@ -76,9 +76,9 @@ int rdma_write_post(struct rdma_conn *c, struct rdma_write_batch *b, uint64_t de
     return 0;
 }
 
-int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
-                   const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
-                   uint64_t deadline_ns)
+int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
+                    const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                    uint64_t deadline_ns)
 {
     uint64_t off = run->first_page * layout->page_size;
     uint64_t len = run->page_count * layout->page_size;
@@ -86,8 +86,8 @@ int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
     uint64_t raddr = c->remote_block[run->block] + off;
 
     while (len) {
-        const struct rdma_chunk *lk = rdma_find_chunk(c->local, c->nlocal, laddr);
-        const struct rdma_chunk *rk = rdma_find_chunk(c->remote, c->nremote, raddr);
+        const struct crdma_chunk *lk = crdma_find_chunk(c->local, c->nlocal, laddr);
+        const struct crdma_chunk *rk = crdma_find_chunk(c->remote, c->nremote, raddr);
         uint64_t n = len;
         uint32_t i;
 
@@ -100,8 +100,8 @@ int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
             n = rk->addr + rk->len - raddr;
         if (c->lim.max_msg_size && n > c->lim.max_msg_size)
             n = c->lim.max_msg_size;
-        if (n > RDMA_WRITE_CHUNK)
-            n = RDMA_WRITE_CHUNK;
+        if (n > CRDMA_WRITE_CHUNK)
+            n = CRDMA_WRITE_CHUNK;
         i = b->n++;
         b->sge[i] = (struct ibv_sge){.addr = laddr, .length = (uint32_t)n, .lkey = lk->key};
         b->wr[i] = (struct ibv_send_wr){
@@ -110,8 +110,8 @@ int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
             .opcode = IBV_WR_RDMA_WRITE,
             .wr.rdma = {.remote_addr = raddr, .rkey = rk->key},
         };
-        if (b->n == RDMA_WRITE_BATCH) {
-            int ret = rdma_write_post(c, b, deadline_ns);
+        if (b->n == CRDMA_WRITE_BATCH) {
+            int ret = crdma_write_post(c, b, deadline_ns);
 
             if (ret)
                 return ret;
@@ -123,12 +123,12 @@ int rdma_write_run(struct rdma_conn *c, struct rdma_write_batch *b,
     return 0;
 }
 
-static bool writes_done(struct rdma_conn *c, void *arg)
+static bool writes_done(struct crdma_conn *c, void *arg)
 {
     return c->writes_outstanding == 0;
 }
 
-int rdma_write_drain(struct rdma_conn *c, uint64_t deadline_ns)
+int crdma_write_drain(struct crdma_conn *c, uint64_t deadline_ns)
 {
-    return rdma_wait(c, writes_done, NULL, deadline_ns, "waiting for RDMA WRITEs to complete");
+    return crdma_wait(c, writes_done, NULL, deadline_ns, "waiting for RDMA WRITEs to complete");
 }

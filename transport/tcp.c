@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,11 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cache/ram_cache.h"
 #include "common/error.h"
 #include "common/net.h"
 #include "common/timeutil.h"
-#include "proto/message.h"
-#include "transport/ram_cache.h"
+#include "core/byteorder.h"
 #include "transport/tcp.h"
 
 #define FRAME_PAGE 0x50414745u /* "PAGE" */
@@ -41,13 +42,14 @@ struct colo_tcp_listener {
     uint16_t port;
 };
 
+/* timeout_ms 0: no timeout (common/timeutil.h). */
 static int wait_fd(int fd, short events, uint32_t timeout_ms, const char *what)
 {
     struct pollfd p = {.fd = fd, .events = events};
     int n;
 
     do {
-        n = poll(&p, 1, timeout_ms ? (int)timeout_ms : -1);
+        n = poll(&p, 1, timeout_ms ? (timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms) : -1);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return colo_err(-errno, "tcp: poll while %s: %s", what, strerror(errno));
@@ -275,8 +277,7 @@ static int stream_from_fd(int fd, uint32_t timeout_ms, struct colo_stream **out)
 /* Non-blocking connect bounded by the deadline. */
 static int connect_one(const struct addrinfo *ai, uint64_t deadline_ns, int *fd_out)
 {
-    uint64_t now = colo_now_ns();
-    uint32_t left_ms = deadline_ns > now ? (uint32_t)((deadline_ns - now) / 1000000) + 1 : 1;
+    uint32_t left_ms = deadline_ns ? (uint32_t)colo_ms_until(deadline_ns, colo_now_ns()) : 0;
     int fd, err = 0, ret;
     socklen_t len = sizeof(err);
 
@@ -307,7 +308,7 @@ out_close:
 int colo_tcp_connect(const char *host, uint16_t port, uint32_t timeout_ms,
                      struct colo_stream **out)
 {
-    uint64_t deadline = colo_now_ns() + (uint64_t)timeout_ms * 1000000;
+    uint64_t deadline = colo_deadline_after_ms(timeout_ms);
     struct addrinfo *res, *ai;
     int fd = -1, ret;
 
@@ -340,7 +341,7 @@ static int listen_on(const struct sockaddr *sa, socklen_t salen, int family, int
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (family == AF_INET6 && dual_stack)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, sa, salen) || listen(fd, 4) || colo_set_nonblock(fd)) {
+    if (bind(fd, sa, salen) || listen(fd, COLO_LISTEN_BACKLOG) || colo_set_nonblock(fd)) {
         ret = -errno;
         close(fd);
         return ret;

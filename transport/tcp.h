@@ -3,14 +3,15 @@
  * The tcp backend: the whole stream interface over one TCP connection,
  * pages included (they are streamed and copied into the secondary's cache).
  * It is the baseline the rdma backend must beat and the fallback where there
- * is no RDMA device. IPv4 and IPv6; every wait has a timeout.
+ * is no RDMA device. IPv4 and IPv6; every wait has a timeout (0 ms: none,
+ * as for every backend).
  */
 #ifndef COLO_TRANSPORT_TCP_H
 #define COLO_TRANSPORT_TCP_H
 
 #include <stdint.h>
 
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 struct colo_tcp_listener;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Dirty-page lists (proto/dirty_list.c) against a fixed RAM layout: a small
+ * Dirty-page lists (core/dirty_list.c) against a fixed RAM layout: a small
  * block, a one-page block and two blocks whose page counts reach toward
  * 2^52, so that first page + page count overflow is reachable.
  *
@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 #include "fuzz_common.h"
-#include "proto/dirty_list.h"
+#include "proto/dirty_wire.h"
 #include "proto/message.h"
 
 static struct colo_ram_layout layout;

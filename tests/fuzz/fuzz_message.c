@@ -24,7 +24,6 @@ static int reference_valid(uint32_t cmd, uint64_t value)
         return value <= (1ull << 32);
     case COLO_CMD_DIRTY_LIST:
         return value <= (1ull << 24);
-    case COLO_CMD_HEARTBEAT:
     case COLO_CMD_GOODBYE:
         return value <= (UINT64_MAX >> 1);
     case COLO_CMD_CHECKPOINT_READY:
@@ -33,7 +32,6 @@ static int reference_valid(uint32_t cmd, uint64_t value)
     case COLO_CMD_VMSTATE_SEND:
     case COLO_CMD_VMSTATE_RECEIVED:
     case COLO_CMD_VMSTATE_LOADED:
-    case COLO_CMD_FAILOVER:
         return value >= 1 && value <= (UINT64_MAX >> 1);
     default:
         return 0;

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/ram_layout.h"
-#include "transport/ram_cache.h"
+#include "core/ram_layout.h"
+#include "cache/ram_cache.h"
 
 #define FUZZ_PAGE 4096u
 #define FUZZ_NBLOCKS 3

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 #define FUZZ_CONN_OUT_MAX (1u << 20)
 

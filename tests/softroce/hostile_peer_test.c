@@ -31,7 +31,7 @@
 
 #include "colo-rdma/colo-rdma.h"
 #include "proto/auth.h"
-#include "proto/dirty_list.h"
+#include "proto/dirty_wire.h"
 #include "proto/handshake.h"
 #include "proto/message.h"
 #include "transport/rdma.h"
@@ -70,6 +70,11 @@ static void put_runs(struct colo_stream *f, const struct colo_dirty_run *runs, s
     colo_stream_put_buffer(f, wire, n * COLO_DIRTY_RUN_WIRE_SIZE);
 }
 
+static int hello_check(void *arg, const void *peer, size_t len)
+{
+    return colo_hello_check_wire(arg, peer, len);
+}
+
 /* The hostile primary: connects properly, then sends what its case says. */
 static void hostile_child(int port_fd)
 {
@@ -77,6 +82,9 @@ static void hostile_child(int port_fd)
     struct colo_ram_layout layout;
     struct colo_stream *fwd, *rp;
     struct colo_hello hello;
+    uint8_t hello_wire[COLO_HELLO_WIRE_SIZE];
+    struct colo_rdma_hello mine = {.data = hello_wire, .len = sizeof(hello_wire),
+                                   .check = hello_check, .arg = &hello};
     uint8_t ready[COLO_MSG_WIRE_SIZE];
     uint16_t port;
     int ret;
@@ -88,7 +96,8 @@ static void hostile_child(int port_fd)
     colo_hello_from_layout(&hello, COLO_ROLE_PRIMARY, 0, &layout);
     if (!strcmp(which, "version"))
         hello.version = COLO_PROTO_VERSION + 1;
-    ret = colo_rdma_connect(addr, port, &opt, &hello, &fwd);
+    colo_hello_encode(&hello, hello_wire);
+    ret = colo_rdma_connect(addr, port, &opt, &mine, &fwd);
     if (!strcmp(which, "version")) {
         /* refused at connect, with the secondary's own reason */
         _exit(ret == COLO_E_HANDSHAKE && strstr(colo_errormsg(), "protocol version") ? 0 : 11);

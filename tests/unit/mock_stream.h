@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "transport/stream.h"
+#include "stream/stream.h"
 
 struct mock_conn {
     uint8_t in[1 << 20];

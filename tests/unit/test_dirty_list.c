@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "proto/dirty_list.h"
+#include "proto/dirty_wire.h"
 
 static uint8_t ram0[16 * 4096], ram1[4 * 4096];
 

@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "mock_stream.h"
+#include "proto/dirty_wire.h"
 #include "proto/primary.h"
 #include "proto/secondary.h"
 

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "transport/ram_cache.h"
+#include "cache/ram_cache.h"
 
 static uint8_t guest0[8 * 4096], guest1[3 * 4096];
 static char dir[64];

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
-#include "proto/message.h"
+#include "core/byteorder.h"
 #include "transport/rdma_conn.h"
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"
@@ -36,7 +36,7 @@ static struct {
     bool no_ud;              /* the device has no UD QPs */
     int probe_recvs, probe_sends;
     struct ibv_send_wr probe_wr;
-    uint8_t probe_sent[RDMA_PROBE_WIRE];
+    uint8_t probe_sent[CRDMA_PROBE_WIRE];
     struct ibv_pd pd;
     struct ibv_comp_channel cc;
     struct ibv_cq cq;
@@ -183,7 +183,7 @@ static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int ac
     mr->length = len;
     mr->lkey = 0x100 + (uint32_t)fk.nmrs;
     mr->rkey = 0x200 + (uint32_t)fk.nmrs;
-    if (len == RDMA_RING_BYTES)
+    if (len == CRDMA_RING_BYTES)
         fk.ring = addr;
     return mr;
 }
@@ -219,7 +219,7 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
     if (qp == &fk.udqp) {
         fk.probe_sends++;
         fk.probe_wr = *wr;
-        memcpy(fk.probe_sent, (void *)(uintptr_t)wr->sg_list->addr, RDMA_PROBE_WIRE);
+        memcpy(fk.probe_sent, (void *)(uintptr_t)wr->sg_list->addr, CRDMA_PROBE_WIRE);
         return 0;
     }
     fk.post_send_calls++;
@@ -325,11 +325,11 @@ static const struct colo_verbs fake = {
 static struct rdma_event_channel fake_ec;
 
 /* A connection built on the fake device (no event channel unless asked). */
-static struct rdma_conn *fake_conn(bool with_ec)
+static struct crdma_conn *fake_conn(bool with_ec)
 {
-    struct rdma_conn *c;
+    struct crdma_conn *c;
 
-    assert_int_equal(rdma_conn_new(&c), 0);
+    assert_int_equal(crdma_conn_new(&c), 0);
     c->id = &fk.id;
     fk.live++; /* the id */
     if (with_ec) {
@@ -368,148 +368,148 @@ static void test_teardown_from_each_step(void **state)
     };
 
     for (int step = 0; step <= S_NSTEPS; step++) {
-        struct rdma_conn *c;
+        struct crdma_conn *c;
         int ret;
 
         setup(NULL);
         fk.fail_at = step < S_NSTEPS ? step : -1;
         c = fake_conn(true);
-        ret = rdma_conn_build(c);
+        ret = crdma_conn_build(c);
         if (step < S_NSTEPS) {
             assert_int_not_equal(ret, 0);
             assert_true(strlen(colo_errormsg()) > 0);
         } else {
             assert_int_equal(ret, 0);
-            assert_int_equal(fk.recvs_posted, RDMA_RECV_DEPTH);
-            assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS);
+            assert_int_equal(fk.recvs_posted, CRDMA_RECV_DEPTH);
+            assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS);
         }
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
         assert_string_equal(fk.log, want[step]);
         assert_int_equal(fk.live, 0);
     }
-    rdma_conn_destroy(NULL);
+    crdma_conn_destroy(NULL);
 }
 
 static void test_qp_without_inline_is_retried(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
 
     fk.fail_qp_tries = 1;
-    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(crdma_conn_build(c), 0);
     assert_int_equal(c->lim.max_inline, 0);
     assert_int_equal(c->lim.sq_depth, 16);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 /* ---- the liveness probe ---- */
 
 /* Puts a probe datagram into probe receive slot `slot` and completes it. */
-static void peer_probes(struct rdma_conn *c, uint32_t slot, uint32_t src_qp, uint32_t cookie)
+static void peer_probes(struct crdma_conn *c, uint32_t slot, uint32_t src_qp, uint32_t cookie)
 {
-    uint8_t *m = fk.ring + RDMA_PROBE_AREA_OFFSET + (size_t)slot * RDMA_PROBE_SLOT +
-                 RDMA_PROBE_GRH;
+    uint8_t *m = fk.ring + CRDMA_PROBE_AREA_OFFSET + (size_t)slot * CRDMA_PROBE_SLOT +
+                 CRDMA_PROBE_GRH;
 
-    colo_put_be32(m, RDMA_PROBE_MAGIC);
+    colo_put_be32(m, CRDMA_PROBE_MAGIC);
     colo_put_be32(m + 4, cookie);
     colo_put_be64(m + 8, 7);
     fk.cq_q[fk.cq_tail++ % 1024] = (struct ibv_wc){
-        .wr_id = RDMA_WR_ID(RDMA_WR_PROBE_RECV, slot),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, slot),
         .status = IBV_WC_SUCCESS,
-        .byte_len = RDMA_PROBE_GRH + RDMA_PROBE_WIRE,
+        .byte_len = CRDMA_PROBE_GRH + CRDMA_PROBE_WIRE,
         .src_qp = src_qp,
     };
 }
 
 static void test_probe_counts_as_life(void **state)
 {
-    struct rdma_conn *c = fake_conn(true);
+    struct crdma_conn *c = fake_conn(true);
 
-    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(crdma_conn_build(c), 0);
     assert_non_null(c->probe_qp);
-    rdma_probe_connect(c, 0x77, 0xc00c1e);
+    crdma_probe_connect(c, 0x77, 0xc00c1e);
     assert_non_null(c->probe_ah);
     /* A probe goes to the peer's QPN with the peer's cookie; one at a time. */
-    rdma_probe_send(c);
-    rdma_probe_send(c);
+    crdma_probe_send(c);
+    crdma_probe_send(c);
     assert_int_equal(fk.probe_sends, 1);
     assert_int_equal(fk.probe_wr.wr.ud.remote_qpn, 0x77);
-    assert_int_equal(fk.probe_wr.wr.ud.remote_qkey, RDMA_PROBE_QKEY);
+    assert_int_equal(fk.probe_wr.wr.ud.remote_qkey, CRDMA_PROBE_QKEY);
     assert_ptr_equal(fk.probe_wr.wr.ud.ah, &fk.ah);
-    assert_int_equal(colo_get_be32(fk.probe_sent), RDMA_PROBE_MAGIC);
+    assert_int_equal(colo_get_be32(fk.probe_sent), CRDMA_PROBE_MAGIC);
     assert_int_equal(colo_get_be32(fk.probe_sent + 4), 0xc00c1e);
-    cq_push(RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0), IBV_WC_SUCCESS, 0);
-    assert_int_equal(rdma_progress(c), 0);
-    rdma_probe_send(c);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0), IBV_WC_SUCCESS, 0);
+    assert_int_equal(crdma_progress(c), 0);
+    crdma_probe_send(c);
     assert_int_equal(fk.probe_sends, 2);
     /* A good probe is life; its buffer goes straight back. */
     c->last_rx_ns = 1;
     peer_probes(c, 3, 0x77, c->probe_cookie);
-    assert_int_equal(rdma_progress(c), 0);
+    assert_int_equal(crdma_progress(c), 0);
     assert_true(c->last_rx_ns > 1);
     assert_int_equal(c->probes_received, 1);
-    assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS + 1);
+    assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS + 1);
     /* From another QP, or with another cookie: refused, not life. */
     c->last_rx_ns = 1;
     peer_probes(c, 4, 0x78, c->probe_cookie);
     peer_probes(c, 5, 0x77, c->probe_cookie + 1);
-    assert_int_equal(rdma_progress(c), 0);
+    assert_int_equal(crdma_progress(c), 0);
     assert_int_equal(c->last_rx_ns, 1);
     assert_int_equal(c->probes_refused, 2);
-    assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS + 3);
+    assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS + 3);
     assert_false(c->lost);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
     assert_string_equal(fk.log, "uaqchmpie");
     assert_int_equal(fk.live, 0);
 }
 
 static void test_probe_failures_are_not_the_connections(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
 
-    assert_int_equal(rdma_conn_build(c), 0);
-    rdma_probe_connect(c, 0x77, 1);
-    rdma_probe_send(c);
+    assert_int_equal(crdma_conn_build(c), 0);
+    crdma_probe_connect(c, 0x77, 1);
+    crdma_probe_send(c);
     /* A failed probe send switches the probe off; the connection lives on. */
-    cq_push(RDMA_WR_ID(RDMA_WR_PROBE_SEND, 0), IBV_WC_GENERAL_ERR, 0);
-    cq_push(RDMA_WR_ID(RDMA_WR_PROBE_RECV, 0), IBV_WC_WR_FLUSH_ERR, 0);
-    assert_int_equal(rdma_progress(c), 0);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0), IBV_WC_GENERAL_ERR, 0);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, 0), IBV_WC_WR_FLUSH_ERR, 0);
+    assert_int_equal(crdma_progress(c), 0);
     assert_false(c->lost);
     assert_null(c->probe_ah);
-    rdma_probe_send(c);
+    crdma_probe_send(c);
     assert_int_equal(fk.probe_sends, 1);
-    assert_int_equal(fk.probe_recvs, RDMA_PROBE_RECVS); /* the flushed one not reposted */
-    rdma_conn_destroy(c);
+    assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS); /* the flushed one not reposted */
+    crdma_conn_destroy(c);
     assert_string_equal(fk.log, "auqchmpi"); /* the address handle went with the probe */
 }
 
 static void test_no_ud_means_no_probe(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
 
     fk.no_ud = true;
-    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(crdma_conn_build(c), 0);
     assert_null(c->probe_qp);
-    rdma_probe_connect(c, 0x77, 1);
-    rdma_probe_send(c);
+    crdma_probe_connect(c, 0x77, 1);
+    crdma_probe_send(c);
     assert_null(c->probe_ah);
     assert_int_equal(fk.probe_sends, 0);
     /* ... and a peer without one (QPN 0) is not probed either. */
     fk.no_ud = false;
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
     c = fake_conn(false);
-    assert_int_equal(rdma_conn_build(c), 0);
-    rdma_probe_connect(c, 0, 1);
+    assert_int_equal(crdma_conn_build(c), 0);
+    crdma_probe_connect(c, 0, 1);
     assert_null(c->probe_ah);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 /* ---- credits ---- */
 
 /* Puts a message from the peer into receive slot `slot` and completes it. */
-static void peer_sends(struct rdma_conn *c, uint32_t slot, uint16_t type, uint16_t credits,
+static void peer_sends(struct crdma_conn *c, uint32_t slot, uint16_t type, uint16_t credits,
                        const char *payload)
 {
-    uint8_t *m = fk.ring + (size_t)slot * RDMA_SLOT_SIZE;
+    uint8_t *m = fk.ring + (size_t)slot * CRDMA_SLOT_SIZE;
     uint32_t len = payload ? (uint32_t)strlen(payload) : 0;
 
     m[0] = (uint8_t)(type >> 8);
@@ -518,65 +518,65 @@ static void peer_sends(struct rdma_conn *c, uint32_t slot, uint16_t type, uint16
     m[3] = (uint8_t)credits;
     colo_put_be32(m + 4, len);
     if (len)
-        memcpy(m + RDMA_CTRL_HDR, payload, len);
-    cq_push(RDMA_WR_ID(RDMA_WR_RECV, slot), IBV_WC_SUCCESS, RDMA_CTRL_HDR + len);
+        memcpy(m + CRDMA_CTRL_HDR, payload, len);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_RECV, slot), IBV_WC_SUCCESS, CRDMA_CTRL_HDR + len);
 }
 
 static void test_credits_never_over_post(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
     int data = 0;
 
     c->lim.max_qp_wr = 1024;
-    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(crdma_conn_build(c), 0);
     c->sq_free = 1024; /* the send queue is not what this test limits */
-    /* Data may use every credit but the last. */
-    while (rdma_ctrl_send(c, RDMA_CTRL_DATA, "x", 1, 0) == 0) {
+    /* Data may use every credit but the last (deadline 1: long passed). */
+    while (crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 1) == 0) {
         data++;
-        rdma_progress(c); /* send completions free the send slots */
+        crdma_progress(c); /* send completions free the send slots */
     }
-    assert_int_equal(data, RDMA_RECV_DEPTH - 1);
+    assert_int_equal(data, CRDMA_RECV_DEPTH - 1);
     assert_int_equal(c->peer_credits, 1);
     /* The last credit carries a heartbeat or credit update, then nothing. */
-    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_HEARTBEAT, NULL, 0, 0), 0);
-    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_CREDIT, NULL, 0, 0), -EAGAIN);
-    assert_int_equal(fk.nsent, RDMA_RECV_DEPTH);
+    assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT), 0);
+    assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_CREDIT), -EAGAIN);
+    assert_int_equal(fk.nsent, CRDMA_RECV_DEPTH);
     /* A waiting sender gives up at its deadline, naming why. */
-    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_DATA, "x", 1, 1), -ETIMEDOUT);
+    assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 1), -ETIMEDOUT);
     assert_non_null(strstr(colo_errormsg(), "credits"));
     /* The peer returns 10 credits in a heartbeat: sending resumes. */
-    peer_sends(c, 0, RDMA_CTRL_HEARTBEAT, 10, NULL);
-    rdma_progress(c);
+    peer_sends(c, 0, CRDMA_CTRL_HEARTBEAT, 10, NULL);
+    crdma_progress(c);
     assert_int_equal(c->peer_credits, 10);
-    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_DATA, "y", 1, 0), 0);
+    assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_DATA, "y", 1, 0), 0);
     /* the heartbeat's receive buffer went straight back, owed as a credit */
     assert_int_equal(c->credits_to_return, 0); /* ... and rode on that data message */
-    assert_int_equal(fk.sent_sge[fk.nsent - 1].length, RDMA_CTRL_HDR + 1);
+    assert_int_equal(fk.sent_sge[fk.nsent - 1].length, CRDMA_CTRL_HDR + 1);
     assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[fk.nsent - 1].addr)[3], 1);
     assert_true(fk.sent[fk.nsent - 1].send_flags & IBV_SEND_INLINE);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 static void test_reads_return_credits(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
     char buf[128];
     int before;
 
-    assert_int_equal(rdma_conn_build(c), 0);
-    for (uint32_t s = 0; s < RDMA_RECV_DEPTH / 2; s++)
-        peer_sends(c, s, RDMA_CTRL_DATA, 0, "abc");
+    assert_int_equal(crdma_conn_build(c), 0);
+    for (uint32_t s = 0; s < CRDMA_RECV_DEPTH / 2; s++)
+        peer_sends(c, s, CRDMA_CTRL_DATA, 0, "abc");
     before = fk.recvs_posted;
-    assert_int_equal(rdma_ctrl_read(c, buf, 2, 0), 2);
+    assert_int_equal(crdma_ctrl_read(c, buf, 2, 0), 2);
     assert_memory_equal(buf, "ab", 2);
     assert_int_equal(fk.recvs_posted, before); /* slot not consumed yet */
-    assert_int_equal(rdma_ctrl_read(c, buf, sizeof(buf), 0), 1 + 3 * (RDMA_RECV_DEPTH / 2 - 1));
+    assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), 1 + 3 * (CRDMA_RECV_DEPTH / 2 - 1));
     /* every slot went back, and half a ring owed triggers a credit update */
-    assert_int_equal(fk.recvs_posted, before + RDMA_RECV_DEPTH / 2);
+    assert_int_equal(fk.recvs_posted, before + CRDMA_RECV_DEPTH / 2);
     assert_int_equal(fk.nsent, 1);
-    assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[0].addr)[1], RDMA_CTRL_CREDIT);
+    assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[0].addr)[1], CRDMA_CTRL_CREDIT);
     assert_int_equal(c->credits_to_return, 0);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 static void test_malformed_peer_messages(void **state)
@@ -588,25 +588,25 @@ static void test_malformed_peer_messages(void **state)
         const char *why;
     } bad[] = {
         {9, 0, NULL, 0, "malformed"},
-        {RDMA_CTRL_CREDIT, 0, "xx", 0, "malformed"},
-        {RDMA_CTRL_HEARTBEAT, 1000, NULL, 0, "returned 1000 credits"},
-        {RDMA_CTRL_DATA, 0, "abc", 2, "expected at least"},
+        {CRDMA_CTRL_CREDIT, 0, "xx", 0, "malformed"},
+        {CRDMA_CTRL_HEARTBEAT, 1000, NULL, 0, "returned 1000 credits"},
+        {CRDMA_CTRL_DATA, 0, "abc", 2, "expected at least"},
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct rdma_conn *c;
+        struct crdma_conn *c;
         char buf[8];
 
         setup(NULL);
         c = fake_conn(false);
-        assert_int_equal(rdma_conn_build(c), 0);
+        assert_int_equal(crdma_conn_build(c), 0);
         peer_sends(c, 0, bad[i].type, bad[i].credits, bad[i].payload);
         if (bad[i].len_override)
             fk.cq_q[(fk.cq_tail - 1) % 1024].byte_len = bad[i].len_override;
-        assert_int_equal(rdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
+        assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
         assert_non_null(strstr(colo_errormsg(), bad[i].why));
         assert_true(c->lost);
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
     }
 }
 
@@ -626,61 +626,61 @@ static void test_completion_errors_mean_peer_lost(void **state)
     };
 
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        struct rdma_conn *c = fake_conn(false);
-        struct ibv_wc wc = {.wr_id = RDMA_WR_ID(RDMA_WR_WRITE, 1), .status = table[i].st};
+        struct crdma_conn *c = fake_conn(false);
+        struct ibv_wc wc = {.wr_id = CRDMA_WR_ID(CRDMA_WR_WRITE, 1), .status = table[i].st};
 
-        assert_int_equal(rdma_completion_error(c, &wc), COLO_E_PEER_LOST);
+        assert_int_equal(crdma_completion_error(c, &wc), COLO_E_PEER_LOST);
         assert_true(c->lost);
         assert_non_null(strstr(c->lost_reason, table[i].why));
         assert_non_null(strstr(c->lost_reason, "RDMA WRITE"));
-        rdma_conn_destroy(c);
+        crdma_conn_destroy(c);
     }
 }
 
 static void test_flush_during_teardown_is_no_failure(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
-    struct ibv_wc wc = {.wr_id = RDMA_WR_ID(RDMA_WR_RECV, 3), .status = IBV_WC_WR_FLUSH_ERR};
+    struct crdma_conn *c = fake_conn(false);
+    struct ibv_wc wc = {.wr_id = CRDMA_WR_ID(CRDMA_WR_RECV, 3), .status = IBV_WC_WR_FLUSH_ERR};
 
     c->tearing_down = true;
-    assert_int_equal(rdma_completion_error(c, &wc), 0);
+    assert_int_equal(crdma_completion_error(c, &wc), 0);
     assert_false(c->lost);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 static void test_error_completion_through_progress(void **state)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
     char buf[4];
 
-    assert_int_equal(rdma_conn_build(c), 0);
-    cq_push(RDMA_WR_ID(RDMA_WR_SEND, 0), IBV_WC_RETRY_EXC_ERR, 0);
-    assert_int_equal(rdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PEER_LOST);
+    assert_int_equal(crdma_conn_build(c), 0);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_SEND, 0), IBV_WC_RETRY_EXC_ERR, 0);
+    assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PEER_LOST);
     assert_non_null(strstr(colo_errormsg(), "transport retries exhausted"));
     /* later sends fail at once with the same reason */
-    assert_int_equal(rdma_ctrl_send(c, RDMA_CTRL_DATA, "x", 1, 0), COLO_E_PEER_LOST);
+    assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 0), COLO_E_PEER_LOST);
     assert_non_null(strstr(colo_errormsg(), "transport retries exhausted"));
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 /* ---- WRITE splitting and batching ---- */
 
 static uint8_t guest[64 * 4096] __attribute__((aligned(4096)));
 
-static void write_conn(struct rdma_conn **out, struct colo_ram_layout *l)
+static void write_conn(struct crdma_conn **out, struct colo_ram_layout *l)
 {
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_conn *c = fake_conn(false);
 
-    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(crdma_conn_build(c), 0);
     assert_int_equal(colo_ram_layout_init(l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(l, "pc.ram", guest, sizeof(guest)), 0);
     /* local: two chunks split at page 40; remote: split at page 20 */
     c->nlocal = 2;
-    c->local[0] = (struct rdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
-    c->local[1] = (struct rdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
+    c->local[0] = (struct crdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
+    c->local[1] = (struct crdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
     c->nremote = 2;
-    c->remote[0] = (struct rdma_chunk){0x10000000, 20 * 4096, 0x21};
-    c->remote[1] = (struct rdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
+    c->remote[0] = (struct crdma_chunk){0x10000000, 20 * 4096, 0x21};
+    c->remote[1] = (struct crdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
     c->remote_block[0] = 0x10000000;
     c->lim.max_msg_size = 8 * 4096;
     *out = c;
@@ -689,8 +689,8 @@ static void write_conn(struct rdma_conn **out, struct colo_ram_layout *l)
 static void test_write_splits_at_every_limit(void **state)
 {
     struct colo_ram_layout l;
-    struct rdma_write_batch b = {0};
-    struct rdma_conn *c;
+    struct crdma_write_batch b = {0};
+    struct crdma_conn *c;
     struct colo_dirty_run run = {.block = 0, .first_page = 15, .page_count = 30};
     /* pages 15..44: remote chunk ends at 20, max message 8 pages, local chunk ends at 40 */
     static const struct {
@@ -700,9 +700,9 @@ static void test_write_splits_at_every_limit(void **state)
                 {36, 4, 0x11, 0x22}, {40, 5, 0x12, 0x22}};
 
     write_conn(&c, &l);
-    assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), 0);
+    assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
     assert_int_equal(b.n, 5);
-    assert_int_equal(rdma_write_post(c, &b, 0), 0);
+    assert_int_equal(crdma_write_post(c, &b, 0), 0);
     assert_int_equal(fk.nsent, 5);
     for (int i = 0; i < 5; i++) {
         struct ibv_send_wr *wr = &fk.sent[i];
@@ -716,20 +716,20 @@ static void test_write_splits_at_every_limit(void **state)
         /* only the last WRITE of the batch is signaled, and it covers all five */
         assert_int_equal(!!(wr->send_flags & IBV_SEND_SIGNALED), i == 4);
     }
-    assert_true(fk.sent[4].wr_id == RDMA_WR_ID_BYTES(RDMA_WR_WRITE, 5, 30 * 4096));
+    assert_true(fk.sent[4].wr_id == CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, 5, 30 * 4096));
     assert_int_equal(fk.post_send_calls, 1); /* one doorbell */
     assert_true(c->doorbells == 1);
-    assert_int_equal(rdma_write_drain(c, 0), 0);
+    assert_int_equal(crdma_write_drain(c, 0), 0);
     assert_int_equal(c->writes_outstanding, 0);
     assert_int_equal(c->sq_free, c->lim.sq_depth);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 static void test_write_batches_follow_the_send_queue(void **state)
 {
     struct colo_ram_layout l;
-    struct rdma_write_batch b = {0};
-    struct rdma_conn *c;
+    struct crdma_write_batch b = {0};
+    struct crdma_conn *c;
 
     write_conn(&c, &l);
     fk.auto_complete = false; /* completions arrive only when the test says */
@@ -738,13 +738,13 @@ static void test_write_batches_follow_the_send_queue(void **state)
     for (uint64_t p = 0; p < 40; p++) {
         struct colo_dirty_run run = {.block = 0, .first_page = p, .page_count = 1};
 
-        if (b.n == RDMA_WRITE_BATCH - 1)
+        if (b.n == CRDMA_WRITE_BATCH - 1)
             break;
-        assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), 0);
+        assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
     }
     /* The first post fills the queue; the rest waits for completions. */
     fk.post_send_enomem = 1; /* and one ENOMEM is survived by reaping */
-    assert_int_equal(rdma_write_post(c, &b, 1), -ETIMEDOUT);
+    assert_int_equal(crdma_write_post(c, &b, 1), -ETIMEDOUT);
     assert_int_equal(fk.nsent, 16);
     assert_int_equal(c->sq_free, 0);
     assert_true(fk.sent[15].send_flags & IBV_SEND_SIGNALED);
@@ -757,12 +757,12 @@ static void test_write_batches_follow_the_send_queue(void **state)
     memmove(b.sge, b.sge + 16, b.n * sizeof(b.sge[0]));
     for (uint32_t i = 0; i < b.n; i++)
         b.wr[i].sg_list = &b.sge[i];
-    assert_int_equal(rdma_write_post(c, &b, 0), 0);
+    assert_int_equal(crdma_write_post(c, &b, 0), 0);
     assert_int_equal(fk.nsent, 40);
-    assert_int_equal(rdma_write_drain(c, 0), 0);
+    assert_int_equal(crdma_write_drain(c, 0), 0);
     assert_true(c->write_wrs == 40);
     assert_true(c->doorbells >= 3);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 /* A long run goes in chunks, with at most a window in flight (heartbeats
@@ -771,60 +771,60 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
 {
     static uint8_t big[2u << 20] __attribute__((aligned(4096)));
     struct colo_ram_layout l;
-    struct rdma_write_batch b = {0};
-    struct rdma_conn *c = fake_conn(false);
+    struct crdma_write_batch b = {0};
+    struct crdma_conn *c = fake_conn(false);
     struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
 
-    assert_int_equal(rdma_conn_build(c), 0);
+    assert_int_equal(crdma_conn_build(c), 0);
     assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
     c->nlocal = c->nremote = 1;
-    c->local[0] = (struct rdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
-    c->remote[0] = (struct rdma_chunk){0x20000000, sizeof(big), 0x21};
+    c->local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
+    c->remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
     c->remote_block[0] = 0x20000000;
     c->lim.max_msg_size = 0; /* only the chunk size splits */
     fk.auto_complete = false;
-    assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), 0);
-    assert_int_equal(b.n, sizeof(big) / RDMA_WRITE_CHUNK);
+    assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
+    assert_int_equal(b.n, sizeof(big) / CRDMA_WRITE_CHUNK);
     /* the first post stops at the window, then waits for completions */
-    assert_int_equal(rdma_write_post(c, &b, 1), -ETIMEDOUT);
-    assert_int_equal(fk.nsent, RDMA_WRITE_WINDOW / RDMA_WRITE_CHUNK);
-    assert_true(c->write_bytes_outstanding == RDMA_WRITE_WINDOW);
+    assert_int_equal(crdma_write_post(c, &b, 1), -ETIMEDOUT);
+    assert_int_equal(fk.nsent, CRDMA_WRITE_WINDOW / CRDMA_WRITE_CHUNK);
+    assert_true(c->write_bytes_outstanding == CRDMA_WRITE_WINDOW);
     for (int i = 0; i < fk.nsent; i++)
-        assert_int_equal(fk.sent[i].sg_list->length, RDMA_WRITE_CHUNK);
+        assert_int_equal(fk.sent[i].sg_list->length, CRDMA_WRITE_CHUNK);
     cq_push(fk.sent[fk.nsent - 1].wr_id, IBV_WC_SUCCESS, 0);
     fk.auto_complete = true;
-    rdma_progress(c);
+    crdma_progress(c);
     assert_true(c->write_bytes_outstanding == 0);
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 static void test_write_outside_registration_is_refused(void **state)
 {
     struct colo_ram_layout l;
-    struct rdma_write_batch b = {0};
-    struct rdma_conn *c;
+    struct crdma_write_batch b = {0};
+    struct crdma_conn *c;
     struct colo_dirty_run run = {.block = 0, .first_page = 60, .page_count = 4};
 
     write_conn(&c, &l);
     c->remote[1].len = 30 * 4096; /* the remote side covers pages 0..49 only */
-    assert_int_equal(rdma_write_run(c, &b, &l, &run, 0), -EFAULT);
+    assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), -EFAULT);
     assert_non_null(strstr(colo_errormsg(), "outside the registered memory"));
-    rdma_conn_destroy(c);
+    crdma_conn_destroy(c);
 }
 
 static void test_find_chunk(void **state)
 {
-    struct rdma_chunk k[3] = {{100, 10, 1}, {110, 5, 2}, {200, 50, 3}};
+    struct crdma_chunk k[3] = {{100, 10, 1}, {110, 5, 2}, {200, 50, 3}};
 
-    assert_null(rdma_find_chunk(k, 3, 99));
-    assert_int_equal(rdma_find_chunk(k, 3, 100)->key, 1);
-    assert_int_equal(rdma_find_chunk(k, 3, 109)->key, 1);
-    assert_int_equal(rdma_find_chunk(k, 3, 110)->key, 2);
-    assert_null(rdma_find_chunk(k, 3, 115));
-    assert_int_equal(rdma_find_chunk(k, 3, 249)->key, 3);
-    assert_null(rdma_find_chunk(k, 3, 250));
-    assert_null(rdma_find_chunk(k, 0, 100));
+    assert_null(crdma_find_chunk(k, 3, 99));
+    assert_int_equal(crdma_find_chunk(k, 3, 100)->key, 1);
+    assert_int_equal(crdma_find_chunk(k, 3, 109)->key, 1);
+    assert_int_equal(crdma_find_chunk(k, 3, 110)->key, 2);
+    assert_null(crdma_find_chunk(k, 3, 115));
+    assert_int_equal(crdma_find_chunk(k, 3, 249)->key, 3);
+    assert_null(crdma_find_chunk(k, 3, 250));
+    assert_null(crdma_find_chunk(k, 0, 100));
 }
 
 int main(void)

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "transport/cache_map.h"
-#include "transport/ram_cache.h"
+#include "cache/cache_map.h"
+#include "cache/ram_cache.h"
 
 struct colo_ram_cache {
     int fd;

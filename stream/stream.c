@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "proto/message.h"
-#include "transport/stream.h"
+#include "core/byteorder.h"
+#include "stream/stream.h"
 
 struct colo_stream {
     const struct colo_stream_ops *ops;
@@ -119,11 +119,6 @@ int colo_stream_shutdown(struct colo_stream *f)
     if (f->ops->shutdown)
         f->ops->shutdown(f->opaque);
     return colo_stream_set_error(f, -EPIPE, "%s: stream shut down", f->ops->name);
-}
-
-void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms)
-{
-    f->timeout_ms = timeout_ms;
 }
 
 const char *colo_stream_backend(const struct colo_stream *f)

@@ -4,8 +4,8 @@
  * of whole pages. Its fingerprint travels in the handshake, so a primary and
  * a secondary with different layouts never exchange a page.
  */
-#ifndef COLO_PROTO_RAM_LAYOUT_H
-#define COLO_PROTO_RAM_LAYOUT_H
+#ifndef COLO_CORE_RAM_LAYOUT_H
+#define COLO_CORE_RAM_LAYOUT_H
 
 #include <stdint.h>
 

@@ -4,8 +4,8 @@
  * chosen at build time: cache_map_pmem2.c (libpmem2: the mapping's persist
  * function, CPU cache flushes on pmem) and cache_map_mmap.c (mmap + msync).
  */
-#ifndef COLO_TRANSPORT_CACHE_MAP_H
-#define COLO_TRANSPORT_CACHE_MAP_H
+#ifndef COLO_CACHE_CACHE_MAP_H
+#define COLO_CACHE_CACHE_MAP_H
 
 #include <stddef.h>
 
@@ -19,7 +19,5 @@ int colo_cache_map_new(int fd, size_t size, struct colo_cache_map **out);
 void colo_cache_map_delete(struct colo_cache_map **m);
 void *colo_cache_map_addr(const struct colo_cache_map *m);
 int colo_cache_map_persist(struct colo_cache_map *m, void *addr, size_t len);
-/* "byte" (pmem, CPU caches flushed), "cache-line" or "page" (msync). */
-const char *colo_cache_map_granularity(const struct colo_cache_map *m);
 
 #endif

@@ -1,21 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The dirty-page list of one checkpoint: (block, first page, page count)
- * runs. On the wire a run is be32 block, be32 reserved (0), be64 first page,
- * be64 page count. A list is canonical when its runs are sorted by block and
+ * runs. A list is canonical when its runs are sorted by block and
  * first page and do not overlap; the secondary accepts only canonical lists
  * that lie inside the registered layout.
  */
-#ifndef COLO_PROTO_DIRTY_LIST_H
-#define COLO_PROTO_DIRTY_LIST_H
+#ifndef COLO_CORE_DIRTY_LIST_H
+#define COLO_CORE_DIRTY_LIST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "colo-rdma/colo-rdma.h"
-#include "proto/ram_layout.h"
-
-#define COLO_DIRTY_RUN_WIRE_SIZE 24
+#include "core/ram_layout.h"
 
 struct colo_dirty_list {
     struct colo_dirty_run *runs;
@@ -41,9 +38,5 @@ int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ra
 /* Secondary: accepts only a canonical list inside the layout, of at most max_runs. */
 int colo_dirty_list_validate(const struct colo_ram_layout *layout,
                              const struct colo_dirty_run *runs, size_t n, size_t max_runs);
-
-void colo_dirty_list_encode(const struct colo_dirty_run *runs, size_t n, uint8_t *out);
-/* Decodes n runs from exactly n * 24 bytes; rejects a nonzero reserved field. */
-int colo_dirty_list_decode(const uint8_t *buf, size_t len, size_t n, struct colo_dirty_run *out);
 
 #endif

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/error.h"
-#include "proto/dirty_list.h"
-#include "proto/message.h"
+#include "core/dirty_list.h"
 
 void colo_dirty_list_reset(struct colo_dirty_list *list)
 {
@@ -20,21 +20,16 @@ void colo_dirty_list_free(struct colo_dirty_list *list)
     memset(list, 0, sizeof(*list));
 }
 
+/* Doubling, so that appending run by run costs amortized O(1). */
 static int reserve(struct colo_dirty_list *list, size_t n)
 {
-    struct colo_dirty_run *runs;
     size_t cap = list->cap ? list->cap : 64;
 
     if (n <= list->cap)
         return 0;
     while (cap < n)
         cap *= 2;
-    runs = realloc(list->runs, cap * sizeof(*runs));
-    if (!runs)
-        return colo_err(-ENOMEM, "dirty list: no memory for %zu runs", n);
-    list->runs = runs;
-    list->cap = cap;
-    return 0;
+    return colo_grow_array(&list->runs, &list->cap, cap, sizeof(*list->runs), "dirty list");
 }
 
 int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run)
@@ -147,35 +142,6 @@ int colo_dirty_list_validate(const struct colo_ram_layout *layout,
                             "dirty run %zu (block %" PRIu32 " page %" PRIu64
                             ") overlaps or precedes run %zu: expected sorted, disjoint runs",
                             i, runs[i].block, runs[i].first_page, i - 1);
-    }
-    return 0;
-}
-
-void colo_dirty_list_encode(const struct colo_dirty_run *runs, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n; i++, out += COLO_DIRTY_RUN_WIRE_SIZE) {
-        colo_put_be32(out, runs[i].block);
-        colo_put_be32(out + 4, runs[i].reserved);
-        colo_put_be64(out + 8, runs[i].first_page);
-        colo_put_be64(out + 16, runs[i].page_count);
-    }
-}
-
-int colo_dirty_list_decode(const uint8_t *buf, size_t len, size_t n, struct colo_dirty_run *out)
-{
-    if (n > SIZE_MAX / COLO_DIRTY_RUN_WIRE_SIZE || len != n * COLO_DIRTY_RUN_WIRE_SIZE)
-        return colo_err(COLO_E_DIRTY_LIST,
-                        "dirty list: %zu bytes for %zu runs, expected %d bytes per run", len, n,
-                        COLO_DIRTY_RUN_WIRE_SIZE);
-    for (size_t i = 0; i < n; i++, buf += COLO_DIRTY_RUN_WIRE_SIZE) {
-        out[i].block = colo_get_be32(buf);
-        out[i].reserved = colo_get_be32(buf + 4);
-        out[i].first_page = colo_get_be64(buf + 8);
-        out[i].page_count = colo_get_be64(buf + 16);
-        if (out[i].reserved)
-            return colo_err(COLO_E_DIRTY_LIST,
-                            "dirty run %zu: reserved field is %" PRIu32 ", expected 0", i,
-                            out[i].reserved);
     }
     return 0;
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "common/error.h"
-#include "transport/cache_map.h"
+#include "cache/cache_map.h"
 
 struct colo_cache_map {
     struct pmem2_map *map;
@@ -107,16 +107,4 @@ int colo_cache_map_persist(struct colo_cache_map *m, void *addr, size_t len)
      * aborts inside libpmem2 only on a programming error). */
     m->persist(addr, len);
     return 0;
-}
-
-const char *colo_cache_map_granularity(const struct colo_cache_map *m)
-{
-    switch (pmem2_map_get_store_granularity(m->map)) {
-    case PMEM2_GRANULARITY_BYTE:
-        return "byte";
-    case PMEM2_GRANULARITY_CACHE_LINE:
-        return "cache-line";
-    default:
-        return "page";
-    }
 }

@@ -7,20 +7,22 @@
  * Errors latch: the first error wins, and every later call is a no-op that
  * returns it (get_* return 0). colo_stream_error() reads the latch.
  */
-#ifndef COLO_TRANSPORT_STREAM_H
-#define COLO_TRANSPORT_STREAM_H
+#ifndef COLO_STREAM_STREAM_H
+#define COLO_STREAM_STREAM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "proto/dirty_list.h"
-#include "proto/ram_layout.h"
+#include "core/dirty_list.h"
+#include "core/ram_layout.h"
 
 struct colo_stream;
 struct colo_ram_cache;
 
+/* Every timeout_ms here: 0 means no timeout, in every backend
+ * (common/timeutil.h). */
 struct colo_stream_ops {
     const char *name;
     /* Writes every byte of iov or fails: 0 or a negative code. */
@@ -87,7 +89,6 @@ int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
 void colo_stream_wake_shutdown(struct colo_stream *f);
 /* Latches -EPIPE and shuts the connection down (both directions). */
 int colo_stream_shutdown(struct colo_stream *f);
-void colo_stream_set_timeout(struct colo_stream *f, uint32_t timeout_ms);
 const char *colo_stream_backend(const struct colo_stream *f);
 uint64_t colo_stream_bytes_written(const struct colo_stream *f);
 

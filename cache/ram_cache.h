@@ -6,14 +6,15 @@
  * for rdma). A checkpoint's ranges are persisted exactly before
  * vmstate-received, and copied to the guest RAM only once it is complete.
  */
-#ifndef COLO_TRANSPORT_RAM_CACHE_H
-#define COLO_TRANSPORT_RAM_CACHE_H
+#ifndef COLO_CACHE_RAM_CACHE_H
+#define COLO_CACHE_RAM_CACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/ram_layout.h"
+#include "colo-rdma/colo-rdma.h"
+#include "core/ram_layout.h"
 
 struct colo_ram_cache;
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "proto/ram_layout.h"
+#include "core/ram_layout.h"
 
 int colo_ram_layout_init(struct colo_ram_layout *layout, uint32_t page_size)
 {

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "transport/cache_map.h"
+#include "cache/cache_map.h"
 
 struct colo_cache_map {
     void *addr;
@@ -77,9 +77,4 @@ int colo_cache_map_persist(struct colo_cache_map *m, void *addr, size_t len)
     if (msync((void *)start, len + ((uintptr_t)addr - start), MS_SYNC))
         return colo_err(-errno, "RAM cache: msync: %s", strerror(errno));
     return 0;
-}
-
-const char *colo_cache_map_granularity(const struct colo_cache_map *m)
-{
-    return "page";
 }

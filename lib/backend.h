@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The backends a session can run over, one table entry each: a new one
+ * (libfabric, UCX, rdma with native flush) is an enum value, an entry and a
+ * file, with nothing to change in session.c. What a connection does once it
+ * exists (I/O, RAM hooks, check, shutdown) goes through the stream it
+ * returns (struct colo_stream_ops); this table holds what comes before.
+ */
+#ifndef COLO_LIB_BACKEND_H
+#define COLO_LIB_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "colo-rdma-config.h"
+#include "core/ram_layout.h"
+#include "lib/config.h"
+#include "stream/stream.h"
+
+struct colo_backend {
+    const char *name;
+    /* Why this build cannot run it, or NULL; the operations are NULL then. */
+    const char *unavailable;
+    /* The hello was checked while connecting (rdma: in the private data),
+     * so the session does not exchange it over the stream. */
+    bool checks_hello;
+    int (*connect)(const struct colo_config *cfg, const struct colo_ram_layout *layout,
+                   struct colo_stream **out);
+    int (*listen)(const struct colo_config *cfg, void **listener);
+    int (*accept)(void *listener, const struct colo_config *cfg,
+                  const struct colo_ram_layout *layout, struct colo_stream **out);
+    uint16_t (*port)(const void *listener);
+    /* Accepts NULL; sets *listener to NULL. */
+    void (*listener_delete)(void **listener);
+};
+
+extern const struct colo_backend colo_backend_tcp;
+#if HAVE_RDMA
+extern const struct colo_backend colo_backend_rdma;
+#endif
+
+/* The entry of t, which may be unavailable in this build. */
+const struct colo_backend *colo_backend_get(enum colo_transport t);
+/* A transport by name: 0, or COLO_E_CONFIG naming every known one. */
+int colo_backend_parse(const char *name, enum colo_transport *t);
+/* 0 when t can run here, else COLO_E_NO_BACKEND saying why and what to do. */
+int colo_backend_check(enum colo_transport t);
+
+#endif

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The rdma entry of the backend table. The hello rides in the connect and
+ * accept private data: built and checked here, carried opaque by the backend.
+ */
+#include "lib/backend.h"
+#include "proto/handshake.h"
+#include "transport/rdma.h"
+
+struct rdma_hello {
+    struct colo_hello mine;
+    uint8_t wire[COLO_HELLO_WIRE_SIZE];
+    struct colo_rdma_hello h;
+};
+
+_Static_assert(COLO_HELLO_WIRE_SIZE <= COLO_RDMA_HELLO_MAX, "the hello fits the private data");
+
+static int hello_check(void *arg, const void *peer, size_t len)
+{
+    return colo_hello_check_wire(arg, peer, len);
+}
+
+static void hello_init(struct rdma_hello *rh, enum colo_role role,
+                       const struct colo_ram_layout *layout)
+{
+    colo_hello_from_layout(&rh->mine, role, 0, layout);
+    colo_hello_encode(&rh->mine, rh->wire);
+    rh->h = (struct colo_rdma_hello){
+        .data = rh->wire, .len = sizeof(rh->wire), .check = hello_check, .arg = &rh->mine};
+}
+
+static void options(const struct colo_config *cfg, struct colo_rdma_options *opt)
+{
+    *opt = (struct colo_rdma_options){
+        .timeout_ms = cfg->timeout_ms,
+        .heartbeat_ms = cfg->heartbeat_ms,
+        .busy_poll = cfg->busy_poll,
+    };
+}
+
+static int backend_rdma_connect(const struct colo_config *cfg, const struct colo_ram_layout *layout,
+                                struct colo_stream **out)
+{
+    struct colo_rdma_options opt;
+    struct rdma_hello hello;
+
+    options(cfg, &opt);
+    hello_init(&hello, COLO_ROLE_PRIMARY, layout);
+    return colo_rdma_connect(cfg->host, cfg->port, &opt, &hello.h, out);
+}
+
+static int backend_rdma_listen(const struct colo_config *cfg, void **listener)
+{
+    struct colo_rdma_listener *l;
+    int ret = colo_rdma_listen(cfg->host, cfg->port, &l);
+
+    if (!ret)
+        *listener = l;
+    return ret;
+}
+
+static int backend_rdma_accept(void *listener, const struct colo_config *cfg,
+                               const struct colo_ram_layout *layout, struct colo_stream **out)
+{
+    struct colo_rdma_options opt;
+    struct rdma_hello hello;
+
+    options(cfg, &opt);
+    hello_init(&hello, COLO_ROLE_SECONDARY, layout);
+    return colo_rdma_accept(listener, &opt, &hello.h, out);
+}
+
+static uint16_t backend_rdma_port(const void *listener)
+{
+    return colo_rdma_listener_port(listener);
+}
+
+static void backend_rdma_listener_delete(void **listener)
+{
+    struct colo_rdma_listener *l = *listener;
+
+    colo_rdma_listener_delete(&l);
+    *listener = NULL;
+}
+
+const struct colo_backend colo_backend_rdma = {
+    .name = "rdma",
+    .checks_hello = true,
+    .connect = backend_rdma_connect,
+    .listen = backend_rdma_listen,
+    .accept = backend_rdma_accept,
+    .port = backend_rdma_port,
+    .listener_delete = backend_rdma_listener_delete,
+};
