@@ -12,6 +12,8 @@
 
 #include "cache/ram_cache.h"
 #include "common/error.h"
+#include "common/log.h"
+#include "common/trace.h"
 #include "common/timeutil.h"
 #include "lib/backend.h"
 #include "lib/config.h"
@@ -36,6 +38,7 @@ struct colo_session {
     struct colo_ram_cache *cache; /* borrowed from the listener */
     struct colo_primary pri;
     struct colo_secondary sec;
+    const char *transport; /* the backend's name, for messages */
     bool failed;
 };
 
@@ -121,6 +124,7 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
                        "colo_config_add_ram_block()");
     if (ret)
         goto out_free;
+    s->transport = be->name;
     ret = be->connect(cfg, &s->layout, &fwd);
     if (ret)
         goto out_free;
@@ -132,12 +136,23 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     ret = colo_primary_wait_ready(&s->pri);
     if (ret)
         goto out_free;
+    colo_log(COLO_LOG_INFO, "primary: connected to %s port %u over %s (epoch %" PRIu64 ")",
+             cfg->host ? cfg->host : "localhost", (unsigned)cfg->port, be->name, s->pri.epoch);
+    COLO_TRACE(session_primary_connect, cfg->port, s->pri.epoch);
     *out = s;
     return 0;
 
 out_free:
+    colo_log(COLO_LOG_ERROR, "primary: connecting to %s port %u over %s failed: %s",
+             cfg->host ? cfg->host : "localhost", (unsigned)cfg->port, be->name,
+             colo_errormsg());
     session_free(s);
     return ret;
+}
+
+static const char *role_str(const struct colo_session *s)
+{
+    return s->role == COLO_ROLE_PRIMARY ? "primary" : "secondary";
 }
 
 /* Ends a session after an error, keeping the error's own message. */
@@ -148,7 +163,15 @@ static int session_fail(struct colo_session *s, int err, uint64_t seq)
     snprintf(why, sizeof(why), "%s", colo_errormsg());
     s->failed = true;
     colo_stream_shutdown(s->fwd);
-    return colo_err(err, "checkpoint %" PRIu64 " failed: %s", seq, why);
+    colo_err(err, "checkpoint %" PRIu64 " failed: %s", seq, why);
+    COLO_TRACE(session_fail, err, seq);
+    if (err == COLO_E_PEER_LOST)
+        colo_log(COLO_LOG_WARNING, "%s: peer lost over %s, session ended: %s", role_str(s),
+                 s->transport, colo_errormsg());
+    else
+        colo_log(COLO_LOG_ERROR, "%s: session over %s ended (%s): %s", role_str(s),
+                 s->transport, colo_strerror(err), colo_errormsg());
+    return err;
 }
 
 /* The primary session a begin/commit call may use, or the error why not. */
@@ -270,6 +293,7 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
 {
     struct colo_stream *fwd;
     struct colo_session *s;
+    uint64_t epoch;
     int ret;
 
     if (!l || !out)
@@ -280,8 +304,11 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
     s->role = COLO_ROLE_SECONDARY;
     s->layout = l->layout;
     s->cache = l->cache;
+    s->transport = l->be->name;
     ret = l->be->accept(l->be_listener, l->cfg, &s->layout, &fwd);
     if (ret) {
+        colo_log(COLO_LOG_ERROR, "secondary: accepting over %s failed: %s", l->be->name,
+                 colo_errormsg());
         free(s);
         return ret;
     }
@@ -290,13 +317,19 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
         goto out_free;
     colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,
                         COLO_DIRTY_RUNS_HARD_MAX, &l->cfg->ops, l->cfg->opaque);
-    ret = colo_secondary_send_ready(&s->sec, new_epoch());
+    epoch = new_epoch();
+    ret = colo_secondary_send_ready(&s->sec, epoch);
     if (ret)
         goto out_free;
+    colo_log(COLO_LOG_INFO, "secondary: accepted a primary over %s on port %u (epoch %" PRIu64
+             ")", l->be->name, (unsigned)colo_listener_port(l), epoch);
+    COLO_TRACE(session_secondary_accept, colo_listener_port(l), epoch);
     *out = s;
     return 0;
 
 out_free:
+    colo_log(COLO_LOG_ERROR, "secondary: setting up a session over %s failed: %s",
+             l->be->name, colo_errormsg());
     session_free(s);
     return ret;
 }
@@ -310,9 +343,10 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
     if (s->failed)
         return colo_err(COLO_E_PEER_LOST, "serve: the session has failed: close it");
     ret = colo_secondary_serve_one(&s->sec, stats);
-    if (ret == COLO_E_SHUTDOWN)
+    if (ret == COLO_E_SHUTDOWN) {
         s->failed = true;
-    else if (ret)
+        colo_log(COLO_LOG_INFO, "secondary: %s", colo_errormsg());
+    } else if (ret)
         return session_fail(s, ret, s->sec.fsm.seq);
     return ret;
 }
@@ -353,15 +387,25 @@ int colo_session_check(struct colo_session *s)
     ret = colo_stream_check(s->fwd);
     if (!ret && s->rp)
         ret = colo_stream_check(s->rp);
-    if (ret)
+    if (ret && !s->failed) {
         s->failed = true;
+        COLO_TRACE(session_check_lost, ret);
+        colo_log(ret == COLO_E_PEER_LOST ? COLO_LOG_WARNING : COLO_LOG_ERROR,
+                 "%s: %s over %s: %s", role_str(s),
+                 ret == COLO_E_PEER_LOST ? "peer lost" : "session failed", s->transport,
+                 colo_errormsg());
+    }
     return ret;
 }
 
 void colo_session_shutdown(struct colo_session *s)
 {
-    if (s)
-        colo_stream_wake_shutdown(s->fwd);
+    if (!s)
+        return;
+    COLO_TRACE(session_shutdown, s->role);
+    colo_log(COLO_LOG_INFO, "%s: session over %s shut down by the caller", role_str(s),
+             s->transport);
+    colo_stream_wake_shutdown(s->fwd);
 }
 
 void colo_session_close(struct colo_session **sp)
@@ -372,6 +416,9 @@ void colo_session_close(struct colo_session **sp)
         return;
     if (s->role == COLO_ROLE_PRIMARY && !s->failed)
         colo_primary_goodbye(&s->pri);
+    COLO_TRACE(session_close, s->role, colo_session_seq(s));
+    colo_log(COLO_LOG_INFO, "%s: session over %s closed after checkpoint %" PRIu64, role_str(s),
+             s->transport, colo_session_seq(s));
     session_free(s);
     *sp = NULL;
 }

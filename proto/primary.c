@@ -6,6 +6,8 @@
 
 #include "common/alloc.h"
 #include "common/error.h"
+#include "common/log.h"
+#include "common/trace.h"
 #include "common/timeutil.h"
 #include "proto/dirty_wire.h"
 #include "proto/exchange.h"
@@ -92,6 +94,8 @@ int colo_primary_collect_loaded(struct colo_primary *p)
     ret = expect(p); /* vmstate-loaded of the previous checkpoint */
     if (ret)
         colo_fsm_fail(&p->fsm);
+    else
+        COLO_TRACE(primary_collect_loaded, p->fsm.completed);
     p->loaded_pending = false;
     return ret;
 }
@@ -127,17 +131,23 @@ int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
                         colo_fsm_state_str(p->fsm.state));
 
     seq = p->fsm.completed + 1;
+    COLO_TRACE(primary_begin, seq);
     t0 = colo_now_ns();
     ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, seq);
     if (!ret)
         ret = colo_stream_fflush(p->out);
-    if (!ret)
+    if (!ret) {
+        COLO_TRACE(primary_begin_request_sent, seq);
         ret = expect(p); /* checkpoint-reply: the secondary stopped */
+    }
     if (ret) {
         colo_fsm_fail(&p->fsm);
         return ret;
     }
     p->cur.request_ns = colo_now_ns() - t0;
+    COLO_TRACE(primary_begin_reply, seq, p->cur.request_ns);
+    colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": request sent, reply after %" PRIu64
+             " us", seq, p->cur.request_ns / 1000);
     p->cur.seq = seq;
     if (st)
         *st = p->cur;
@@ -158,17 +168,26 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
         goto out_fail;
     t1 = colo_now_ns();
     s.pages_ns = t1 - t0;
+    COLO_TRACE(primary_commit_pages_pushed, seq, p->list.count, p->list.pages, s.pages_ns);
+    colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " pages in %zu runs "
+             "pushed in %" PRIu64 " us", seq, p->list.pages, p->list.count, s.pages_ns / 1000);
 
     ret = send_state(p, seq, vmstate, vmstate_len);
     if (ret)
         goto out_fail;
     s.state_ns = colo_now_ns() - t1;
+    COLO_TRACE(primary_commit_state_sent, seq, vmstate_len, s.state_ns);
+    colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " bytes of device "
+             "state sent in %" PRIu64 " us", seq, vmstate_len, s.state_ns / 1000);
     t1 = colo_now_ns();
 
     ret = expect(p); /* vmstate-received: state durable at the secondary */
     if (ret)
         goto out_fail;
     s.received_ns = colo_now_ns() - t1;
+    COLO_TRACE(primary_commit_received, seq, s.received_ns);
+    colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": vmstate-received after %" PRIu64
+             " us", seq, s.received_ns / 1000);
     t1 = colo_now_ns();
 
     if (p->early_resume) {
@@ -179,6 +198,9 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
         if (ret)
             goto out_fail;
         s.loaded_ns = colo_now_ns() - t1;
+        COLO_TRACE(primary_commit_loaded, seq, s.loaded_ns);
+        colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": vmstate-loaded after %" PRIu64
+                 " us", seq, s.loaded_ns / 1000);
     }
     s.total_ns = colo_now_ns() - t0;
     s.pages = p->list.pages;

@@ -6,6 +6,8 @@
 
 #include "common/alloc.h"
 #include "common/error.h"
+#include "common/log.h"
+#include "common/trace.h"
 #include "common/timeutil.h"
 #include "proto/dirty_wire.h"
 #include "proto/exchange.h"
@@ -107,10 +109,14 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     ret = colo_recv_msg(&s->fsm, s->in, &msg);
     if (ret)
         return ret;
-    if (msg.cmd == COLO_CMD_GOODBYE)
+    if (msg.cmd == COLO_CMD_GOODBYE) {
+        COLO_TRACE(secondary_serve_goodbye, msg.value);
         return colo_err(COLO_E_SHUTDOWN, "primary ended the session after checkpoint %" PRIu64,
                         msg.value);
+    }
     seq = msg.value;
+    COLO_TRACE(secondary_serve_request, seq);
+    colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": request received", seq);
     t0 = colo_now_ns();
     ret = call_vm(s, s->ops->stop_vm, "stopping the VM");
     if (!ret)
@@ -147,6 +153,10 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         goto out_fail;
     s->vmstate_len = msg.value;
     stats.state_ns = colo_now_ns() - t1;
+    COLO_TRACE(secondary_serve_list_validated, seq, s->list.count, s->list.pages, s->vmstate_len);
+    colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": dirty list of %zu runs (%"
+             PRIu64 " pages) validated, %" PRIu64 " bytes of device state", seq, s->list.count,
+             s->list.pages, s->vmstate_len);
 
     /* Only a complete, validated checkpoint is made durable and applied. */
     t1 = colo_now_ns();
@@ -156,12 +166,16 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         goto out_fail;
     }
     stats.received_ns = colo_now_ns() - t1;
+    COLO_TRACE(secondary_serve_persisted, seq, stats.received_ns);
     ret = send_flush(s, COLO_CMD_VMSTATE_RECEIVED, seq);
     if (ret)
         goto out_fail;
+    colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": persisted in %" PRIu64
+             " us, vmstate-received sent", seq, stats.received_ns / 1000);
 
     t1 = colo_now_ns();
     colo_ram_cache_apply(s->cache, s->list.runs, s->list.count);
+    COLO_TRACE(secondary_serve_applied, seq, s->list.pages);
     ret = s->ops->load_vmstate ? s->ops->load_vmstate(s->opaque, s->vmstate, s->vmstate_len) : 0;
     if (ret) {
         colo_stream_set_error(s->in, ret, "secondary: loading device state failed: %s",
@@ -174,6 +188,9 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     if (ret)
         goto out_fail;
     stats.loaded_ns = colo_now_ns() - t1;
+    COLO_TRACE(secondary_serve_loaded_sent, seq, stats.loaded_ns);
+    colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": applied and loaded in %" PRIu64
+             " us, vmstate-loaded sent", seq, stats.loaded_ns / 1000);
     stats.total_ns = colo_now_ns() - t0;
     stats.seq = seq;
     stats.pages = s->list.pages;

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/log.h"
+#include "common/trace.h"
 #include "common/net.h"
 #include "transport/rdma_conn.h"
 
@@ -44,6 +46,9 @@ void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->lost_reason, sizeof(c->lost_reason), fmt, ap);
     va_end(ap);
+    /* Any thread: the heartbeat thread declares most losses. */
+    COLO_TRACE(rdma_conn_lost, err);
+    colo_log(COLO_LOG_WARNING, "rdma: peer lost: %s", c->lost_reason);
 }
 
 int crdma_conn_lost_error(const struct crdma_conn *c)
@@ -153,19 +158,18 @@ int crdma_conn_build(struct crdma_conn *c)
     return 0;
 }
 
-/* COLO_RDMA_DEBUG=1: what one connection did, on stderr when it closes. */
+/* Debug level (COLO_RDMA_DEBUG=1): what one connection did, when it closes. */
 static void debug_summary(const struct crdma_conn *c)
 {
-    const char *v = getenv("COLO_RDMA_DEBUG");
-
-    if (!v || !v[0] || !strcmp(v, "0") || !c->qp_created)
+    if (!c->qp_created)
         return;
-    fprintf(stderr,
-            "colo-rdma: connection closed%s%s: liveness probe %s, %" PRIu64 " sent, %" PRIu64
-            " received, %" PRIu64 " refused; %" PRIu64 " WRITE WRs in %" PRIu64 " doorbells\n",
-            c->lost ? ": " : "", c->lost ? c->lost_reason : "",
-            c->probe_qp ? (c->probe_ah ? "on" : "off") : "unavailable", c->probes_sent,
-            c->probes_received, c->probes_refused, c->write_wrs, c->doorbells);
+    COLO_TRACE(rdma_conn_destroy, c->probes_sent, c->probes_received, c->write_wrs, c->doorbells);
+    colo_log(COLO_LOG_DEBUG,
+             "rdma: connection closed%s%s: liveness probe %s, %" PRIu64 " sent, %" PRIu64
+             " received, %" PRIu64 " refused; %" PRIu64 " WRITE WRs in %" PRIu64 " doorbells",
+             c->lost ? ": " : "", c->lost ? c->lost_reason : "",
+             c->probe_qp ? (c->probe_ah ? "on" : "off") : "unavailable", c->probes_sent,
+             c->probes_received, c->probes_refused, c->write_wrs, c->doorbells);
 }
 
 void crdma_conn_destroy(struct crdma_conn *c)

@@ -21,6 +21,7 @@
 
 #include "cache/ram_cache.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/net.h"
 #include "common/timeutil.h"
 #include "core/byteorder.h"
@@ -402,17 +403,30 @@ uint16_t colo_tcp_listener_port(const struct colo_tcp_listener *l)
 
 int colo_tcp_accept(struct colo_tcp_listener *l, uint32_t timeout_ms, struct colo_stream **out)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
     int fd, ret;
 
     for (;;) {
         ret = wait_fd(l->fd, POLLIN, timeout_ms, "waiting for a primary to connect");
         if (ret)
             return ret;
-        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        peer_len = sizeof(peer);
+        fd = accept4(l->fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0)
             break;
         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
             return colo_err(-errno, "tcp: accept: %s", strerror(errno));
+    }
+    if (colo_log_enabled(COLO_LOG_INFO)) {
+        char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+        if (getnameinfo((struct sockaddr *)&peer, peer_len, host, sizeof(host), serv,
+                        sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV)) {
+            snprintf(host, sizeof(host), "?");
+            snprintf(serv, sizeof(serv), "?");
+        }
+        colo_log(COLO_LOG_INFO, "tcp: connection from %s port %s", host, serv);
     }
     return stream_from_fd(fd, timeout_ms, out);
 }

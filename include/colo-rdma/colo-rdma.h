@@ -12,6 +12,13 @@
  * or one of COLO_E_*); colo_strerror() names a code and colo_errormsg() gives
  * the detailed message of the last failure in the calling thread.
  * x_new()/x_delete() pairs: delete accepts NULL and sets the pointer to NULL.
+ *
+ * Observing it (since 0.3): colo_set_log() installs one process-wide log
+ * callback (sessions connected and accepted, the failure that ended a
+ * session, peer lost, shutdown, and at debug level every checkpoint phase);
+ * with COLO_RDMA_DEBUG=1 in the environment and no callback set, the same
+ * messages go to stderr. Builds with <sys/sdt.h> also carry static trace
+ * points (USDT, provider colo_rdma) at the same places: see the README.
  */
 #ifndef COLO_RDMA_H
 #define COLO_RDMA_H
@@ -41,8 +48,32 @@ enum colo_error_code {
 const char *colo_strerror(int err);
 /* Detailed message of the last failure in this thread ("" if none). */
 const char *colo_errormsg(void);
-/* Library version string, e.g. "0.1.0". */
+/* Library version string, e.g. "0.3.0". */
 const char *colo_version(void);
+
+/* ---- logging (since 0.3) ---- */
+
+/* A message passes when its level is at or below the level set. */
+enum colo_log_level {
+    COLO_LOG_ERROR = 0,   /* a session ended with an error */
+    COLO_LOG_WARNING = 1, /* the peer was lost */
+    COLO_LOG_INFO = 2,    /* sessions connected, accepted, shut down, closed */
+    COLO_LOG_DEBUG = 3,   /* each checkpoint's phases, per-connection statistics */
+};
+
+/* Receives one message: no trailing newline, valid only during the call. */
+typedef void (*colo_log_fn)(void *opaque, int level, const char *msg);
+
+/*
+ * Process-wide: every later message of level <= level goes to fn(opaque, ...),
+ * from whichever library thread logs it (the rdma heartbeat thread
+ * included). Calls are serialised; once this returns the previous callback
+ * is not called again. fn NULL turns logging off (also the COLO_RDMA_DEBUG
+ * stderr default). The callback must not block for long; messages it causes
+ * by calling into the library are dropped, and calling colo_set_log() from
+ * it fails with -EDEADLK. Returns 0 or -EINVAL for an unknown level.
+ */
+int colo_set_log(colo_log_fn fn, void *opaque, int level);
 
 /* ---- configuration ---- */
 
