@@ -184,6 +184,18 @@ static int primary_usable(struct colo_session *s, const char *what)
     return 0;
 }
 
+/*
+ * A primary call's result: errors that sent nothing (a call out of order, a
+ * bad list or state) leave the session usable; anything else leaves the
+ * protocol in an unknown place and ends it.
+ */
+static int primary_result(struct colo_session *s, int ret)
+{
+    if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
+        return ret;
+    return session_fail(s, ret, s->pri.fsm.seq);
+}
+
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
                             size_t nruns, const void *vmstate, uint64_t vmstate_len,
                             struct colo_checkpoint_stats *stats)
@@ -192,11 +204,7 @@ int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run 
 
     if (ret)
         return ret;
-    ret = colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
-    if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
-        return ret;
-    /* Anything else leaves the protocol in an unknown place: end it. */
-    return session_fail(s, ret, s->pri.fsm.seq);
+    return primary_result(s, colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
 }
 
 int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint_stats *stats)
@@ -205,11 +213,7 @@ int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint
 
     if (ret)
         return ret;
-    ret = colo_primary_begin(&s->pri, stats);
-    /* -EINVAL: called out of order, nothing was sent */
-    if (!ret || ret == -EINVAL)
-        return ret;
-    return session_fail(s, ret, s->pri.fsm.seq);
+    return primary_result(s, colo_primary_begin(&s->pri, stats));
 }
 
 int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -220,10 +224,8 @@ int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dir
 
     if (ret)
         return ret;
-    ret = colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
-    if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
-        return ret;
-    return session_fail(s, ret, s->pri.fsm.seq);
+    return primary_result(s,
+                          colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
 }
 
 int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)

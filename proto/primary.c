@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,12 +112,29 @@ static int check_vmstate(const void *vmstate, uint64_t vmstate_len)
     return 0;
 }
 
+/* A checkpoint was begun (its reply received) and is not committed yet. */
+static bool begun(const struct colo_primary *p)
+{
+    return p->fsm.state == COLO_ST_REPLIED && p->cur.seq;
+}
+
+/* The caller's list and state, into p->list; refused before anything is sent. */
+static int take_list(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
+                     const void *vmstate, uint64_t vmstate_len)
+{
+    int ret = check_vmstate(vmstate, vmstate_len);
+
+    return ret ? ret
+               : colo_dirty_list_normalize(&p->list, p->layout, runs, nruns,
+                                           COLO_DIRTY_RUNS_HARD_MAX);
+}
+
 int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
 {
     uint64_t t0, seq;
     int ret;
 
-    if (p->fsm.state == COLO_ST_REPLIED && p->cur.seq)
+    if (begun(p))
         return colo_err(-EINVAL, "checkpoint begin: checkpoint %" PRIu64 " was begun and "
                         "is not committed: session is %s, expected idle", p->cur.seq,
                         colo_fsm_state_str(p->fsm.state));
@@ -222,16 +240,13 @@ int colo_primary_commit(struct colo_primary *p, const struct colo_dirty_run *run
 {
     int ret;
 
-    if (p->fsm.state != COLO_ST_REPLIED || !p->cur.seq)
+    if (!begun(p))
         return colo_err(-EINVAL, "checkpoint commit: session is %s, expected a "
                         "begun checkpoint (colo_primary_checkpoint_begin first)",
                         colo_fsm_state_str(p->fsm.state));
     /* A bad list or state is refused before anything is sent: commit may be
      * called again. */
-    ret = check_vmstate(vmstate, vmstate_len);
-    if (!ret)
-        ret = colo_dirty_list_normalize(&p->list, p->layout, runs, nruns,
-                                        COLO_DIRTY_RUNS_HARD_MAX);
+    ret = take_list(p, runs, nruns, vmstate, vmstate_len);
     return ret ? ret : commit_list(p, vmstate, vmstate_len, st);
 }
 
@@ -242,16 +257,13 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
     int ret;
 
     /* In one call, a bad list or state leaves the session idle and usable. */
-    if (p->fsm.state == COLO_ST_REPLIED && p->cur.seq)
+    if (begun(p))
         return colo_err(-EINVAL, "checkpoint: checkpoint %" PRIu64 " was begun: "
                         "expected colo_primary_checkpoint_commit()", p->cur.seq);
     if (p->fsm.state != COLO_ST_IDLE && !p->loaded_pending)
         return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
                         colo_fsm_state_str(p->fsm.state));
-    ret = check_vmstate(vmstate, vmstate_len);
-    if (!ret)
-        ret = colo_dirty_list_normalize(&p->list, p->layout, runs, nruns,
-                                        COLO_DIRTY_RUNS_HARD_MAX);
+    ret = take_list(p, runs, nruns, vmstate, vmstate_len);
     if (!ret)
         ret = colo_primary_begin(p, NULL);
     if (!ret)
