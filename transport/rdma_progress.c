@@ -78,6 +78,18 @@ static void on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
     }
     switch (CRDMA_WR_KIND(wc->wr_id)) {
     case CRDMA_WR_RECV:
+        /* Only a plain SEND may land in a receive slot: a WRITE with
+         * immediate (or a SEND with one) consumes a receive too, but its
+         * bytes are not in the slot. */
+        if (wc->opcode != IBV_WC_RECV || (wc->wc_flags & IBV_WC_WITH_IMM)) {
+            crdma_conn_lost(c, COLO_E_PROTOCOL,
+                            "rdma: the peer's message arrived as %s%s: expected a SEND "
+                            "without immediate data",
+                            wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM ? "an RDMA WRITE"
+                                                                    : "a SEND",
+                            wc->wc_flags & IBV_WC_WITH_IMM ? " with immediate data" : "");
+            break;
+        }
         c->last_rx_ns = colo_now_ns();
         crdma_ctrl_on_recv(c, (uint32_t)n, wc->byte_len);
         break;

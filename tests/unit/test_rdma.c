@@ -70,7 +70,21 @@ static void logd(char c)
 
 static void cq_push(uint64_t wr_id, enum ibv_wc_status st, uint32_t len)
 {
-    fk.cq_q[fk.cq_tail++ % 1024] = (struct ibv_wc){.wr_id = wr_id, .status = st, .byte_len = len};
+    enum ibv_wc_opcode op;
+
+    switch (CRDMA_WR_KIND(wr_id)) {
+    case CRDMA_WR_RECV:
+    case CRDMA_WR_PROBE_RECV:
+        op = IBV_WC_RECV;
+        break;
+    case CRDMA_WR_WRITE:
+        op = IBV_WC_RDMA_WRITE;
+        break;
+    default:
+        op = IBV_WC_SEND;
+    }
+    fk.cq_q[fk.cq_tail++ % 1024] =
+        (struct ibv_wc){.wr_id = wr_id, .status = st, .opcode = op, .byte_len = len};
 }
 
 static struct ibv_pd *f_alloc_pd(struct ibv_context *c)
@@ -610,6 +624,37 @@ static void test_malformed_peer_messages(void **state)
     }
 }
 
+/* A receive consumed by anything but a plain SEND: the slot holds no message. */
+static void test_receive_must_be_a_send(void **state)
+{
+    struct {
+        enum ibv_wc_opcode op;
+        unsigned flags;
+        const char *why;
+    } bad[] = {
+        {IBV_WC_RECV_RDMA_WITH_IMM, IBV_WC_WITH_IMM, "an RDMA WRITE with immediate data"},
+        {IBV_WC_RECV, IBV_WC_WITH_IMM, "a SEND with immediate data"},
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct crdma_conn *c;
+        char buf[8];
+
+        setup(NULL);
+        c = fake_conn(false);
+        assert_int_equal(crdma_conn_build(c), 0);
+        /* a well-formed message sits in the slot: it must not be parsed */
+        peer_sends(c, 0, CRDMA_CTRL_DATA, 0, "abc");
+        fk.cq_q[(fk.cq_tail - 1) % 1024].opcode = bad[i].op;
+        fk.cq_q[(fk.cq_tail - 1) % 1024].wc_flags = bad[i].flags;
+        assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), bad[i].why));
+        assert_non_null(strstr(colo_errormsg(), "expected a SEND"));
+        assert_true(c->lost);
+        crdma_conn_destroy(c);
+    }
+}
+
 /* ---- completion errors ---- */
 
 static void test_completion_errors_mean_peer_lost(void **state)
@@ -839,6 +884,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_credits_never_over_post, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_return_credits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_peer_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receive_must_be_a_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_completion_errors_mean_peer_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_during_teardown_is_no_failure, setup,
                                         teardown),
