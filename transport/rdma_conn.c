@@ -166,10 +166,11 @@ static void debug_summary(const struct crdma_conn *c)
     COLO_TRACE(rdma_conn_destroy, c->probes_sent, c->probes_received, c->write_wrs, c->doorbells);
     colo_log(COLO_LOG_DEBUG,
              "rdma: connection closed%s%s: liveness probe %s, %" PRIu64 " sent, %" PRIu64
-             " received, %" PRIu64 " refused; %" PRIu64 " WRITE WRs in %" PRIu64 " doorbells",
+             " received, %" PRIu64 " refused, %" PRIu64 " re-arms; %" PRIu64 " WRITE WRs in %" PRIu64
+             " doorbells",
              c->lost ? ": " : "", c->lost ? c->lost_reason : "",
              c->probe_qp ? (c->probe_ah ? "on" : "off") : "unavailable", c->probes_sent,
-             c->probes_received, c->probes_refused, c->write_wrs, c->doorbells);
+             c->probes_received, c->probes_refused, c->probe_rearms, c->write_wrs, c->doorbells);
 }
 
 void crdma_conn_destroy(struct crdma_conn *c)

@@ -46,19 +46,31 @@
  * Datagrams on their own QP overtake the push and are never retransmitted:
  * each side sends one every quarter interval; any that arrives is life.
  */
-#define CRDMA_PROBE_RECVS 16
+#define CRDMA_PROBE_RECVS 8
 #define CRDMA_PROBE_SENDS 1         /* one probe in flight at a time */
 #define CRDMA_PROBE_GRH 40          /* a UD receive starts with the GRH */
 #define CRDMA_PROBE_WIRE 16         /* be32 magic | be32 cookie | be64 sequence */
-#define CRDMA_PROBE_SLOT 64
+/* Anyone may send a datagram to the probe's QPN (its Q_Key is public), and
+ * one longer than a receive slot puts the UD QP in error: a slot holds the
+ * largest datagram there is (the GRH and a 4096-byte MTU). */
+#define CRDMA_PROBE_MAX_UD 4096
+#define CRDMA_PROBE_SLOT (CRDMA_PROBE_GRH + CRDMA_PROBE_MAX_UD)
 #define CRDMA_PROBE_MAGIC 0x434c5650u /* "CLVP" */
 #define CRDMA_PROBE_QKEY 0x11c0105u
-/* The control ring and, after it, one page with the probe's receive and send
- * slots (a whole page: the ring is page-aligned and registered in one MR). */
+/* A probe work request's number: the QP's generation (it counts re-arms, so
+ * the completions of a QP that was reset are told apart) and the slot. */
+#define CRDMA_PROBE_SLOT_BITS 4
+#define CRDMA_PROBE_WR_N(gen, slot) \
+    ((uint32_t)((gen) << CRDMA_PROBE_SLOT_BITS | (slot)) & 0xffffu)
+#define CRDMA_PROBE_WR_GEN(n) (((n) >> CRDMA_PROBE_SLOT_BITS) & (0xffffu >> CRDMA_PROBE_SLOT_BITS))
+#define CRDMA_PROBE_WR_SLOT(n) ((n) & ((1u << CRDMA_PROBE_SLOT_BITS) - 1))
+_Static_assert(CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS <= 1u << CRDMA_PROBE_SLOT_BITS,
+               "probe slots fit their bits of the work request number");
+/* The control ring and, after it, whole pages with the probe's receive and
+ * send slots (the ring is page-aligned and registered in one MR). */
 #define CRDMA_PROBE_AREA_OFFSET ((size_t)(CRDMA_RECV_DEPTH + CRDMA_SEND_SLOTS) * CRDMA_SLOT_SIZE)
-#define CRDMA_PROBE_AREA 4096
-_Static_assert((CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS) * CRDMA_PROBE_SLOT <= CRDMA_PROBE_AREA,
-               "the probe slots fit their page");
+#define CRDMA_PROBE_AREA \
+    (((size_t)(CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS) * CRDMA_PROBE_SLOT + 4095) & ~(size_t)4095)
 #define CRDMA_RING_BYTES (CRDMA_PROBE_AREA_OFFSET + CRDMA_PROBE_AREA)
 /*
  * Page push flow control: one WRITE carries at most CRDMA_WRITE_CHUNK bytes,
@@ -179,7 +191,9 @@ struct crdma_conn {
     uint32_t peer_probe_qpn;
     uint32_t peer_probe_cookie;
     bool probe_send_busy;
-    uint64_t probes_sent, probes_received, probes_refused;
+    bool probe_broken;          /* its QP is in error: re-armed at the next send */
+    uint32_t probe_gen;         /* re-arms so far (in the work request numbers) */
+    uint64_t probes_sent, probes_received, probes_refused, probe_rearms;
 
     /* liveness */
     bool busy_poll;

@@ -4,8 +4,12 @@
  * CQ, sent by the heartbeat thread every quarter interval. A probe carries
  * the receiver's cookie (announced in its private data) and must come from
  * the QPN the peer announced; anything else is counted and dropped. The
- * probe only ever adds evidence of life: if it cannot be set up, or its QP
- * fails, the connection goes on with the RC heartbeat alone.
+ * probe only ever adds evidence of life: if it cannot be set up, the
+ * connection goes on with the RC heartbeat alone. Its QP is open to any
+ * datagram with the public Q_Key, so an error there (a datagram that does
+ * not fit, say) re-arms it at the next send: reset, back to RTS, receives
+ * posted anew under a new generation, whose number the work requests carry
+ * so that what the old one flushes is told apart.
  *
  * Probe: be32 magic "CLVP" | be32 receiver's cookie | be64 sequence.
  */
@@ -14,6 +18,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/timeutil.h"
 #include "core/byteorder.h"
 #include "transport/rdma_conn.h"
@@ -40,7 +45,7 @@ static int post_probe_recv(struct crdma_conn *c, uint32_t slot)
         .lkey = c->ctrl_mr->lkey,
     };
     struct ibv_recv_wr wr = {
-        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, slot),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, CRDMA_PROBE_WR_N(c->probe_gen, slot)),
         .sg_list = &sge,
         .num_sge = 1,
     }, *bad;
@@ -76,6 +81,40 @@ static int probe_to_rts(struct crdma_conn *c)
     return colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
 }
 
+/* To RTS with every receive posted; 0 or -1. */
+static int probe_arm(struct crdma_conn *c)
+{
+    if (probe_to_rts(c))
+        return -1;
+    for (uint32_t i = 0; i < CRDMA_PROBE_RECVS; i++)
+        if (post_probe_recv(c, i))
+            return -1;
+    return 0;
+}
+
+/* After an error: reset the QP, a new generation, armed again; else off for good. */
+static void probe_rearm(struct crdma_conn *c)
+{
+    struct ibv_qp_attr a = {.qp_state = IBV_QPS_RESET};
+
+    c->probe_broken = false;
+    c->probe_send_busy = false; /* a reset QP completes nothing more */
+    c->probe_gen++;
+    c->probe_rearms++;
+    if (colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE) || probe_arm(c)) {
+        colo_log(COLO_LOG_WARNING, "rdma: the liveness probe could not be re-armed after an "
+                 "error: it stays off, the RC heartbeat goes on");
+        probe_off(c);
+    }
+}
+
+/* The QP is in error (or a post failed): re-armed by the next send. */
+static void probe_broke(struct crdma_conn *c)
+{
+    if (!c->tearing_down)
+        c->probe_broken = true;
+}
+
 void crdma_probe_build(struct crdma_conn *c)
 {
     struct ibv_qp_init_attr attr = {
@@ -86,19 +125,13 @@ void crdma_probe_build(struct crdma_conn *c)
         .cap = {.max_send_wr = CRDMA_PROBE_SENDS, .max_recv_wr = CRDMA_PROBE_RECVS,
                 .max_send_sge = 1, .max_recv_sge = 1},
     };
-    uint32_t i;
 
     c->probe_qp = colo_verbs->create_plain_qp(c->pd, &attr);
     if (!c->probe_qp)
         return; /* no UD on this device: heartbeats on the RC QP only */
-    if (probe_to_rts(c) == 0) {
-        for (i = 0; i < CRDMA_PROBE_RECVS; i++)
-            if (post_probe_recv(c, i))
-                break;
-        if (i == CRDMA_PROBE_RECVS) {
-            c->probe_cookie = random32();
-            return;
-        }
+    if (probe_arm(c) == 0) {
+        c->probe_cookie = random32();
+        return;
     }
     colo_verbs->destroy_plain_qp(c->probe_qp);
     c->probe_qp = NULL;
@@ -126,7 +159,11 @@ void crdma_probe_send(struct crdma_conn *c)
     struct ibv_send_wr wr, *bad;
 
     /* An address handle exists only on a built, connected probe. */
-    if (!c->probe_ah || c->probe_send_busy || c->lost)
+    if (!c->probe_ah || c->lost)
+        return;
+    if (c->probe_broken)
+        probe_rearm(c);
+    if (!c->probe_ah || c->probe_send_busy)
         return;
     colo_put_be32(m, CRDMA_PROBE_MAGIC);
     colo_put_be32(m + 4, c->peer_probe_cookie);
@@ -134,7 +171,7 @@ void crdma_probe_send(struct crdma_conn *c)
     sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = CRDMA_PROBE_WIRE,
                            .lkey = c->ctrl_mr->lkey};
     wr = (struct ibv_send_wr){
-        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, CRDMA_PROBE_WR_N(c->probe_gen, 0)),
         .sg_list = &sge,
         .num_sge = 1,
         .opcode = IBV_WR_SEND,
@@ -143,7 +180,7 @@ void crdma_probe_send(struct crdma_conn *c)
                   .remote_qkey = CRDMA_PROBE_QKEY},
     };
     if (colo_verbs->post_send(c->probe_qp, &wr, &bad)) {
-        probe_off(c);
+        probe_broke(c);
         return;
     }
     c->probe_send_busy = true;
@@ -159,26 +196,35 @@ static bool probe_valid(struct crdma_conn *c, const struct ibv_wc *wc, const uin
 
 void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
 {
-    uint32_t slot = (uint32_t)CRDMA_WR_N(wc->wr_id);
+    uint32_t n = (uint32_t)CRDMA_WR_N(wc->wr_id), slot = CRDMA_PROBE_WR_SLOT(n);
 
+    /* What a QP flushed before its reset is history. */
+    if (CRDMA_PROBE_WR_GEN(n) != CRDMA_PROBE_WR_GEN(CRDMA_PROBE_WR_N(c->probe_gen, 0)))
+        return;
     if (CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_SEND) {
         c->probe_send_busy = false;
         if (wc->status != IBV_WC_SUCCESS)
-            probe_off(c);
+            probe_broke(c);
         return;
     }
-    /* A failed receive means the UD QP is in error (or torn down): it is
-     * not reposted, and the probe falls silent; the deadline still holds. */
-    if (wc->status != IBV_WC_SUCCESS || slot >= CRDMA_PROBE_RECVS)
+    /* A failed receive means the UD QP is in error (or torn down): the
+     * slot waits for the re-arm; the deadline still holds meanwhile. */
+    if (slot >= CRDMA_PROBE_RECVS)
         return;
-    if (probe_valid(c, wc, probe_slot(c, slot) + CRDMA_PROBE_GRH)) {
+    if (wc->status != IBV_WC_SUCCESS) {
+        c->probes_refused += wc->status != IBV_WC_WR_FLUSH_ERR;
+        probe_broke(c);
+        return;
+    }
+    if (wc->opcode == IBV_WC_RECV && !(wc->wc_flags & IBV_WC_WITH_IMM) &&
+        probe_valid(c, wc, probe_slot(c, slot) + CRDMA_PROBE_GRH)) {
         c->last_rx_ns = colo_now_ns();
         c->probes_received++;
     } else {
         c->probes_refused++;
     }
     if (post_probe_recv(c, slot))
-        probe_off(c);
+        probe_broke(c);
 }
 
 /* The QP first: no send may still use the address handle. */

@@ -429,6 +429,7 @@ static void peer_probes(struct crdma_conn *c, uint32_t slot, uint32_t src_qp, ui
     fk.cq_q[fk.cq_tail++ % 1024] = (struct ibv_wc){
         .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, slot),
         .status = IBV_WC_SUCCESS,
+        .opcode = IBV_WC_RECV,
         .byte_len = CRDMA_PROBE_GRH + CRDMA_PROBE_WIRE,
         .src_qp = src_qp,
     };
@@ -483,17 +484,67 @@ static void test_probe_failures_are_not_the_connections(void **state)
     assert_int_equal(crdma_conn_build(c), 0);
     crdma_probe_connect(c, 0x77, 1);
     crdma_probe_send(c);
-    /* A failed probe send switches the probe off; the connection lives on. */
+    /* A failed probe send puts the probe QP aside; the connection lives on. */
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0), IBV_WC_GENERAL_ERR, 0);
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, 0), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
     assert_false(c->lost);
-    assert_null(c->probe_ah);
-    crdma_probe_send(c);
-    assert_int_equal(fk.probe_sends, 1);
+    assert_non_null(c->probe_ah);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS); /* the flushed one not reposted */
+    /* The next send re-arms it: every receive posted anew, then the probe. */
+    crdma_probe_send(c);
+    assert_int_equal(c->probe_rearms, 1);
+    assert_int_equal(fk.probe_recvs, 2 * CRDMA_PROBE_RECVS);
+    assert_int_equal(fk.probe_sends, 2);
+    assert_int_equal(CRDMA_WR_N(fk.probe_wr.wr_id), CRDMA_PROBE_WR_N(1, 0));
+    /* What the old QP still flushes is not the new one's. */
+    cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, CRDMA_PROBE_WR_N(0, 1)), IBV_WC_WR_FLUSH_ERR, 0);
+    assert_int_equal(crdma_progress(c), 0);
+    assert_false(c->probe_broken);
+    assert_true(c->probe_send_busy);
     crdma_conn_destroy(c);
-    assert_string_equal(fk.log, "auqchmpi"); /* the address handle went with the probe */
+    assert_string_equal(fk.log, "uaqchmpi"); /* the address handle went with the probe */
+}
+
+/* Anyone can send the probe QP a datagram that does not fit: it recovers. */
+static void test_probe_survives_malformed_datagrams(void **state)
+{
+    struct crdma_conn *c = fake_conn(true);
+    uint32_t gen1 = CRDMA_PROBE_WR_N(1, 0);
+
+    assert_int_equal(crdma_conn_build(c), 0);
+    crdma_probe_connect(c, 0x77, 0x5eed);
+    crdma_probe_send(c);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0), IBV_WC_SUCCESS, 0);
+    /* Too long for the slot: the UD QP is in error, its receives flushed. */
+    cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, 2), IBV_WC_LOC_LEN_ERR, 0);
+    for (uint32_t i = 0; i < CRDMA_PROBE_RECVS; i++)
+        if (i != 2)
+            cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, i), IBV_WC_WR_FLUSH_ERR, 0);
+    assert_int_equal(crdma_progress(c), 0);
+    assert_false(c->lost);
+    assert_int_equal(c->probes_refused, 1);
+    /* ... a probe from the peer is life again once the next tick re-armed it */
+    crdma_probe_send(c);
+    assert_int_equal(c->probe_rearms, 1);
+    assert_int_equal(fk.probe_sends, 2);
+    c->last_rx_ns = 1;
+    peer_probes(c, 5, 0x77, c->probe_cookie);
+    fk.cq_q[(fk.cq_tail - 1) % 1024].wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, gen1 | 5);
+    assert_int_equal(crdma_progress(c), 0);
+    assert_true(c->last_rx_ns > 1);
+    assert_int_equal(c->probes_received, 1);
+    /* A datagram with immediate data, well-formed or not, is refused, not life. */
+    c->last_rx_ns = 1;
+    peer_probes(c, 6, 0x77, c->probe_cookie);
+    fk.cq_q[(fk.cq_tail - 1) % 1024].wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, gen1 | 6);
+    fk.cq_q[(fk.cq_tail - 1) % 1024].wc_flags = IBV_WC_WITH_IMM;
+    assert_int_equal(crdma_progress(c), 0);
+    assert_int_equal(c->last_rx_ns, 1);
+    assert_int_equal(c->probes_refused, 2);
+    assert_false(c->probe_broken);
+    crdma_conn_destroy(c);
+    assert_int_equal(fk.live, 0);
 }
 
 static void test_no_ud_means_no_probe(void **state)
@@ -879,6 +930,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_qp_without_inline_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_counts_as_life, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_failures_are_not_the_connections, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_probe_survives_malformed_datagrams, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_ud_means_no_probe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credits_never_over_post, setup, teardown),
