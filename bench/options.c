@@ -42,6 +42,8 @@ static const char usage[] =
     "                           all RAM)\n"
     "  -i, --interval MS        start a checkpoint every MS ms (default 0: back-to-back)\n"
     "      --early-resume       the primary resumes at vmstate-received (default: at -loaded)\n"
+    "      --pipeline on|off    push pages and state right after the request, reading the\n"
+    "                           reply after them (default on), or wait for the reply first\n"
     "      --poll MODE          rdma completions: event (default) or busy (spin a core)\n"
     "      --heartbeat MS       rdma heartbeat interval on both sides (default 500; the\n"
     "                           peer is lost after 4 silent intervals)\n"
@@ -68,6 +70,7 @@ enum {
     OPT_REPLAY,
     OPT_TRACKING,
     OPT_EARLY_RESUME,
+    OPT_PIPELINE,
     OPT_POLL,
     OPT_HEARTBEAT,
     OPT_JSON,
@@ -287,6 +290,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         {"warmup", required_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
         {"early-resume", no_argument, NULL, OPT_EARLY_RESUME},
+        {"pipeline", required_argument, NULL, OPT_PIPELINE},
         {"poll", required_argument, NULL, OPT_POLL},
         {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
         {"cache", required_argument, NULL, 'c'},
@@ -306,7 +310,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
     *o = (struct bench_options){
         .port = BENCH_CONTROL_PORT, .ram_bytes = 64ull << 20, .blocks = 4, .page_size = 4096,
         .vmstate_bytes = 4096, .heartbeat_ms = 500, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
-        .seed = 1, .timeout_ms = 30000, .workload = BENCH_WL_UNIFORM,
+        .seed = 1, .timeout_ms = 30000, .workload = BENCH_WL_UNIFORM, .pipelined = true,
     };
     parse_transport(o, "tcp", err);
     optind = 1;
@@ -405,6 +409,11 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
             if (parse_u64(optarg, 3600000, &v))
                 return bad(err, "--interval", optarg, "milliseconds, 0..3600000");
             o->interval_ms = (uint32_t)v;
+            break;
+        case OPT_PIPELINE:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+                return bad(err, "--pipeline", optarg, "on or off");
+            o->pipelined = !strcmp(optarg, "on");
             break;
         case OPT_POLL:
             if (strcmp(optarg, "event") && strcmp(optarg, "busy"))

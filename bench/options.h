@@ -32,6 +32,7 @@ struct bench_options {
     bool per_checkpoint;
     bool hugepages;
     bool early_resume;
+    bool pipelined;     /* the library's pipelined exchange (default on) */
     bool busy_poll;
     uint32_t heartbeat_ms;
     bool samples;

@@ -87,6 +87,9 @@ void bench_report_header(FILE *out, const struct bench_env *env)
             o->early_resume ? "on: the primary resumes at vmstate-received; 'pause@recv' "
                               "is the pause up to it"
                             : "off (the primary resumes at vmstate-loaded)");
+    fprintf(out, " Pipeline        : %s\n",
+            o->pipelined ? "on (pages and state follow the request; the reply is read after)"
+                         : "off (the primary waits for checkpoint-reply before the push)");
     fprintf(out, " Poll            : %s\n",
             o->busy_poll ? "busy (rdma completions polled by a spinning core)"
                          : "event");
@@ -352,8 +355,9 @@ int bench_report_json(const char *path, const struct bench_env *env, const struc
                ", \"interval_ms\": %" PRIu32 ",\n    \"dirty_tracking\": ",
             o->checkpoints, o->warmup, o->seed, o->interval_ms);
     json_str(f, env->tracking);
-    fprintf(f, ", \"early_resume\": \"%s\", \"poll\": \"%s\", \"verify\": %s},\n",
-            o->early_resume ? "on" : "off",
+    fprintf(f, ", \"early_resume\": \"%s\", \"pipeline\": \"%s\", \"poll\": \"%s\", "
+               "\"verify\": %s},\n",
+            o->early_resume ? "on" : "off", o->pipelined ? "on" : "off",
             o->busy_poll ? "busy" : "event",
             o->verify ? "true" : "false");
     fprintf(f, "  \"system\": {\"kernel\": ");

@@ -22,6 +22,7 @@ int colo_config_new(struct colo_config **out)
     cfg->page_size = 4096;
     cfg->max_vmstate = COLO_DEFAULT_MAX_VMSTATE;
     cfg->heartbeat_ms = COLO_DEFAULT_HEARTBEAT_MS;
+    cfg->pipelined = true;
     *out = cfg;
     return 0;
 }
@@ -193,5 +194,11 @@ int colo_config_set_heartbeat_ms(struct colo_config *cfg, uint32_t interval_ms)
 int colo_config_set_early_resume(struct colo_config *cfg, int enabled)
 {
     cfg->early_resume = enabled != 0;
+    return 0;
+}
+
+int colo_config_set_pipelined(struct colo_config *cfg, int enabled)
+{
+    cfg->pipelined = enabled != 0;
     return 0;
 }

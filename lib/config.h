@@ -40,6 +40,7 @@ struct colo_config {
     size_t auth_key_len;
     bool busy_poll;
     bool early_resume;
+    bool pipelined;
     uint32_t heartbeat_ms;
 };
 

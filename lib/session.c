@@ -133,6 +133,7 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
         goto out_free;
     colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
     s->pri.early_resume = cfg->early_resume;
+    s->pri.pipelined = cfg->pipelined;
     ret = colo_primary_wait_ready(&s->pri);
     if (ret)
         goto out_free;

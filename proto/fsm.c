@@ -22,18 +22,37 @@ struct transition {
     enum colo_role sender;
     enum value_rule rule;
     enum colo_fsm_state to;
+    enum { BOTH_SIDES, SENDER_ONLY } view; /* SENDER_ONLY: never accepted from the peer */
 };
 
 static const struct transition table[] = {
-    {COLO_ST_WAIT_READY, COLO_CMD_CHECKPOINT_READY, COLO_ROLE_SECONDARY, V_ANY_NONZERO, COLO_ST_IDLE},
-    {COLO_ST_IDLE, COLO_CMD_CHECKPOINT_REQUEST, COLO_ROLE_PRIMARY, V_NEXT_SEQ, COLO_ST_REQUESTED},
-    {COLO_ST_IDLE, COLO_CMD_GOODBYE, COLO_ROLE_PRIMARY, V_COMPLETED, COLO_ST_CLOSED},
-    {COLO_ST_REQUESTED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_REPLIED},
-    {COLO_ST_REPLIED, COLO_CMD_VMSTATE_SEND, COLO_ROLE_PRIMARY, V_THIS_SEQ, COLO_ST_ANNOUNCED},
-    {COLO_ST_ANNOUNCED, COLO_CMD_DIRTY_LIST, COLO_ROLE_PRIMARY, V_MAX_RUNS, COLO_ST_LISTED},
-    {COLO_ST_LISTED, COLO_CMD_VMSTATE_SIZE, COLO_ROLE_PRIMARY, V_MAX_VMSTATE, COLO_ST_SIZED},
-    {COLO_ST_SIZED, COLO_CMD_VMSTATE_RECEIVED, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_RECEIVED},
-    {COLO_ST_RECEIVED, COLO_CMD_VMSTATE_LOADED, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_IDLE},
+    {COLO_ST_WAIT_READY, COLO_CMD_CHECKPOINT_READY, COLO_ROLE_SECONDARY, V_ANY_NONZERO,
+     COLO_ST_IDLE, BOTH_SIDES},
+    {COLO_ST_IDLE, COLO_CMD_CHECKPOINT_REQUEST, COLO_ROLE_PRIMARY, V_NEXT_SEQ,
+     COLO_ST_REQUESTED, BOTH_SIDES},
+    {COLO_ST_IDLE, COLO_CMD_GOODBYE, COLO_ROLE_PRIMARY, V_COMPLETED, COLO_ST_CLOSED, BOTH_SIDES},
+    {COLO_ST_REQUESTED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ,
+     COLO_ST_REPLIED, BOTH_SIDES},
+    {COLO_ST_REPLIED, COLO_CMD_VMSTATE_SEND, COLO_ROLE_PRIMARY, V_THIS_SEQ, COLO_ST_ANNOUNCED,
+     BOTH_SIDES},
+    {COLO_ST_ANNOUNCED, COLO_CMD_DIRTY_LIST, COLO_ROLE_PRIMARY, V_MAX_RUNS, COLO_ST_LISTED,
+     BOTH_SIDES},
+    {COLO_ST_LISTED, COLO_CMD_VMSTATE_SIZE, COLO_ROLE_PRIMARY, V_MAX_VMSTATE, COLO_ST_SIZED,
+     BOTH_SIDES},
+    {COLO_ST_SIZED, COLO_CMD_VMSTATE_RECEIVED, COLO_ROLE_SECONDARY, V_THIS_SEQ,
+     COLO_ST_RECEIVED, BOTH_SIDES},
+    {COLO_ST_RECEIVED, COLO_CMD_VMSTATE_LOADED, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_IDLE,
+     BOTH_SIDES},
+    /* Pipelined: the primary sends the whole checkpoint, then reads the reply.
+     * The secondary sees the same order on the wire as without. */
+    {COLO_ST_REQUESTED, COLO_CMD_VMSTATE_SEND, COLO_ROLE_PRIMARY, V_THIS_SEQ,
+     COLO_ST_AHEAD_ANNOUNCED, SENDER_ONLY},
+    {COLO_ST_AHEAD_ANNOUNCED, COLO_CMD_DIRTY_LIST, COLO_ROLE_PRIMARY, V_MAX_RUNS,
+     COLO_ST_AHEAD_LISTED, SENDER_ONLY},
+    {COLO_ST_AHEAD_LISTED, COLO_CMD_VMSTATE_SIZE, COLO_ROLE_PRIMARY, V_MAX_VMSTATE,
+     COLO_ST_AHEAD_SIZED, SENDER_ONLY},
+    {COLO_ST_AHEAD_SIZED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ,
+     COLO_ST_SIZED, BOTH_SIDES},
 };
 
 static const char *const state_names[] = {
@@ -44,6 +63,9 @@ static const char *const state_names[] = {
     [COLO_ST_ANNOUNCED] = "announced",
     [COLO_ST_LISTED] = "listed",
     [COLO_ST_SIZED] = "sized",
+    [COLO_ST_AHEAD_ANNOUNCED] = "announced ahead of the reply",
+    [COLO_ST_AHEAD_LISTED] = "listed ahead of the reply",
+    [COLO_ST_AHEAD_SIZED] = "sized ahead of the reply",
     [COLO_ST_RECEIVED] = "received",
     [COLO_ST_CLOSED] = "closed",
     [COLO_ST_FAILED] = "failed",
@@ -84,7 +106,7 @@ static void expected_str(const struct colo_fsm *fsm, char *buf, size_t len)
 
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]) && used < len; i++) {
-        if (table[i].from != fsm->state)
+        if (table[i].from != fsm->state || (table[i].view == SENDER_ONLY && table[i].sender != fsm->role))
             continue;
         used += (size_t)snprintf(buf + used, len - used, "%s%s from the %s", used ? " or " : "",
                                  colo_cmd_str(table[i].cmd), role_str(table[i].sender));
@@ -144,7 +166,7 @@ static int step(struct colo_fsm *fsm, enum colo_role sender, const struct colo_m
 
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (table[i].from == fsm->state && table[i].cmd == msg->cmd &&
-            table[i].sender == sender) {
+            table[i].sender == sender && (table[i].view == BOTH_SIDES || sender == fsm->role)) {
             t = &table[i];
             break;
         }

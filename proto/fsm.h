@@ -29,6 +29,12 @@ enum colo_fsm_state {
     COLO_ST_ANNOUNCED,    /* vmstate-send passed */
     COLO_ST_LISTED,       /* dirty-list passed */
     COLO_ST_SIZED,        /* vmstate-size passed, device state follows */
+    /* The primary's own view when it pushes ahead of checkpoint-reply (the
+     * pipelined exchange): what it sent, with the reply still to come. The
+     * secondary never enters these: it replies before it reads on. */
+    COLO_ST_AHEAD_ANNOUNCED,
+    COLO_ST_AHEAD_LISTED,
+    COLO_ST_AHEAD_SIZED,
     COLO_ST_RECEIVED,     /* vmstate-received passed */
     COLO_ST_CLOSED,       /* goodbye passed */
     COLO_ST_FAILED,       /* a violation or a transport error */

@@ -172,20 +172,25 @@ int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
     return 0;
 }
 
-/* After the reply: pushes p->list and the state, waits received (and loaded). */
+/*
+ * Pushes p->list and the state, waits received (and loaded). After the
+ * reply (begin), or pipelined: the request was sent at t0 and its reply is
+ * read only once the whole checkpoint is on its way.
+ */
 static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vmstate_len,
-                       struct colo_checkpoint_stats *st)
+                       bool reply_pending, uint64_t t0, struct colo_checkpoint_stats *st)
 {
     struct colo_checkpoint_stats s = p->cur;
-    uint64_t t0, t1, seq = p->cur.seq;
+    uint64_t t1 = colo_now_ns(), seq = p->cur.seq;
     int ret;
 
-    t0 = colo_now_ns();
+    if (!reply_pending)
+        t0 = t1;
     ret = push_pages(p, seq);
     if (ret)
         goto out_fail;
+    s.pages_ns = colo_now_ns() - t1;
     t1 = colo_now_ns();
-    s.pages_ns = t1 - t0;
     COLO_TRACE(primary_commit_pages_pushed, seq, p->list.count, p->list.pages, s.pages_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " pages in %zu runs "
              "pushed in %" PRIu64 " us", seq, p->list.pages, p->list.count, s.pages_ns / 1000);
@@ -198,6 +203,16 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " bytes of device "
              "state sent in %" PRIu64 " us", seq, vmstate_len, s.state_ns / 1000);
     t1 = colo_now_ns();
+    if (reply_pending) {
+        ret = expect(p); /* checkpoint-reply, long on its way by now */
+        if (ret)
+            goto out_fail;
+        s.request_ns = colo_now_ns() - t1;
+        COLO_TRACE(primary_begin_reply, seq, s.request_ns);
+        colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": request sent ahead of the "
+                 "push, then %" PRIu64 " us waited for the reply", seq, s.request_ns / 1000);
+        t1 = colo_now_ns();
+    }
 
     ret = expect(p); /* vmstate-received: state durable at the secondary */
     if (ret)
@@ -247,7 +262,42 @@ int colo_primary_commit(struct colo_primary *p, const struct colo_dirty_run *run
     /* A bad list or state is refused before anything is sent: commit may be
      * called again. */
     ret = take_list(p, runs, nruns, vmstate, vmstate_len);
-    return ret ? ret : commit_list(p, vmstate, vmstate_len, st);
+    return ret ? ret : commit_list(p, vmstate, vmstate_len, false, 0, st);
+}
+
+/*
+ * The pipelined exchange: checkpoint-request, then at once the pages, the
+ * list and the state, and only then the reply. The secondary reads the same
+ * order as without and checks everything before it trusts the cache; with
+ * early resume the previous checkpoint's vmstate-loaded is collected first,
+ * so no page lands in the cache while the secondary still applies from it.
+ */
+static int run_pipelined(struct colo_primary *p, const void *vmstate, uint64_t vmstate_len,
+                         struct colo_checkpoint_stats *st)
+{
+    uint64_t t0, seq;
+    int ret;
+
+    memset(&p->cur, 0, sizeof(p->cur));
+    t0 = colo_now_ns();
+    ret = colo_primary_collect_loaded(p);
+    if (ret)
+        return ret;
+    p->cur.loaded_ns = colo_now_ns() - t0;
+    seq = p->fsm.completed + 1;
+    COLO_TRACE(primary_begin, seq);
+    t0 = colo_now_ns();
+    /* On its way at once: the secondary stops its guest while the pages move. */
+    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, seq);
+    if (!ret)
+        ret = colo_stream_fflush(p->out);
+    if (ret) {
+        colo_fsm_fail(&p->fsm);
+        return ret;
+    }
+    COLO_TRACE(primary_begin_request_sent, seq);
+    p->cur.seq = seq;
+    return commit_list(p, vmstate, vmstate_len, true, t0, st);
 }
 
 int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
@@ -264,10 +314,13 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
         return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
                         colo_fsm_state_str(p->fsm.state));
     ret = take_list(p, runs, nruns, vmstate, vmstate_len);
+    if (ret)
+        return ret;
+    if (p->pipelined)
+        return run_pipelined(p, vmstate, vmstate_len, st);
+    ret = colo_primary_begin(p, NULL);
     if (!ret)
-        ret = colo_primary_begin(p, NULL);
-    if (!ret)
-        ret = commit_list(p, vmstate, vmstate_len, &s);
+        ret = commit_list(p, vmstate, vmstate_len, false, 0, &s);
     if (ret)
         return ret;
     /* In one call the request's round trip is part of the pause. */

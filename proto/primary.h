@@ -24,6 +24,7 @@ struct colo_primary {
     size_t wire_cap;
     uint64_t epoch;
     bool early_resume;   /* return at vmstate-received */
+    bool pipelined;      /* one call: push ahead of checkpoint-reply */
     bool loaded_pending; /* the last checkpoint's vmstate-loaded is still to come */
     struct colo_checkpoint_stats cur; /* the begun checkpoint (seq 0: none) */
 };
@@ -39,7 +40,8 @@ int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
 int colo_primary_commit(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
                         const void *vmstate, uint64_t vmstate_len,
                         struct colo_checkpoint_stats *st);
-/* begin + commit; a bad list or state is refused before the request. */
+/* begin + commit, or pipelined (the reply read after the push); a bad list
+ * or state is refused before the request. */
 int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
                      const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st);
 /* Early resume: waits for the outstanding vmstate-loaded, if any. */

@@ -126,6 +126,16 @@ int colo_config_set_heartbeat_ms(struct colo_config *cfg, uint32_t interval_ms);
  */
 int colo_config_set_early_resume(struct colo_config *cfg, int enabled);
 
+/*
+ * Primary: colo_primary_checkpoint() sends the pages, the dirty list and the
+ * device state right after checkpoint-request, without waiting for
+ * checkpoint-reply, and reads the reply afterwards (on by default; since
+ * 0.4). The secondary sees the same messages in the same order either way,
+ * so any secondary works with it; off, the call waits for the reply first.
+ * begin/commit are not affected: begin always waits for the reply.
+ */
+int colo_config_set_pipelined(struct colo_config *cfg, int enabled);
+
 /* Secondary callbacks, all optional. Return 0 or a negative error code. */
 struct colo_secondary_ops {
     int (*stop_vm)(void *opaque);                                  /* at checkpoint-request */
@@ -152,7 +162,8 @@ struct colo_checkpoint_stats {
     uint64_t pages;
     uint64_t page_bytes;
     uint64_t vmstate_bytes;
-    uint64_t request_ns;   /* request sent -> reply received (primary) */
+    uint64_t request_ns;   /* request sent -> reply received (primary; pipelined: the wait
+                              for the reply once the whole checkpoint was sent) */
     uint64_t pages_ns;     /* page push, including the RAM flush */
     uint64_t state_ns;     /* vmstate-send, dirty list, device state */
     uint64_t received_ns;  /* state sent -> vmstate-received (primary); persist (secondary) */
@@ -173,9 +184,12 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
 
 /*
  * Primary: run one checkpoint: request -> reply -> push the listed pages and
- * the device state -> vmstate-received -> vmstate-loaded. The runs need not
- * be sorted; they are normalised (sorted, merged) before they are sent.
- * stats may be NULL. Any error ends the session (it can only be closed).
+ * the device state -> vmstate-received -> vmstate-loaded. Pipelined (the
+ * default since 0.4, colo_config_set_pipelined()), the pages and the state
+ * follow the request at once and the reply is read after them, so that an
+ * empty checkpoint costs one round trip, not two. The runs need not be
+ * sorted; they are normalised (sorted, merged) before they are sent. stats
+ * may be NULL. Any error ends the session (it can only be closed).
  */
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
                             size_t nruns, const void *vmstate, uint64_t vmstate_len,

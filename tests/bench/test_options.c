@@ -38,7 +38,7 @@ static void test_defaults(void **state)
     struct bench_options o;
 
     assert_int_equal(parse(&o, "--loopback", NULL), 0);
-    assert_true(o.loopback && !o.listen && !o.verify);
+    assert_true(o.loopback && !o.listen && !o.verify && o.pipelined);
     assert_int_equal(o.port, 18516);
     assert_int_equal(o.ntransports, 1);
     assert_string_equal(o.transports[0], "tcp");
@@ -56,7 +56,7 @@ static void test_everything(void **state)
 
     assert_int_equal(parse(&o, "-t", "all", "-r", "1G", "-b", "8", "-d", "256,1024,4K",
                            "--workload", "hotset", "-n", "50", "-w", "3", "-s", "42",
-                           "--interval", "10", "--early-resume", "--poll", "busy", "--verify",
+                           "--interval", "10", "--early-resume", "--pipeline", "off", "--poll", "busy", "--verify",
                            "--json", "o.json", "--csv", "o.csv", "--samples", "--plot", "o.svg",
                            "--page-size", "8K", "--vmstate", "1M", "--hugepages",
                            "--dirty-tracking", "softdirty", "-p", "2000", "host.example", NULL),
@@ -70,6 +70,7 @@ static void test_everything(void **state)
     assert_int_equal(o.dirty[2], 4096);
     assert_int_equal(o.workload, BENCH_WL_HOTSET);
     assert_true(o.early_resume && o.busy_poll && o.verify && o.samples && o.hugepages);
+    assert_false(o.pipelined);
     assert_int_equal(o.tracking, BENCH_TRACK_SOFTDIRTY);
     assert_int_equal(o.page_size, 8192);
     assert_int_equal(o.port, 2000);
@@ -115,6 +116,7 @@ static void test_bad(void **state)
         {{"--loopback", "--timeout", "0"}, "invalid --timeout '0'"},
         {{"--loopback", "--interval", "x"}, "invalid --interval 'x'"},
         {{"--loopback", "--poll", "spin"}, "invalid --poll 'spin': expected event or busy"},
+        {{"--loopback", "--pipeline", "yes"}, "invalid --pipeline 'yes': expected on or off"},
         {{"--loopback", "--dirty-tracking", "uffd"}, "expected workload or softdirty"},
         {{"--loopback", "--page-size", "3000"}, "invalid --page-size '3000'"},
         {{"--loopback", "--vmstate", "2G"}, "invalid --vmstate '2G'"},

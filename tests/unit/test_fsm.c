@@ -104,6 +104,10 @@ static void test_every_wrong_order_is_refused(void **state)
                     /* goodbye is also legal in idle (after ready) */
                     if (at == 1 && cmd == COLO_CMD_GOODBYE && sender == COLO_ROLE_PRIMARY)
                         legal = true;
+                    /* the primary may push ahead of the reply (pipelined) */
+                    if (at == 2 && cmd == COLO_CMD_VMSTATE_SEND && sender == COLO_ROLE_PRIMARY &&
+                        role == COLO_ROLE_PRIMARY)
+                        legal = true;
                     if (legal)
                         continue;
                     drive(&fsm, role, at);
@@ -118,6 +122,59 @@ static void test_every_wrong_order_is_refused(void **state)
             }
         }
     }
+}
+
+/* The pipelined primary: its whole checkpoint, then the reply. */
+static const struct step pipelined[] = {
+    {COLO_ROLE_PRIMARY, COLO_CMD_CHECKPOINT_REQUEST, 0, COLO_ST_REQUESTED},
+    {COLO_ROLE_PRIMARY, COLO_CMD_VMSTATE_SEND, 0, COLO_ST_AHEAD_ANNOUNCED},
+    {COLO_ROLE_PRIMARY, COLO_CMD_DIRTY_LIST, 3, COLO_ST_AHEAD_LISTED},
+    {COLO_ROLE_PRIMARY, COLO_CMD_VMSTATE_SIZE, 500, COLO_ST_AHEAD_SIZED},
+    {COLO_ROLE_SECONDARY, COLO_CMD_CHECKPOINT_REPLY, 0, COLO_ST_SIZED},
+    {COLO_ROLE_SECONDARY, COLO_CMD_VMSTATE_RECEIVED, 0, COLO_ST_RECEIVED},
+    {COLO_ROLE_SECONDARY, COLO_CMD_VMSTATE_LOADED, 0, COLO_ST_IDLE},
+};
+
+static void test_pipelined_primary(void **state)
+{
+    struct colo_fsm fsm;
+
+    drive(&fsm, COLO_ROLE_PRIMARY, 1);
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        for (size_t i = 0; i < sizeof(pipelined) / sizeof(pipelined[0]); i++) {
+            assert_int_equal(feed(&fsm, pipelined[i].sender, pipelined[i].cmd,
+                                  value_of(&pipelined[i], seq)), 0);
+            assert_int_equal(fsm.state, pipelined[i].after);
+        }
+    assert_int_equal(fsm.completed, 3);
+    /* ahead of the reply, the reply's number is still checked */
+    drive(&fsm, COLO_ROLE_PRIMARY, 1);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(feed(&fsm, pipelined[i].sender, pipelined[i].cmd,
+                              value_of(&pipelined[i], 1)), 0);
+    assert_int_equal(feed(&fsm, COLO_ROLE_SECONDARY, COLO_CMD_CHECKPOINT_REPLY, 2),
+                     COLO_E_PROTOCOL);
+    assert_non_null(strstr(colo_errormsg(), "expected sequence number 1"));
+    /* and vmstate-received cannot overtake the reply */
+    drive(&fsm, COLO_ROLE_PRIMARY, 1);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(feed(&fsm, pipelined[i].sender, pipelined[i].cmd,
+                              value_of(&pipelined[i], 1)), 0);
+    assert_int_equal(feed(&fsm, COLO_ROLE_SECONDARY, COLO_CMD_VMSTATE_RECEIVED, 1),
+                     COLO_E_PROTOCOL);
+    assert_non_null(strstr(colo_errormsg(), "sized ahead of the reply"));
+}
+
+/* The steps ahead of the reply are the primary's own view: the secondary
+ * never accepts state before it replied. */
+static void test_secondary_refuses_state_before_its_reply(void **state)
+{
+    struct colo_fsm fsm;
+
+    drive(&fsm, COLO_ROLE_SECONDARY, 2); /* request received, no reply yet */
+    assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_VMSTATE_SEND, 1), COLO_E_PROTOCOL);
+    assert_non_null(strstr(colo_errormsg(), "expected checkpoint-reply from the secondary"));
+    assert_int_equal(fsm.state, COLO_ST_FAILED);
 }
 
 static void test_wrong_sequence_numbers(void **state)
@@ -188,6 +245,8 @@ int main(void)
         cmocka_unit_test(test_primary_happy_path),
         cmocka_unit_test(test_secondary_happy_path),
         cmocka_unit_test(test_every_wrong_order_is_refused),
+        cmocka_unit_test(test_pipelined_primary),
+        cmocka_unit_test(test_secondary_refuses_state_before_its_reply),
         cmocka_unit_test(test_wrong_sequence_numbers),
         cmocka_unit_test(test_repeated_and_skipped_checkpoints),
         cmocka_unit_test(test_bounds),
