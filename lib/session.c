@@ -208,6 +208,16 @@ int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run 
     return primary_result(s, colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
 }
 
+int colo_primary_push_background(struct colo_session *s, const struct colo_dirty_run *runs,
+                                 size_t nruns)
+{
+    int ret = primary_usable(s, "background push");
+
+    if (ret)
+        return ret;
+    return primary_result(s, colo_primary_background(&s->pri, runs, nruns));
+}
+
 int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint begin");

@@ -28,6 +28,9 @@ void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct c
 void colo_primary_fini(struct colo_primary *p)
 {
     colo_dirty_list_free(&p->list);
+    colo_dirty_list_free(&p->background);
+    colo_dirty_list_free(&p->pushing);
+    colo_dirty_list_free(&p->scratch);
     free(p->wire);
     p->wire = NULL;
 }
@@ -42,17 +45,92 @@ int colo_primary_wait_ready(struct colo_primary *p)
     return ret;
 }
 
-/* Pushes every run through the RAM hooks; returns when they are placed. */
-static int push_pages(struct colo_primary *p, uint64_t seq)
+/* A checkpoint was begun (its reply received) and is not committed yet. */
+static bool begun(const struct colo_primary *p)
+{
+    return p->fsm.state == COLO_ST_REPLIED && p->cur.seq;
+}
+
+/* Pushes every run of list through the RAM hooks; returns when they are placed. */
+static int push_list(struct colo_primary *p, const struct colo_dirty_list *list, uint64_t seq)
 {
     int ret = colo_stream_before_ram_iterate(p->out, seq);
 
-    for (size_t i = 0; !ret && i < p->list.count; i++)
-        ret = colo_stream_save_page(p->out, &p->list.runs[i]);
+    for (size_t i = 0; !ret && i < list->count; i++)
+        ret = colo_stream_save_page(p->out, &list->runs[i]);
     if (!ret)
         ret = colo_stream_after_ram_iterate(p->out, seq);
     if (!ret)
         ret = colo_stream_flush_ram(p->out);
+    return ret;
+}
+
+/* into := into + add, canonical (both are canonical lists of the layout). */
+static int merge_runs(struct colo_primary *p, struct colo_dirty_list *into,
+                      const struct colo_dirty_list *add)
+{
+    int ret = 0;
+
+    colo_dirty_list_reset(&p->scratch);
+    for (size_t i = 0; !ret && i < into->count; i++)
+        ret = colo_dirty_list_append(&p->scratch, &into->runs[i]);
+    for (size_t i = 0; !ret && i < add->count; i++)
+        ret = colo_dirty_list_append(&p->scratch, &add->runs[i]);
+    if (ret)
+        return colo_err(ret, "primary: out of memory for the dirty list");
+    return colo_dirty_list_normalize(into, p->layout, p->scratch.runs, p->scratch.count,
+                                     COLO_DIRTY_RUNS_HARD_MAX);
+}
+
+/*
+ * The checkpoint's pages: where the transport places pages directly (rdma),
+ * only its own runs, since what was pushed in the background is there; in
+ * the stream (tcp), the frames must match the list, so those runs join
+ * first. Either way the list sent then names both.
+ */
+static int push_pages(struct colo_primary *p, uint64_t seq)
+{
+    bool direct = !colo_stream_places_pages(p->out);
+    int ret = 0;
+
+    if (!direct && p->background.count)
+        ret = merge_runs(p, &p->list, &p->background);
+    if (!ret)
+        ret = push_list(p, &p->list, seq);
+    if (!ret && direct && p->background.count)
+        ret = merge_runs(p, &p->list, &p->background);
+    return ret ? colo_stream_set_error(p->out, ret, "%s", colo_errormsg()) : 0;
+}
+
+int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run *runs,
+                            size_t nruns)
+{
+    uint64_t seq = p->fsm.completed + 1;
+    int ret;
+
+    if (begun(p))
+        return colo_err(-EINVAL, "background push: checkpoint %" PRIu64 " was begun: "
+                        "expected colo_primary_checkpoint_commit()", p->cur.seq);
+    if (p->fsm.state != COLO_ST_IDLE && !p->loaded_pending)
+        return colo_err(COLO_E_PROTOCOL, "background push: session is %s, expected idle",
+                        colo_fsm_state_str(p->fsm.state));
+    /* Bad runs are refused before anything moves: the session stays usable. */
+    ret = colo_dirty_list_normalize(&p->pushing, p->layout, runs, nruns,
+                                    COLO_DIRTY_RUNS_HARD_MAX);
+    if (ret || !p->pushing.count)
+        return ret;
+    ret = colo_primary_collect_loaded(p);
+    if (ret)
+        return ret;
+    /* v1 tcp carries pages only inside a checkpoint: there they wait for it. */
+    if (!colo_stream_places_pages(p->out)) {
+        COLO_TRACE(primary_push_background, seq, p->pushing.count, p->pushing.pages);
+        ret = push_list(p, &p->pushing, seq);
+    }
+    if (!ret)
+        ret = merge_runs(p, &p->background, &p->pushing);
+    if (ret)
+        colo_fsm_fail(&p->fsm);
     return ret;
 }
 
@@ -110,12 +188,6 @@ static int check_vmstate(const void *vmstate, uint64_t vmstate_len)
                         " bytes: expected a buffer of at most %" PRIu64 " bytes",
                         vmstate_len, (uint64_t)COLO_VMSTATE_HARD_MAX);
     return 0;
-}
-
-/* A checkpoint was begun (its reply received) and is not committed yet. */
-static bool begun(const struct colo_primary *p)
-{
-    return p->fsm.state == COLO_ST_REPLIED && p->cur.seq;
 }
 
 /* The caller's list and state, into p->list; refused before anything is sent. */
@@ -199,6 +271,8 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
     if (ret)
         goto out_fail;
     s.state_ns = colo_now_ns() - t1;
+    s.background_pages = p->background.pages; /* the list named them: they are this one's */
+    colo_dirty_list_reset(&p->background);
     COLO_TRACE(primary_commit_state_sent, seq, vmstate_len, s.state_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " bytes of device "
              "state sent in %" PRIu64 " us", seq, vmstate_len, s.state_ns / 1000);

@@ -19,7 +19,10 @@ struct colo_primary {
     struct colo_stream *out; /* to the secondary */
     struct colo_stream *in;  /* return path */
     const struct colo_ram_layout *layout;
-    struct colo_dirty_list list;
+    struct colo_dirty_list list;       /* this checkpoint's runs (sent as its dirty list) */
+    struct colo_dirty_list background; /* pushed since the last checkpoint, canonical */
+    struct colo_dirty_list pushing;    /* background push: the caller's runs, canonical */
+    struct colo_dirty_list scratch;    /* where two lists merge */
     uint8_t *wire;
     size_t wire_cap;
     uint64_t epoch;
@@ -44,6 +47,14 @@ int colo_primary_commit(struct colo_primary *p, const struct colo_dirty_run *run
  * or state is refused before the request. */
 int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, size_t nruns,
                      const void *vmstate, uint64_t vmstate_len, struct colo_checkpoint_stats *st);
+/*
+ * Between checkpoints: pushes runs ahead of the next checkpoint, whose dirty
+ * list then also names them. Where pages travel in the stream (tcp, v1) they
+ * are kept and pushed with that checkpoint. Collects a pending vmstate-loaded
+ * first: nothing lands in the cache while the secondary applies from it.
+ */
+int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run *runs,
+                            size_t nruns);
 /* Early resume: waits for the outstanding vmstate-loaded, if any. */
 int colo_primary_collect_loaded(struct colo_primary *p);
 /* Sends goodbye if the session is idle. */

@@ -171,7 +171,9 @@ struct colo_checkpoint_stats {
                               the previous checkpoint's, before this request); apply + load
                               (secondary) */
     uint64_t total_ns;     /* whole checkpoint: the primary's pause */
-    uint64_t reserved[6];
+    uint64_t background_pages; /* of pages: pushed before it by colo_primary_push_background()
+                                  (primary; since 0.4) */
+    uint64_t reserved[5];
 };
 
 /* ---- sessions ---- */
@@ -215,6 +217,27 @@ int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint
 int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dirty_run *runs,
                                    size_t nruns, const void *vmstate, uint64_t vmstate_len,
                                    struct colo_checkpoint_stats *stats);
+
+/*
+ * Primary, between checkpoints, while the guest runs (since 0.4): pushes
+ * these runs now, ahead of the next checkpoint, so that its pause carries only
+ * what was dirtied since. Pass at that checkpoint the runs dirtied since the
+ * last push (a page pushed here and written again must be passed again); the
+ * checkpoint's dirty list names the union of everything pushed since the
+ * previous checkpoint, and the secondary applies it only once that
+ * checkpoint is complete: nothing of an incomplete one reaches its guest.
+ * With early resume, the previous checkpoint's vmstate-loaded is collected
+ * first, so nothing lands in the cache while the secondary applies from it.
+ * Over rdma the pages are written into the secondary's cache before this
+ * returns; over tcp (protocol version 1 carries pages only inside a
+ * checkpoint) they are kept and sent with the next checkpoint. Runs outside
+ * the layout are refused (COLO_E_DIRTY_LIST) before anything is sent and the
+ * session stays usable; a lost peer is COLO_E_PEER_LOST, from this call or
+ * the next, and ends the session. Same thread rules as
+ * colo_primary_checkpoint(); not between begin and commit (-EINVAL).
+ */
+int colo_primary_push_background(struct colo_session *s, const struct colo_dirty_run *runs,
+                                 size_t nruns);
 
 /* Secondary: bind and listen. Accepts any number of sessions in turn. */
 int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out);

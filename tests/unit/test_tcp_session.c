@@ -6,6 +6,8 @@
  * then the ways a session can go wrong.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,7 +125,7 @@ static int teardown(void **state)
 }
 
 /* Primary checkpoints with random dirty pages; secondary verified after each. */
-static void run_verified(const char *host, int checkpoints)
+static void run_verified(const char *host, int checkpoints, bool pipelined)
 {
     struct side pri, sec;
     struct secondary_thread t;
@@ -135,6 +137,7 @@ static void run_verified(const char *host, int checkpoints)
     side_init(&sec, host, 0, block_len);
     start_secondary(&t, &sec, 1);
     side_init(&pri, host, colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_config_set_pipelined(pri.cfg, pipelined), 0);
     assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
 
     for (int c = 1; c <= checkpoints; c++) {
@@ -187,7 +190,75 @@ static void run_verified(const char *host, int checkpoints)
 
 static void test_100_checkpoints_verified_ipv4(void **state)
 {
-    run_verified("127.0.0.1", 100);
+    run_verified("127.0.0.1", 100, true);
+}
+
+static void test_not_pipelined(void **state)
+{
+    run_verified("127.0.0.1", 30, false);
+}
+
+/*
+ * Background push: runs pushed between checkpoints join the next one, whose
+ * own runs are only those dirtied since (some written again); the secondary
+ * applies the union only when the checkpoint completes. Bad runs are refused
+ * and leave the session usable; no push between begin and commit.
+ */
+static void test_background_push(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_checkpoint_stats st;
+    struct colo_dirty_run bad = {.block = 1, .first_page = 127, .page_count = 2};
+    uint64_t seed = 77;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_push_background(p, &bad, 1), COLO_E_DIRTY_LIST);
+    assert_non_null(strstr(colo_errormsg(), "outside block block1"));
+    for (uint64_t c = 1; c <= 12; c++) {
+        /* before: pages 10c..10c+3 of block 0; after: 10c+2..10c+5 (two again) */
+        struct colo_dirty_run before = {.block = 0, .first_page = 10 * c, .page_count = 4};
+        struct colo_dirty_run after[2] = {{.block = 0, .first_page = 10 * c + 2, .page_count = 4},
+                                          {.block = 2, .first_page = c, .page_count = 1}};
+
+        for (uint64_t pg = 0; pg < 4; pg++)
+            pri.ram[0][(10 * c + pg) * 4096] = (uint8_t)rng(&seed);
+        assert_int_equal(colo_primary_push_background(p, &before, 1), 0);
+        assert_int_equal(colo_primary_push_background(p, NULL, 0), 0);
+        /* nothing of the coming checkpoint is in the secondary's guest yet */
+        if (c > 1)
+            assert_int_not_equal(memcmp(sec.ram[0], pri.ram[0], block_len[0]), 0);
+        for (uint64_t pg = 2; pg < 6; pg++)
+            pri.ram[0][(10 * c + pg) * 4096 + 1] = (uint8_t)rng(&seed);
+        pri.ram[2][c * 4096] = (uint8_t)c;
+        if (c == 5) {
+            assert_int_equal(colo_primary_checkpoint_begin(p, NULL), 0);
+            assert_int_equal(colo_primary_push_background(p, &before, 1), -EINVAL);
+            assert_non_null(strstr(colo_errormsg(), "expected colo_primary_checkpoint_commit"));
+            assert_int_equal(colo_primary_checkpoint_commit(p, after, 2, "s", 1, &st), 0);
+        } else {
+            assert_int_equal(colo_primary_checkpoint(p, after, 2, "s", 1, &st), 0);
+        }
+        assert_true(st.seq == c);
+        assert_true(st.background_pages == 4);
+        assert_true(st.pages == 7); /* 10c..10c+5 and one page of block 2 */
+        for (uint32_t b = 0; b < NBLOCKS; b++)
+            if (memcmp(sec.ram[b], pri.ram[b], block_len[b]))
+                fail_msg("checkpoint %" PRIu64 ": applied RAM of block %u differs", c, b);
+    }
+    /* a checkpoint without a push before it names only its own runs */
+    assert_int_equal(colo_primary_checkpoint(p, &bad, 0, NULL, 0, &st), 0);
+    assert_true(st.background_pages == 0 && st.pages == 0);
+    colo_session_close(&p);
+    stop_secondary(&t);
+    assert_int_equal(t.last_ret, COLO_E_SHUTDOWN);
+    assert_true(t.served == 13);
+    side_fini(&pri);
+    side_fini(&sec);
 }
 
 static void test_early_resume(void **state)
@@ -357,7 +428,7 @@ static void test_ipv6(void **state)
         print_message("no IPv6 loopback here (%s): skipped\n", colo_errormsg());
         skip();
     }
-    run_verified("::1", 5);
+    run_verified("::1", 5, true);
 }
 
 static void test_layout_mismatch_both_sides(void **state)
@@ -509,6 +580,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_100_checkpoints_verified_ipv4),
+        cmocka_unit_test(test_not_pipelined),
+        cmocka_unit_test(test_background_push),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_early_resume),
         cmocka_unit_test(test_begin_commit),
