@@ -42,6 +42,11 @@ static const char usage[] =
     "                           all RAM)\n"
     "  -i, --interval MS        start a checkpoint every MS ms (default 0: back-to-back)\n"
     "      --early-resume       the primary resumes at vmstate-received (default: at -loaded)\n"
+    "      --running-guest      the workload writes each interval's pages spread over it\n"
+    "                           (in 10 ms slices, or --background-push slices), as a\n"
+    "                           running guest does; needs --interval\n"
+    "      --background-push MS with --running-guest: push what is dirty every MS ms while\n"
+    "                           the guest runs; the checkpoint carries the rest (0: off)\n"
     "      --pipeline on|off    push pages and state right after the request, reading the\n"
     "                           reply after them (default on), or wait for the reply first\n"
     "      --poll MODE          rdma completions: event (default) or busy (spin a core)\n"
@@ -71,6 +76,8 @@ enum {
     OPT_TRACKING,
     OPT_EARLY_RESUME,
     OPT_PIPELINE,
+    OPT_RUNNING_GUEST,
+    OPT_BACKGROUND_PUSH,
     OPT_POLL,
     OPT_HEARTBEAT,
     OPT_JSON,
@@ -264,6 +271,27 @@ static int check_combination(struct bench_options *o, bool dirty_given, FILE *er
         fprintf(err, "colo-rdma-bench: --samples needs --json FILE or --csv FILE\n");
         return -1;
     }
+    if (o->running_guest && !o->interval_ms) {
+        fprintf(err, "colo-rdma-bench: --running-guest needs --interval MS (the time over "
+                     "which the guest dirties its pages)\n");
+        return -1;
+    }
+    if (o->running_guest && o->tracking == BENCH_TRACK_SOFTDIRTY) {
+        fprintf(err, "colo-rdma-bench: --running-guest takes its pages from the workload: "
+                     "drop --dirty-tracking softdirty\n");
+        return -1;
+    }
+    if (o->background_ms && !o->running_guest) {
+        fprintf(err, "colo-rdma-bench: --background-push needs --running-guest (pages are "
+                     "pushed while the guest runs)\n");
+        return -1;
+    }
+    if (o->background_ms > o->interval_ms) {
+        fprintf(err, "colo-rdma-bench: --background-push %" PRIu32 " ms exceeds --interval %"
+                     PRIu32 " ms: expected at most the interval\n",
+                o->background_ms, o->interval_ms);
+        return -1;
+    }
     return 0;
 }
 
@@ -291,6 +319,8 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         {"interval", required_argument, NULL, 'i'},
         {"early-resume", no_argument, NULL, OPT_EARLY_RESUME},
         {"pipeline", required_argument, NULL, OPT_PIPELINE},
+        {"running-guest", no_argument, NULL, OPT_RUNNING_GUEST},
+        {"background-push", required_argument, NULL, OPT_BACKGROUND_PUSH},
         {"poll", required_argument, NULL, OPT_POLL},
         {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
         {"cache", required_argument, NULL, 'c'},
@@ -409,6 +439,12 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
             if (parse_u64(optarg, 3600000, &v))
                 return bad(err, "--interval", optarg, "milliseconds, 0..3600000");
             o->interval_ms = (uint32_t)v;
+            break;
+        case OPT_RUNNING_GUEST: o->running_guest = true; break;
+        case OPT_BACKGROUND_PUSH:
+            if (parse_u64(optarg, 3600000, &v))
+                return bad(err, "--background-push", optarg, "milliseconds, 0..3600000");
+            o->background_ms = (uint32_t)v;
             break;
         case OPT_PIPELINE:
             if (strcmp(optarg, "on") && strcmp(optarg, "off"))

@@ -53,6 +53,8 @@ struct bench_options {
     uint64_t seed;
     uint32_t timeout_ms;
     uint32_t interval_ms; /* 0: back-to-back */
+    bool running_guest;   /* dirty pages spread over the interval, not all at once */
+    uint32_t background_ms; /* running guest: push what is dirty every MS ms (0: off) */
     enum bench_workload_kind workload;
     char *replay_path;
     enum bench_tracking tracking;

@@ -282,6 +282,69 @@ static void print_checkpoint(const struct colo_checkpoint_stats *st, size_t nrun
            st->received_ns / 1e3, st->loaded_ns / 1e3);
 }
 
+static void sleep_until(uint64_t t_ns)
+{
+    uint64_t now = now_ns();
+
+    if (t_ns > now) {
+        struct timespec ts = {.tv_sec = (time_t)((t_ns - now) / 1000000000ull),
+                              .tv_nsec = (long)((t_ns - now) % 1000000000ull)};
+
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A running guest's slices: the background push period, or this. */
+#define BENCH_SLICE_MS 10
+
+/*
+ * Running guest: the epoch's pages are written in slices spread over the
+ * interval, each page in one slice drawn at random; with background push,
+ * what is dirty is pushed at the end of every slice but the last. Leaves
+ * the residual (written since the last push) in w->runs for the checkpoint.
+ */
+static int running_epoch(struct primary *pr, struct colo_session *s, struct bench_workload *w,
+                         uint64_t *epoch_pages, uint32_t *slice_of, uint64_t *push_cpu_us)
+{
+    const struct bench_options *o = pr->o;
+    uint32_t slice_ms = o->background_ms ? o->background_ms : BENCH_SLICE_MS;
+    uint32_t nslices = o->interval_ms / slice_ms ? o->interval_ms / slice_ms : 1;
+    uint64_t start = now_ns(), interval_ns = (uint64_t)o->interval_ms * 1000000ull;
+    uint64_t seed = o->seed ^ (w->epoch + 1) * 0x9e3779b97f4a7c15ull;
+    size_t n = bench_workload_pick(w);
+
+    memcpy(epoch_pages, w->list, n * sizeof(*epoch_pages));
+    for (size_t i = 0; i < n; i++)
+        slice_of[i] = (uint32_t)(bench_rand(&seed) % nslices);
+    for (uint32_t k = 0; k < nslices; k++) {
+        sleep_until(start + (k + 1) * interval_ns / nslices);
+        w->nlist = 0;
+        for (size_t i = 0; i < n; i++)
+            if (slice_of[i] == k)
+                w->list[w->nlist++] = epoch_pages[i];
+        bench_workload_touch(w);
+        for (size_t i = 0; i < w->nlist; i++)
+            w->bitmap[w->list[i] / 64] |= 1ull << (w->list[i] % 64);
+        if (!o->background_ms || k + 1 == nslices)
+            continue;
+        bench_workload_list_from_bitmap(w);
+        if (bench_workload_runs(w)) {
+            uint64_t c0 = cpu_us();
+            int ret = colo_primary_push_background(s, w->runs, w->nruns);
+
+            *push_cpu_us += cpu_us() - c0;
+            if (ret) {
+                snprintf(pr->err, sizeof(pr->err), "background push: %s", colo_errormsg());
+                fprintf(stderr, "colo-rdma-bench: %s\n", pr->err);
+                return -1;
+            }
+        }
+    }
+    bench_workload_list_from_bitmap(w);
+    bench_workload_runs(w);
+    return 0;
+}
+
 /* Warm-up and timed checkpoints of one session. */
 static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_run *r,
                        uint64_t dirty_pages, uint64_t *cpu_total)
@@ -293,6 +356,8 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
         .replay = &pr->replay,
     };
     uint64_t total = o->warmup + o->checkpoints, start = now_ns(), last = 0, next = start;
+    uint64_t *epoch_pages = NULL;
+    uint32_t *slice_of = NULL;
     struct bench_workload w;
     int ret = 0;
 
@@ -300,23 +365,31 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
         snprintf(pr->err, sizeof(pr->err), "out of memory for the workload");
         return -1;
     }
+    if (o->running_guest) {
+        epoch_pages = calloc(w.pages, sizeof(*epoch_pages));
+        slice_of = calloc(w.pages, sizeof(*slice_of));
+        if (!epoch_pages || !slice_of) {
+            snprintf(pr->err, sizeof(pr->err), "out of memory for the running guest");
+            ret = -1;
+        }
+    }
     for (uint64_t i = 0; i < total && !ret; i++) {
         struct colo_checkpoint_stats st;
-        uint64_t c0, t0;
+        uint64_t c0, t0, push_cpu = 0;
 
-        ret = dirty(pr, &w, i == 0);
-        if (ret)
-            break;
-        if (o->interval_ms) {
-            uint64_t now = now_ns();
-
-            if (next > now) {
-                struct timespec ts = {.tv_sec = (time_t)((next - now) / 1000000000ull),
-                                      .tv_nsec = (long)((next - now) % 1000000000ull)};
-
-                nanosleep(&ts, NULL);
+        if (o->running_guest && i > 0) {
+            /* the epoch itself takes the interval */
+            ret = running_epoch(pr, s, &w, epoch_pages, slice_of, &push_cpu);
+            if (ret)
+                break;
+        } else {
+            ret = dirty(pr, &w, i == 0);
+            if (ret)
+                break;
+            if (o->interval_ms) {
+                sleep_until(next);
+                next += (uint64_t)o->interval_ms * 1000000ull;
             }
-            next += (uint64_t)o->interval_ms * 1000000ull;
         }
         memset(pr->vmstate, (int)(i & 0xff), o->vmstate_bytes);
         if (o->vmstate_bytes >= 8)
@@ -333,7 +406,8 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
             break;
         }
         if (i >= o->warmup) {
-            *cpu_total += cpu_us() - c0;
+            /* the background pushes are this checkpoint's cost too */
+            *cpu_total += cpu_us() - c0 + push_cpu;
             r->nruns += w.nruns;
             if (bench_samples_add(&r->samples, &st)) {
                 snprintf(pr->err, sizeof(pr->err), "out of memory for the samples");
@@ -357,6 +431,8 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
     }
     if (pr->progress && now_ns() - start >= 3000000000ull)
         fprintf(stderr, "\r\033[K");
+    free(epoch_pages);
+    free(slice_of);
     bench_workload_free(&w);
     return ret;
 }

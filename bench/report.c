@@ -13,22 +13,26 @@ static const char rule[] =
 int bench_run_summarize(struct bench_run *r)
 {
     uint64_t *v = malloc((r->samples.n ? r->samples.n : 1) * sizeof(*v));
-    uint64_t push_ns = 0;
+    uint64_t push_ns = 0, pause_bytes = 0;
 
     if (!v)
         return -1;
-    r->pages = r->bytes = 0;
+    r->pages = r->bytes = r->background_pages = 0;
     for (size_t i = 0; i < r->samples.n; i++) {
         const struct colo_checkpoint_stats *st = &r->samples.v[i];
 
         r->pages += st->pages;
         r->bytes += st->page_bytes;
+        r->background_pages += st->background_pages;
+        /* the push rate counts what moved in the pause, not what went ahead */
+        if (st->pages)
+            pause_bytes += st->page_bytes / st->pages * (st->pages - st->background_pages);
         push_ns += st->pages_ns;
         v[i] = st->total_ns > st->loaded_ns ? st->total_ns - st->loaded_ns : 0;
     }
     bench_summarize(v, r->samples.n, &r->early);
     free(v);
-    r->push_gbytes = push_ns ? (double)r->bytes / (double)push_ns : 0;
+    r->push_gbytes = push_ns ? (double)pause_bytes / (double)push_ns : 0;
     for (int p = 0; p < BENCH_NPHASES; p++)
         if (bench_samples_summary(&r->samples, (enum bench_phase)p, &r->phase[p]))
             return -1;
@@ -87,6 +91,9 @@ void bench_report_header(FILE *out, const struct bench_env *env)
             o->early_resume ? "on: the primary resumes at vmstate-received; 'pause@recv' "
                               "is the pause up to it"
                             : "off (the primary resumes at vmstate-loaded)");
+    if (o->running_guest)
+        fprintf(out, " Guest           : running: pages written over each interval; "
+                     "background push %s\n", o->background_ms ? "on" : "off");
     fprintf(out, " Pipeline        : %s\n",
             o->pipelined ? "on (pages and state follow the request; the reply is read after)"
                          : "off (the primary waits for checkpoint-reply before the push)");
@@ -134,6 +141,11 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
         phase_line(out, bench_phase_name((enum bench_phase)p), &r->phase[p]);
     if (env->o->early_resume)
         phase_line(out, "pause@recv", &r->early);
+    if (env->o->running_guest)
+        fprintf(out, " background %.1f pages per checkpoint pushed while the guest ran "
+                     "(every %" PRIu32 " ms), %.1f in the pause\n",
+                (double)r->background_pages / n, env->o->background_ms,
+                (double)(r->pages - r->background_pages) / n);
     limit_text(r, limit, sizeof(limit));
     fprintf(out, " throughput %.3f GB/s, %.3f Gb/s (page push); %s\n", r->push_gbytes,
             r->push_gbytes * 8, limit);
@@ -282,6 +294,8 @@ static void json_run(FILE *f, const struct bench_run *r, bool samples)
                         (BENCH_CRITICAL_MESSAGES * r->lat_one_way_us));
     else
         fputs("null", f);
+    fprintf(f, ",\n     \"background_pages_per_checkpoint\": ");
+    json_num(f, r->samples.n ? (double)r->background_pages / (double)r->samples.n : 0);
     fprintf(f, ",\n     \"cpu_us_per_checkpoint\": {\"primary\": ");
     json_num(f, r->cpu_primary_us);
     fprintf(f, ", \"secondary\": ");
@@ -355,9 +369,10 @@ int bench_report_json(const char *path, const struct bench_env *env, const struc
                ", \"interval_ms\": %" PRIu32 ",\n    \"dirty_tracking\": ",
             o->checkpoints, o->warmup, o->seed, o->interval_ms);
     json_str(f, env->tracking);
-    fprintf(f, ", \"early_resume\": \"%s\", \"pipeline\": \"%s\", \"poll\": \"%s\", "
-               "\"verify\": %s},\n",
+    fprintf(f, ", \"early_resume\": \"%s\", \"pipeline\": \"%s\", \"running_guest\": %s, "
+               "\"background_push_ms\": %" PRIu32 ", \"poll\": \"%s\", \"verify\": %s},\n",
             o->early_resume ? "on" : "off", o->pipelined ? "on" : "off",
+            o->running_guest ? "true" : "false", o->background_ms,
             o->busy_poll ? "busy" : "event",
             o->verify ? "true" : "false");
     fprintf(f, "  \"system\": {\"kernel\": ");

@@ -25,6 +25,7 @@ struct bench_run {
     struct bench_summary phase[BENCH_NPHASES];
     struct bench_summary early;   /* pause - loaded: the pause with early resume */
     uint64_t pages, bytes, nruns; /* sums over the timed checkpoints */
+    uint64_t background_pages;    /* of pages: pushed while the guest ran (sum) */
     double push_gbytes;           /* page bytes / page push time, GB/s */
     double cpu_primary_us;        /* CPU time (user + system) per checkpoint */
     double cpu_secondary_us;

@@ -271,7 +271,8 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
     if (ret)
         goto out_fail;
     s.state_ns = colo_now_ns() - t1;
-    s.background_pages = p->background.pages; /* the list named them: they are this one's */
+    /* the list named them: they are this one's (over tcp they moved only now) */
+    s.background_pages = colo_stream_places_pages(p->out) ? 0 : p->background.pages;
     colo_dirty_list_reset(&p->background);
     COLO_TRACE(primary_commit_state_sent, seq, vmstate_len, s.state_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " bytes of device "

@@ -171,8 +171,8 @@ struct colo_checkpoint_stats {
                               the previous checkpoint's, before this request); apply + load
                               (secondary) */
     uint64_t total_ns;     /* whole checkpoint: the primary's pause */
-    uint64_t background_pages; /* of pages: pushed before it by colo_primary_push_background()
-                                  (primary; since 0.4) */
+    uint64_t background_pages; /* of pages: moved before it by colo_primary_push_background()
+                                  (primary, since 0.4; 0 over tcp, which sends them now) */
     uint64_t reserved[5];
 };
 

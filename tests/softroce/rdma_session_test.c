@@ -193,6 +193,74 @@ static void test_verify(void **state)
     colo_config_delete(&pcfg);
 }
 
+/* ---- background push ---- */
+
+/*
+ * Half of each checkpoint's runs are pushed while the "guest runs" (with
+ * early resume, right after the previous checkpoint returned), then some of
+ * those pages are written again and the checkpoint carries the rest. Over
+ * rdma the pushed pages are in the secondary's cache before the checkpoint,
+ * yet its guest RAM still holds exactly the previous checkpoint; after it,
+ * cache and guest match the primary byte for byte.
+ */
+static void test_background(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN], prev[RAM_LEN];
+    struct colo_dirty_run runs[33];
+    struct colo_config *scfg = config(sec, 0, "k"), *pcfg;
+    struct server sv = {.sessions = 1};
+    struct colo_session *p;
+    pthread_t tid;
+    int n = scenario_arg ? atoi(scenario_arg) : 50;
+    uint64_t pushed = 0;
+
+    assert_int_equal(colo_listener_new(scfg, &sv.l), 0);
+    assert_int_equal(pthread_create(&tid, NULL, serve, &sv), 0);
+    pcfg = config(pri, colo_listener_port(sv.l), "k");
+    assert_int_equal(colo_config_set_early_resume(pcfg, 1), 0);
+    assert_int_equal(colo_primary_connect(pcfg, &p), 0);
+    for (int c = 1; c <= n; c++) {
+        size_t nr = dirty(pri, (uint64_t)c, runs), half = nr / 2;
+        struct colo_checkpoint_stats st;
+        const void *cache;
+        uint64_t len;
+
+        assert_int_equal(colo_primary_push_background(p, runs, half), 0);
+        if (half) {
+            const struct colo_dirty_run *r = &runs[0];
+
+            /* the push collected checkpoint c-1's vmstate-loaded first: the
+             * guest holds exactly that one, the pushed pages are only cached */
+            if (c > 1 && memcmp(sec, prev, RAM_LEN))
+                fail_msg("checkpoint %d: the secondary's guest RAM changed before the "
+                         "checkpoint completed", c);
+
+            assert_int_equal(colo_session_cache_block(sv.s, 0, &cache, &len), 0);
+            if (memcmp((const uint8_t *)cache + r->first_page * 4096,
+                       pri + r->first_page * 4096, r->page_count * 4096))
+                fail_msg("checkpoint %d: a pushed run is not in the cache", c);
+            /* the guest writes the first pushed page again: the checkpoint carries it */
+            pri[r->first_page * 4096 + 7] ^= 0x5a;
+            runs[nr++] = (struct colo_dirty_run){.block = 0, .first_page = r->first_page,
+                                                 .page_count = 1};
+        }
+        assert_int_equal(colo_primary_checkpoint(p, runs + half, nr - half, "s", 1, &st), 0);
+        pushed += st.background_pages;
+        memcpy(prev, pri, RAM_LEN); /* checkpoint c, as the secondary must apply it */
+    }
+    colo_session_close(&p); /* collects the last vmstate-loaded, then goodbye */
+    pthread_join(tid, NULL);
+    assert_int_equal(sv.serve_ret, COLO_E_SHUTDOWN);
+    assert_true(sv.served == (uint64_t)n);
+    if (memcmp(sec, pri, RAM_LEN))
+        fail_msg("the secondary's guest RAM differs from the primary's at the end");
+    print_message("%d checkpoints with background push verified, %" PRIu64
+                  " pages pushed ahead\n", n, pushed);
+    colo_listener_delete(&sv.l);
+    colo_config_delete(&scfg);
+    colo_config_delete(&pcfg);
+}
+
 /* ---- wrong key ---- */
 
 static void test_wrong_key(void **state)
@@ -605,6 +673,7 @@ static void test_fault(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest verify[] = {cmocka_unit_test(test_verify)};
+    const struct CMUnitTest background[] = {cmocka_unit_test(test_background)};
     const struct CMUnitTest wrong_key[] = {cmocka_unit_test(test_wrong_key)};
     const struct CMUnitTest kill_primary[] = {cmocka_unit_test(test_kill_primary)};
     const struct CMUnitTest kill_secondary[] = {cmocka_unit_test(test_kill_secondary)};
@@ -615,7 +684,7 @@ int main(int argc, char **argv)
 
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
-        fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | wrong-key | "
+        fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | background [N] | wrong-key | "
                 "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED|idle] | fault CMD | cache-refused 'DIR WHY'\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
@@ -628,6 +697,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (!strcmp(argv[1], "verify"))
         ret = cmocka_run_group_tests(verify, NULL, NULL);
+    else if (!strcmp(argv[1], "background"))
+        ret = cmocka_run_group_tests(background, NULL, NULL);
     else if (!strcmp(argv[1], "wrong-key"))
         ret = cmocka_run_group_tests(wrong_key, NULL, NULL);
     else if (!strcmp(argv[1], "kill-primary"))
