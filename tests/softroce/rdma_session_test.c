@@ -336,6 +336,32 @@ static void test_cache_refused(void **state)
     colo_config_delete(&pcfg);
 }
 
+/* ---- kill either side ---- */
+
+/* random=SEED, or random-bg=SEED: the same with background push on. */
+static bool background_push;
+
+static const char *random_seed_arg(void)
+{
+    if (scenario_arg && !strncmp(scenario_arg, "random=", 7))
+        return scenario_arg + 7;
+    if (scenario_arg && !strncmp(scenario_arg, "random-bg=", 10)) {
+        background_push = true;
+        return scenario_arg + 10;
+    }
+    return NULL;
+}
+
+/* Checkpoint c of the workload; with background push, half its runs go ahead. */
+static int checkpoint_step(struct colo_session *p, uint8_t *pri, uint64_t c,
+                           struct colo_dirty_run *runs)
+{
+    size_t n = dirty(pri, c, runs), half = background_push ? n / 2 : 0;
+    int ret = half ? colo_primary_push_background(p, runs, half) : 0;
+
+    return ret ? ret : colo_primary_checkpoint(p, runs + half, n - half, "s", 1, NULL);
+}
+
 /* ---- kill the primary ---- */
 
 enum kill_point { KILL_AT_REQUEST, KILL_AT_PUSH, KILL_AT_RECEIVED, KILL_AT_LOADED, KILL_RANDOM };
@@ -415,7 +441,7 @@ static void primary_child(int port_fd, uint8_t *pri)
     if (colo_primary_connect(cfg, &p))
         _exit(4);
     for (uint64_t c = 1;; c++)
-        if (colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL))
+        if (checkpoint_step(p, pri, c, runs))
             _exit(5);
 }
 
@@ -437,9 +463,9 @@ static void test_kill_primary(void **state)
     for (int i = 0; i < 4; i++)
         if (scenario_arg && !strcmp(scenario_arg, names[i]))
             v.point = (enum kill_point)i;
-    if (scenario_arg && !strncmp(scenario_arg, "random=", 7)) {
+    if (random_seed_arg()) {
         /* A seeded point: a checkpoint and a delay into it (up to 30 ms). */
-        seed = strtoull(scenario_arg + 7, NULL, 10) * 0x9e3779b97f4a7c15ull + 7;
+        seed = strtoull(random_seed_arg(), NULL, 10) * 0x9e3779b97f4a7c15ull + 7;
         v.point = KILL_RANDOM;
         v.at_seq = 2 + rng(&seed) % 6;
         v.delay_us = rng(&seed) % 30000;
@@ -529,8 +555,8 @@ static void test_kill_secondary(void **state)
     uint16_t port;
     pid_t pid;
 
-    if (scenario_arg && !strncmp(scenario_arg, "random=", 7)) {
-        uint64_t seed = strtoull(scenario_arg + 7, NULL, 10) * 0x9e3779b97f4a7c15ull + 11;
+    if (random_seed_arg()) {
+        uint64_t seed = strtoull(random_seed_arg(), NULL, 10) * 0x9e3779b97f4a7c15ull + 11;
 
         die_delay_us = 1 + rng(&seed) % 30000;
     }
@@ -587,7 +613,7 @@ static void test_kill_secondary(void **state)
         t0 = now_ms();
         if (c == 4)
             fault_ms = t0; /* the secondary dies in this checkpoint or soon after */
-        ret = colo_primary_checkpoint(p, runs, dirty(pri, c, runs), "s", 1, NULL);
+        ret = checkpoint_step(p, pri, c, runs);
         if (ret)
             break;
     }
@@ -685,7 +711,7 @@ int main(int argc, char **argv)
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
         fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | background [N] | wrong-key | "
-                "kill-primary request|push|received|loaded|random=SEED | kill-secondary [random=SEED|idle] | fault CMD | cache-refused 'DIR WHY'\n"
+                "kill-primary request|push|received|loaded|random=SEED|random-bg=SEED | kill-secondary [random=SEED|random-bg=SEED|idle] | fault CMD | cache-refused 'DIR WHY'\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
     }
