@@ -21,7 +21,7 @@ void colo_dirty_list_free(struct colo_dirty_list *list)
 }
 
 /* Doubling, so that appending run by run costs amortized O(1). */
-static int reserve(struct colo_dirty_list *list, size_t n)
+int colo_dirty_list_reserve(struct colo_dirty_list *list, size_t n)
 {
     size_t cap = list->cap ? list->cap : 64;
 
@@ -34,7 +34,7 @@ static int reserve(struct colo_dirty_list *list, size_t n)
 
 int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run)
 {
-    int ret = reserve(list, list->count + 1);
+    int ret = colo_dirty_list_reserve(list, list->count + 1);
 
     if (ret)
         return ret;
@@ -92,7 +92,7 @@ int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ra
         if (ret)
             return ret;
     }
-    ret = reserve(list, n);
+    ret = colo_dirty_list_reserve(list, n);
     if (ret)
         return ret;
     memcpy(list->runs, runs, n * sizeof(*runs));

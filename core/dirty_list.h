@@ -23,6 +23,8 @@ struct colo_dirty_list {
 
 void colo_dirty_list_reset(struct colo_dirty_list *list);
 void colo_dirty_list_free(struct colo_dirty_list *list);
+/* Room for n runs in all, growing by doubling (amortized O(1) per run). -ENOMEM. */
+int colo_dirty_list_reserve(struct colo_dirty_list *list, size_t n);
 /* Appends one run (no validation). -ENOMEM on allocation failure. */
 int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run);
 

@@ -116,8 +116,10 @@ static int check_value(const struct colo_fsm *fsm, const struct transition *t,
     case V_MAX_RUNS:
         if (msg->value > fsm->max_runs)
             return colo_err(COLO_E_PROTOCOL,
-                            "%s: %" PRIu64 " runs exceed the maximum: expected at most %" PRIu32,
-                            name, msg->value, fsm->max_runs);
+                            "%s: %" PRIu64 " runs exceed the maximum: expected at most %" PRIu32
+                            " runs (a run holds at least one page: never more than the pages "
+                            "of the RAM layout, nor %" PRIu32 ")",
+                            name, msg->value, fsm->max_runs, (uint32_t)COLO_DIRTY_RUNS_HARD_MAX);
         return 0;
     case V_MAX_VMSTATE:
         if (msg->value > fsm->max_vmstate)

@@ -21,6 +21,9 @@ void colo_secondary_init(struct colo_secondary *s, struct colo_stream *in,
                          const struct colo_secondary_ops *ops, void *opaque)
 {
     memset(s, 0, sizeof(*s));
+    /* Runs are disjoint and hold a page each: the layout bounds their count. */
+    if (layout && layout->total_pages < max_runs)
+        max_runs = (uint32_t)layout->total_pages;
     colo_fsm_init(&s->fsm, COLO_ROLE_SECONDARY, max_vmstate, max_runs);
     s->in = in;
     s->out = out;
@@ -64,21 +67,32 @@ static int call_vm(struct colo_secondary *s, int (*fn)(void *), const char *what
     return 0;
 }
 
-/* Reads the dirty list and checks it against the layout and what was placed. */
+/*
+ * Reads the dirty list and checks it against the layout and what was placed.
+ * The runs are read a chunk at a time and the list grows as they arrive:
+ * the announced count (bounded by the layout) never reserves memory by
+ * itself.
+ */
 static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
 {
-    size_t len = (size_t)count * COLO_DIRTY_RUN_WIRE_SIZE;
+    size_t chunk = COLO_DIRTY_WIRE_CHUNK < count ? COLO_DIRTY_WIRE_CHUNK : (size_t)count;
     int ret;
 
     colo_dirty_list_reset(&s->list);
-    ret = colo_grow_array(&s->wire, &s->wire_cap, len, 1, "secondary: dirty list");
-    if (!ret)
-        ret = colo_grow_array(&s->list.runs, &s->list.cap, (size_t)count,
-                              sizeof(*s->list.runs), "secondary: dirty runs");
-    if (!ret)
-        ret = colo_stream_get_buffer(s->in, s->wire, len);
-    if (!ret)
-        ret = colo_dirty_list_decode(s->wire, len, count, s->list.runs);
+    ret = colo_grow_array(&s->wire, &s->wire_cap, chunk * COLO_DIRTY_RUN_WIRE_SIZE, 1,
+                          "secondary: dirty list");
+    for (uint64_t done = 0; !ret && done < count; done += chunk) {
+        if (chunk > count - done)
+            chunk = (size_t)(count - done);
+        ret = colo_dirty_list_reserve(&s->list, (size_t)done + chunk);
+        if (!ret)
+            ret = colo_stream_get_buffer(s->in, s->wire, chunk * COLO_DIRTY_RUN_WIRE_SIZE);
+        if (!ret)
+            ret = colo_dirty_list_decode_from(s->wire, chunk * COLO_DIRTY_RUN_WIRE_SIZE, chunk,
+                                              (size_t)done, s->list.runs + done);
+        if (!ret)
+            s->list.count = (size_t)done + chunk;
+    }
     if (!ret)
         ret = colo_dirty_list_validate(s->layout, s->list.runs, count, s->fsm.max_runs);
     if (ret)
