@@ -31,6 +31,9 @@ int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty
 /* Checks one run against the layout: block, nonzero count, no overflow, bounds. */
 int colo_dirty_run_check(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
                          size_t index);
+/* The same check, failing with err and messages that begin "<what> <index>: ". */
+int colo_dirty_run_check_as(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                            size_t index, int err, const char *what);
 /*
  * Primary: copies the caller's runs into list, sorted and merged (overlapping
  * and adjacent runs become one). Every run is checked first.

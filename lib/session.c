@@ -193,7 +193,7 @@ static int primary_result(struct colo_session *s, int ret)
 {
     if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
         return ret;
-    return session_fail(s, ret, s->pri.fsm.seq);
+    return session_fail(s, ret, colo_fsm_current_seq(&s->pri.fsm));
 }
 
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -349,7 +349,7 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
         s->failed = true;
         colo_log(COLO_LOG_INFO, "secondary: %s", colo_errormsg());
     } else if (ret)
-        return session_fail(s, ret, s->sec.fsm.seq);
+        return session_fail(s, ret, colo_fsm_current_seq(&s->sec.fsm));
     return ret;
 }
 

@@ -45,7 +45,10 @@ int colo_primary_wait_ready(struct colo_primary *p)
 /* Pushes every run through the RAM hooks; returns when they are placed. */
 static int push_pages(struct colo_primary *p, uint64_t seq)
 {
-    int ret = colo_stream_before_ram_iterate(p->out, seq);
+    int ret;
+
+    colo_stream_set_context(p->out, "the primary pushed the pages of checkpoint %" PRIu64, seq);
+    ret = colo_stream_before_ram_iterate(p->out, seq);
 
     for (size_t i = 0; !ret && i < p->list.count; i++)
         ret = colo_stream_save_page(p->out, &p->list.runs[i]);
@@ -72,6 +75,8 @@ static int send_state(struct colo_primary *p, uint64_t seq, const void *vmstate,
         ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_VMSTATE_SIZE, len);
     }
     if (!ret) {
+        colo_stream_set_context(p->out, "the primary sent the %" PRIu64 " bytes of device "
+                                "state of checkpoint %" PRIu64, len, seq);
         colo_stream_put_buffer(p->out, vmstate, len);
         ret = colo_stream_fflush(p->out);
     }

@@ -79,6 +79,8 @@ static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
     int ret;
 
     colo_dirty_list_reset(&s->list);
+    colo_stream_set_context(s->in, "the secondary read the %" PRIu64 " runs of the dirty list "
+                            "of checkpoint %" PRIu64, count, s->fsm.seq);
     ret = colo_grow_array(&s->wire, &s->wire_cap, chunk * COLO_DIRTY_RUN_WIRE_SIZE, 1,
                           "secondary: dirty list");
     for (uint64_t done = 0; !ret && done < count; done += chunk) {
@@ -140,6 +142,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
 
     t1 = colo_now_ns();
     colo_dirty_list_reset(&s->placed);
+    colo_stream_set_context(s->in, "the secondary received the pages of checkpoint %" PRIu64, seq);
     ret = colo_stream_load_ram(s->in, seq, &s->placed);
     if (ret)
         goto out_fail;
@@ -161,6 +164,8 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     }
     if (!ret) {
         s->vmstate_len = 0; /* the previous state is gone once it is overwritten */
+        colo_stream_set_context(s->in, "the secondary read the %" PRIu64 " bytes of device "
+                                "state of checkpoint %" PRIu64, msg.value, seq);
         ret = colo_stream_get_buffer(s->in, s->vmstate, msg.value);
     }
     if (ret)

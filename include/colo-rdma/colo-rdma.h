@@ -36,7 +36,7 @@ enum colo_error_code {
     COLO_E_PROTOCOL = -10001,    /* peer sent something the protocol forbids */
     COLO_E_DIRTY_LIST = -10002,  /* dirty-page list failed validation */
     COLO_E_HANDSHAKE = -10003,   /* versions, page size or RAM layout differ */
-    COLO_E_PEER_LOST = -10004,   /* connection lost, peer gone or silent */
+    COLO_E_PEER_LOST = -10004,   /* connection lost, peer gone or silent past the timeout */
     COLO_E_SHUTDOWN = -10005,    /* peer ended the session in order (goodbye) */
     COLO_E_CONFIG = -10006,      /* invalid configuration */
     COLO_E_CACHE = -10007,       /* RAM cache unusable (size, access, space) */
@@ -87,7 +87,13 @@ int colo_config_set_transport(struct colo_config *cfg, const char *name);
 /* Peer address (primary) or bind address (secondary; NULL = any). Port 0 on
  * the secondary picks a free port: see colo_listener_port(). */
 int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t port);
-/* Timeout for connect and for every wait on the peer, in milliseconds. */
+/*
+ * Timeout for connect and for every wait on the peer, in milliseconds. Once
+ * connected, a peer silent for that long is lost: COLO_E_PEER_LOST (fail
+ * over), with colo_errormsg() naming what was awaited ("tcp: nothing from
+ * the peer for 5000 ms while the secondary waited for checkpoint-request or
+ * goodbye"). Connect and accept that find no peer in time return -ETIMEDOUT.
+ */
 int colo_config_set_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms);
 /*
  * Adds a guest RAM block. Both sides add the same blocks (name and length) in

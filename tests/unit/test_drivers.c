@@ -261,7 +261,8 @@ static void test_large_header_costs_what_arrives(void **state)
     mock_conn_put_msg(fx->conn, COLO_CMD_DIRTY_LIST, pages);
     put_runs(fx->conn, runs, 3);
     assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_PEER_LOST);
-    assert_non_null(strstr(colo_errormsg(), "closed by peer"));
+    assert_non_null(strstr(colo_errormsg(), "closed the connection while the secondary read the "
+                                            "4194304 runs of the dirty list of checkpoint 1"));
     held = list_bytes(&fx->sec);
     print_message("2^22-run header, 3 runs sent: %zu bytes held for the list\n", held);
     assert_true(held <= (1u << 20));
@@ -329,7 +330,8 @@ static void test_vmstate_too_large(void **state)
 static void test_truncated_state(void **state)
 {
     script_checkpoint(((struct fixture *)*state)->conn, 1, NULL, 0, 50, "short");
-    hostile(*state, COLO_E_PEER_LOST, "closed by peer");
+    hostile(*state, COLO_E_PEER_LOST, "mock: the peer closed the connection while the secondary "
+            "read the 50 bytes of device state of checkpoint 1 (5 of 50 bytes arrived)");
 }
 
 static void test_wrong_first_sequence(void **state)
