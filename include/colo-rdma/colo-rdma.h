@@ -218,17 +218,29 @@ uint16_t colo_listener_port(const struct colo_listener *l);
 int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
 
 /*
- * Secondary: serve one checkpoint. Returns 0 after vmstate-loaded was sent,
- * COLO_E_SHUTDOWN when the primary closed the session in order, or an error.
- * The guest RAM given in the config is written only once a checkpoint is
- * complete and persisted in the cache.
+ * Secondary: serve one checkpoint. Returns 0 once the checkpoint is applied
+ * (guest RAM written, device state loaded, VM resumed) and vmstate-loaded
+ * was sent, COLO_E_SHUTDOWN when the primary closed the session in order, or
+ * an error. The guest RAM given in the config is written only once a
+ * checkpoint is complete and persisted in the cache.
+ * A checkpoint applied whose vmstate-loaded could not be sent still returns
+ * 0: the guest holds it and colo_session_seq() counts it (for QEMU, fail
+ * over from that state). The session has then failed: the next call returns
+ * the error at once (COLO_E_PEER_LOST when the link went down), its message
+ * beginning "checkpoint N was applied, but its vmstate-loaded could not be
+ * sent". The primary, which never saw the acknowledgement, fails checkpoint N.
  */
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats);
 
 /* Secondary: the cache mapping of one RAM block (for verification). */
 int colo_session_cache_block(const struct colo_session *s, uint32_t block, const void **addr,
                              uint64_t *len);
-/* Secondary: the device state of the last completed checkpoint. */
+/*
+ * Secondary: the device state of the last completed checkpoint (0 bytes
+ * before the first). A checkpoint that fails, also while its state is being
+ * received, leaves it as it was. Valid until the next colo_secondary_serve()
+ * or colo_session_close().
+ */
 int colo_session_vmstate(const struct colo_session *s, const void **state, uint64_t *len);
 /* Number of the last completed checkpoint (0 before the first). */
 uint64_t colo_session_seq(const struct colo_session *s);

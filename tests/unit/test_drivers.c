@@ -5,6 +5,7 @@
  * peer that misbehaves, without touching the guest RAM.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -366,6 +367,64 @@ static void test_load_failure_ends_session(void **state)
     assert_non_null(strstr(colo_errormsg(), "loading device state failed"));
 }
 
+/*
+ * The device state of the last completed checkpoint survives a later
+ * checkpoint that fails while its state is read (it was 0 bytes after).
+ */
+static void test_vmstate_kept_after_failed_checkpoint(void **state)
+{
+    struct colo_dirty_run runs[] = {{.block = 0, .first_page = 0, .page_count = 1}};
+    struct fixture *fx = *state;
+    const void *vm;
+    uint64_t len;
+
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    script_checkpoint(fx->conn, 1, runs, 1, 5, "state");
+    script_checkpoint(fx->conn, 2, runs, 1, 50, "short"); /* then the stream ends */
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    assert_true(len == 5);
+    assert_memory_equal(vm, "state", 5);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_PEER_LOST);
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    print_message("after the failed checkpoint 2: %" PRIu64 " bytes of device state\n", len);
+    assert_true(len == 5);
+    assert_memory_equal(vm, "state", 5);
+    assert_true(fx->sec.fsm.completed == 1);
+}
+
+/* A device state bigger than a read chunk arrives whole, into a buffer that grew with it. */
+static void test_large_vmstate_grows_as_it_arrives(void **state)
+{
+    struct fixture *fx = *state;
+    static uint8_t big[3 << 20];
+    const void *vm;
+    uint64_t len;
+
+    colo_secondary_fini(&fx->sec);
+    colo_secondary_init(&fx->sec, fx->in, fx->out, &fx->layout, fx->cache, 64 << 20, 16, NULL,
+                        NULL);
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 7 + i / 4096);
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    script_checkpoint(fx->conn, 1, NULL, 0, sizeof(big) / 2, NULL);
+    mock_conn_put(fx->conn, big, sizeof(big) / 2);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    assert_true(len == sizeof(big) / 2);
+    assert_memory_equal(vm, big, sizeof(big) / 2);
+    /* a 64 MiB announcement then 1 MiB and the end: far less than 64 MiB held */
+    script_checkpoint(fx->conn, 2, NULL, 0, 64 << 20, NULL);
+    mock_conn_put(fx->conn, big, 1 << 20);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_PEER_LOST);
+    print_message("64 MiB announced, 1 MiB sent: %zu + %zu bytes held\n", fx->sec.vmstate_cap,
+                  fx->sec.staging_cap);
+    assert_true(fx->sec.staging_cap <= (4u << 20));
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    assert_true(len == sizeof(big) / 2);
+    assert_memory_equal(vm, big, sizeof(big) / 2);
+}
+
 static void test_primary_sends_the_protocol(void **state)
 {
     struct mock_conn *c = mock_conn_new();
@@ -437,6 +496,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_order_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_failure_ends_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vmstate_kept_after_failed_checkpoint, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_large_vmstate_grows_as_it_arrives, setup, teardown),
         cmocka_unit_test(test_primary_sends_the_protocol),
     };
 

@@ -6,6 +6,7 @@
  * then the ways a session can go wrong.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -536,6 +537,75 @@ static void test_closed_connection_names_the_stage(void **state)
     side_fini(&sec);
 }
 
+/* Cuts the link just before vmstate-loaded goes out: the checkpoint is applied. */
+static int resume_then_cut(void *opaque)
+{
+    struct secondary_thread *t = opaque;
+
+    colo_session_shutdown(t->s);
+    return 0;
+}
+
+static void *serve_ack_lost(void *arg)
+{
+    struct secondary_thread *t = arg;
+    const void *vm;
+    uint64_t len;
+
+    t->accept_ret = colo_listener_accept(t->l, &t->s);
+    if (t->accept_ret)
+        return NULL;
+    t->last_ret = colo_secondary_serve(t->s, NULL);
+    snprintf(t->msg, sizeof(t->msg), "%s", colo_errormsg());
+    if (t->last_ret == 0) {
+        t->served++;
+        /* the checkpoint counts: sequence number and device state are its own */
+        if (colo_session_seq(t->s) != 1 || colo_session_vmstate(t->s, &vm, &len) || len != 3 ||
+            memcmp(vm, "one", 3))
+            t->served = 100;
+        /* and the session is over: the next call says why, at once */
+        t->last_ret = colo_secondary_serve(t->s, NULL);
+        snprintf(t->msg, sizeof(t->msg), "%s", colo_errormsg());
+    }
+    colo_session_close(&t->s);
+    return NULL;
+}
+
+/*
+ * The secondary applied a checkpoint (pages, state, resumed) but could not
+ * send vmstate-loaded: for QEMU its guest is at the new checkpoint, so
+ * serve returns 0 for it, and the next call returns the lost peer.
+ */
+static void test_applied_checkpoint_counts_when_its_ack_is_lost(void **state)
+{
+    static const struct colo_secondary_ops ops = {.resume_vm = resume_then_cut};
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 2, .page_count = 1};
+
+    memset(&t, 0, sizeof(t));
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_secondary_ops(sec.cfg, &ops, &t), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &t.l), 0);
+    assert_int_equal(pthread_create(&t.tid, NULL, serve_ack_lost, &t), 0);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    memset(pri.ram[0] + 2 * 4096, 0x3c, 4096);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "one", 3, NULL), COLO_E_PEER_LOST);
+    pthread_join(t.tid, NULL);
+    print_message("secondary: served %" PRIu64 ", then %d: %s\n", t.served, t.last_ret, t.msg);
+    assert_true(t.served == 1);
+    assert_int_equal(t.last_ret, COLO_E_PEER_LOST);
+    assert_non_null(strstr(t.msg, "checkpoint 1 was applied, but its vmstate-loaded could not "
+                                  "be sent"));
+    assert_int_equal(memcmp(sec.ram[0], pri.ram[0], block_len[0]), 0);
+    colo_session_close(&p);
+    colo_listener_delete(&t.l);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
 static void test_connect_refused_and_accept_timeout(void **state)
 {
     struct side sd;
@@ -617,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_timeout_names_what_was_awaited),
         cmocka_unit_test(test_primary_timeout_names_vmstate_loaded),
         cmocka_unit_test(test_closed_connection_names_the_stage),
+        cmocka_unit_test(test_applied_checkpoint_counts_when_its_ack_is_lost),
         cmocka_unit_test(test_connect_refused_and_accept_timeout),
         cmocka_unit_test(test_config_errors),
     };
