@@ -21,7 +21,7 @@ void colo_dirty_list_free(struct colo_dirty_list *list)
 }
 
 /* Doubling, so that appending run by run costs amortized O(1). */
-static int reserve(struct colo_dirty_list *list, size_t n)
+int colo_dirty_list_reserve(struct colo_dirty_list *list, size_t n)
 {
     size_t cap = list->cap ? list->cap : 64;
 
@@ -34,7 +34,7 @@ static int reserve(struct colo_dirty_list *list, size_t n)
 
 int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run)
 {
-    int ret = reserve(list, list->count + 1);
+    int ret = colo_dirty_list_reserve(list, list->count + 1);
 
     if (ret)
         return ret;
@@ -46,24 +46,28 @@ int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty
 int colo_dirty_run_check(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
                          size_t index)
 {
+    return colo_dirty_run_check_as(layout, run, index, COLO_E_DIRTY_LIST, "dirty run");
+}
+
+int colo_dirty_run_check_as(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                            size_t index, int err, const char *what)
+{
     const struct colo_ram_block *b;
 
     if (run->block >= layout->nblocks)
-        return colo_err(COLO_E_DIRTY_LIST,
-                        "dirty run %zu: block %" PRIu32 " out of range: expected 0..%" PRIu32,
-                        index, run->block, layout->nblocks - 1);
+        return colo_err(err, "%s %zu: block %" PRIu32 " out of range: expected 0..%" PRIu32,
+                        what, index, run->block, layout->nblocks - 1);
     b = &layout->blocks[run->block];
     if (run->reserved)
-        return colo_err(COLO_E_DIRTY_LIST, "dirty run %zu: reserved field is %" PRIu32
-                        ", expected 0", index, run->reserved);
+        return colo_err(err, "%s %zu: reserved field is %" PRIu32 ", expected 0", what, index,
+                        run->reserved);
     if (run->page_count == 0)
-        return colo_err(COLO_E_DIRTY_LIST, "dirty run %zu: page count 0, expected at least 1",
-                        index);
+        return colo_err(err, "%s %zu: page count 0, expected at least 1", what, index);
     if (run->first_page >= b->npages || run->page_count > b->npages - run->first_page)
-        return colo_err(COLO_E_DIRTY_LIST,
-                        "dirty run %zu: pages %" PRIu64 "+%" PRIu64
+        return colo_err(err,
+                        "%s %zu: pages %" PRIu64 "+%" PRIu64
                         " outside block %s: expected within 0..%" PRIu64,
-                        index, run->first_page, run->page_count, b->name, b->npages);
+                        what, index, run->first_page, run->page_count, b->name, b->npages);
     return 0;
 }
 
@@ -92,7 +96,7 @@ int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ra
         if (ret)
             return ret;
     }
-    ret = reserve(list, n);
+    ret = colo_dirty_list_reserve(list, n);
     if (ret)
         return ret;
     memcpy(list->runs, runs, n * sizeof(*runs));

@@ -23,12 +23,17 @@ struct colo_dirty_list {
 
 void colo_dirty_list_reset(struct colo_dirty_list *list);
 void colo_dirty_list_free(struct colo_dirty_list *list);
+/* Room for n runs in all, growing by doubling (amortized O(1) per run). -ENOMEM. */
+int colo_dirty_list_reserve(struct colo_dirty_list *list, size_t n);
 /* Appends one run (no validation). -ENOMEM on allocation failure. */
 int colo_dirty_list_append(struct colo_dirty_list *list, const struct colo_dirty_run *run);
 
 /* Checks one run against the layout: block, nonzero count, no overflow, bounds. */
 int colo_dirty_run_check(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
                          size_t index);
+/* The same check, failing with err and messages that begin "<what> <index>: ". */
+int colo_dirty_run_check_as(const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
+                            size_t index, int err, const char *what);
 /*
  * Primary: copies the caller's runs into list, sorted and merged (overlapping
  * and adjacent runs become one). Every run is checked first.

@@ -194,7 +194,7 @@ static int primary_result(struct colo_session *s, int ret)
 {
     if (!ret || ret == -EINVAL || ret == COLO_E_DIRTY_LIST || ret == COLO_E_CONFIG)
         return ret;
-    return session_fail(s, ret, s->pri.fsm.seq);
+    return session_fail(s, ret, colo_fsm_current_seq(&s->pri.fsm));
 }
 
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -353,14 +353,26 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
 
     if (!s || s->role != COLO_ROLE_SECONDARY)
         return colo_err(-EINVAL, "serve: not a secondary session");
+    if (s->sec.ack_err) {
+        /* The last call returned 0: its checkpoint was applied. Now its end. */
+        colo_stream_error(s->rp);
+        return colo_err(s->sec.ack_err, "checkpoint %" PRIu64 " was applied, but its "
+                        "vmstate-loaded could not be sent: %s; the session is over: close it",
+                        s->sec.fsm.completed, colo_errormsg());
+    }
     if (s->failed)
         return colo_err(COLO_E_PEER_LOST, "serve: the session has failed: close it");
     ret = colo_secondary_serve_one(&s->sec, stats);
     if (ret == COLO_E_SHUTDOWN) {
         s->failed = true;
         colo_log(COLO_LOG_INFO, "secondary: %s", colo_errormsg());
-    } else if (ret)
-        return session_fail(s, ret, s->sec.fsm.seq);
+    } else if (ret) {
+        return session_fail(s, ret, colo_fsm_current_seq(&s->sec.fsm));
+    } else if (s->sec.ack_err) {
+        s->failed = true;
+        colo_stream_shutdown(s->fwd);
+        COLO_TRACE(session_fail, s->sec.ack_err, s->sec.fsm.completed);
+    }
     return ret;
 }
 
@@ -379,8 +391,7 @@ int colo_session_vmstate(const struct colo_session *s, const void **state, uint6
 {
     if (!s || s->role != COLO_ROLE_SECONDARY)
         return colo_err(-EINVAL, "vmstate: expected a secondary session");
-    *state = s->sec.vmstate;
-    *len = s->sec.vmstate_len;
+    colo_secondary_vmstate(&s->sec, state, len);
     return 0;
 }
 

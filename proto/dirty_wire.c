@@ -18,6 +18,12 @@ void colo_dirty_list_encode(const struct colo_dirty_run *runs, size_t n, uint8_t
 
 int colo_dirty_list_decode(const uint8_t *buf, size_t len, size_t n, struct colo_dirty_run *out)
 {
+    return colo_dirty_list_decode_from(buf, len, n, 0, out);
+}
+
+int colo_dirty_list_decode_from(const uint8_t *buf, size_t len, size_t n, size_t first,
+                                struct colo_dirty_run *out)
+{
     if (n > SIZE_MAX / COLO_DIRTY_RUN_WIRE_SIZE || len != n * COLO_DIRTY_RUN_WIRE_SIZE)
         return colo_err(COLO_E_DIRTY_LIST,
                         "dirty list: %zu bytes for %zu runs, expected %d bytes per run", len, n,
@@ -29,8 +35,8 @@ int colo_dirty_list_decode(const uint8_t *buf, size_t len, size_t n, struct colo
         out[i].page_count = colo_get_be64(buf + 16);
         if (out[i].reserved)
             return colo_err(COLO_E_DIRTY_LIST,
-                            "dirty run %zu: reserved field is %" PRIu32 ", expected 0", i,
-                            out[i].reserved);
+                            "dirty run %zu: reserved field is %" PRIu32 ", expected 0",
+                            first + i, out[i].reserved);
     }
     return 0;
 }

@@ -10,6 +10,7 @@ int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uin
 
     if (ret)
         return colo_stream_set_error(f, ret, "%s", colo_errormsg());
+    colo_stream_set_context(f, "the %s sent %s", COLO_FSM_ROLE_STR(fsm), colo_cmd_str(cmd));
     colo_msg_encode(&msg, wire);
     colo_stream_put_buffer(f, wire, sizeof(wire));
     ret = colo_stream_error(f);
@@ -21,7 +22,12 @@ int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uin
 int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg)
 {
     uint8_t wire[COLO_MSG_WIRE_SIZE];
-    int ret = colo_stream_get_buffer(f, wire, sizeof(wire));
+    char want[96];
+    int ret;
+
+    colo_fsm_expected(fsm, want, sizeof(want));
+    colo_stream_set_context(f, "the %s waited for %s", COLO_FSM_ROLE_STR(fsm), want);
+    ret = colo_stream_get_buffer(f, wire, sizeof(wire));
 
     if (!ret)
         ret = colo_msg_decode(wire, sizeof(wire), msg);

@@ -115,6 +115,26 @@ static void expected_str(const struct colo_fsm *fsm, char *buf, size_t len)
         snprintf(buf, len, "nothing (session %s)", colo_fsm_state_str(fsm->state));
 }
 
+void colo_fsm_expected(const struct colo_fsm *fsm, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]) && used < len; i++) {
+        if (table[i].from != fsm->state || table[i].sender == fsm->role)
+            continue;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " or " : "",
+                                 colo_cmd_str(table[i].cmd));
+    }
+    if (!buf[0])
+        snprintf(buf, len, "nothing (session %s)", colo_fsm_state_str(fsm->state));
+}
+
+uint64_t colo_fsm_current_seq(const struct colo_fsm *fsm)
+{
+    return fsm->seq > fsm->completed ? fsm->seq : fsm->completed + 1;
+}
+
 static int check_value(const struct colo_fsm *fsm, const struct transition *t,
                        const struct colo_msg *msg)
 {
@@ -138,8 +158,10 @@ static int check_value(const struct colo_fsm *fsm, const struct transition *t,
     case V_MAX_RUNS:
         if (msg->value > fsm->max_runs)
             return colo_err(COLO_E_PROTOCOL,
-                            "%s: %" PRIu64 " runs exceed the maximum: expected at most %" PRIu32,
-                            name, msg->value, fsm->max_runs);
+                            "%s: %" PRIu64 " runs exceed the maximum: expected at most %" PRIu32
+                            " runs (a run holds at least one page: never more than the pages "
+                            "of the RAM layout, nor %" PRIu32 ")",
+                            name, msg->value, fsm->max_runs, (uint32_t)COLO_DIRTY_RUNS_HARD_MAX);
         return 0;
     case V_MAX_VMSTATE:
         if (msg->value > fsm->max_vmstate)

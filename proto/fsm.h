@@ -12,6 +12,7 @@
 #define COLO_PROTO_FSM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/message.h"
@@ -58,5 +59,11 @@ int colo_fsm_recv(struct colo_fsm *fsm, const struct colo_msg *msg);
 /* Marks the session failed: every later step is refused. */
 void colo_fsm_fail(struct colo_fsm *fsm);
 const char *colo_fsm_state_str(enum colo_fsm_state st);
+/* The commands this side may receive next, as "checkpoint-request or goodbye". */
+void colo_fsm_expected(const struct colo_fsm *fsm, char *buf, size_t len);
+/* The checkpoint being worked on: the one requested, or the next after the
+ * last completed (also between checkpoints and after a failure there). */
+uint64_t colo_fsm_current_seq(const struct colo_fsm *fsm);
+#define COLO_FSM_ROLE_STR(fsm) ((fsm)->role == COLO_ROLE_PRIMARY ? "primary" : "secondary")
 
 #endif

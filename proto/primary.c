@@ -54,7 +54,10 @@ static bool begun(const struct colo_primary *p)
 /* Pushes every run of list through the RAM hooks; returns when they are placed. */
 static int push_list(struct colo_primary *p, const struct colo_dirty_list *list, uint64_t seq)
 {
-    int ret = colo_stream_before_ram_iterate(p->out, seq);
+    int ret;
+
+    colo_stream_set_context(p->out, "the primary pushed the pages of checkpoint %" PRIu64, seq);
+    ret = colo_stream_before_ram_iterate(p->out, seq);
 
     for (size_t i = 0; !ret && i < list->count; i++)
         ret = colo_stream_save_page(p->out, &list->runs[i]);
@@ -150,6 +153,8 @@ static int send_state(struct colo_primary *p, uint64_t seq, const void *vmstate,
         ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_VMSTATE_SIZE, len);
     }
     if (!ret) {
+        colo_stream_set_context(p->out, "the primary sent the %" PRIu64 " bytes of device "
+                                "state of checkpoint %" PRIu64, len, seq);
         colo_stream_put_buffer(p->out, vmstate, len);
         ret = colo_stream_fflush(p->out);
     }

@@ -21,6 +21,9 @@ void colo_secondary_init(struct colo_secondary *s, struct colo_stream *in,
                          const struct colo_secondary_ops *ops, void *opaque)
 {
     memset(s, 0, sizeof(*s));
+    /* Runs are disjoint and hold a page each: the layout bounds their count. */
+    if (layout && layout->total_pages < max_runs)
+        max_runs = (uint32_t)layout->total_pages;
     colo_fsm_init(&s->fsm, COLO_ROLE_SECONDARY, max_vmstate, max_runs);
     s->in = in;
     s->out = out;
@@ -36,7 +39,66 @@ void colo_secondary_fini(struct colo_secondary *s)
     colo_dirty_list_free(&s->placed);
     free(s->wire);
     free(s->vmstate);
-    s->wire = s->vmstate = NULL;
+    free(s->staging);
+    s->wire = s->vmstate = s->staging = NULL;
+}
+
+void colo_secondary_vmstate(const struct colo_secondary *s, const void **state, uint64_t *len)
+{
+    *state = s->vmstate;
+    *len = s->vmstate_len;
+}
+
+/*
+ * Reads len bytes of device state into the staging buffer, which grows as
+ * they arrive (by doubling, up to len): an announced size alone reserves
+ * at most one chunk. The last completed checkpoint's state stays intact.
+ */
+static int receive_vmstate(struct colo_secondary *s, uint64_t seq, uint64_t len)
+{
+    int ret = 0;
+
+    colo_stream_set_context(s->in, "the secondary read the %" PRIu64 " bytes of device "
+                            "state of checkpoint %" PRIu64, len, seq);
+    s->staging_len = 0;
+    for (uint64_t done = 0; !ret && done < len;) {
+        size_t n = len - done < COLO_VMSTATE_CHUNK ? (size_t)(len - done) : COLO_VMSTATE_CHUNK;
+        size_t want = (size_t)done + n;
+
+        if (want > s->staging_cap) {
+            size_t grow = s->staging_cap * 2;
+
+            if (grow < want)
+                grow = want;
+            if (grow > len)
+                grow = (size_t)len;
+            ret = colo_grow_array(&s->staging, &s->staging_cap, grow, 1,
+                                  "secondary: device state");
+            if (ret) {
+                colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
+                break;
+            }
+        }
+        ret = colo_stream_get_buffer(s->in, s->staging + done, n);
+        done += n;
+    }
+    if (!ret)
+        s->staging_len = len;
+    return ret;
+}
+
+/* The received state becomes the last completed checkpoint's. */
+static void vmstate_complete(struct colo_secondary *s)
+{
+    uint8_t *buf = s->vmstate;
+    size_t cap = s->vmstate_cap;
+
+    s->vmstate = s->staging;
+    s->vmstate_cap = s->staging_cap;
+    s->vmstate_len = s->staging_len;
+    s->staging = buf;
+    s->staging_cap = cap;
+    s->staging_len = 0;
 }
 
 int colo_secondary_send_ready(struct colo_secondary *s, uint64_t epoch)
@@ -64,21 +126,34 @@ static int call_vm(struct colo_secondary *s, int (*fn)(void *), const char *what
     return 0;
 }
 
-/* Reads the dirty list and checks it against the layout and what was placed. */
+/*
+ * Reads the dirty list and checks it against the layout and what was placed.
+ * The runs are read a chunk at a time and the list grows as they arrive:
+ * the announced count (bounded by the layout) never reserves memory by
+ * itself.
+ */
 static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
 {
-    size_t len = (size_t)count * COLO_DIRTY_RUN_WIRE_SIZE;
+    size_t chunk = COLO_DIRTY_WIRE_CHUNK < count ? COLO_DIRTY_WIRE_CHUNK : (size_t)count;
     int ret;
 
     colo_dirty_list_reset(&s->list);
-    ret = colo_grow_array(&s->wire, &s->wire_cap, len, 1, "secondary: dirty list");
-    if (!ret)
-        ret = colo_grow_array(&s->list.runs, &s->list.cap, (size_t)count,
-                              sizeof(*s->list.runs), "secondary: dirty runs");
-    if (!ret)
-        ret = colo_stream_get_buffer(s->in, s->wire, len);
-    if (!ret)
-        ret = colo_dirty_list_decode(s->wire, len, count, s->list.runs);
+    colo_stream_set_context(s->in, "the secondary read the %" PRIu64 " runs of the dirty list "
+                            "of checkpoint %" PRIu64, count, s->fsm.seq);
+    ret = colo_grow_array(&s->wire, &s->wire_cap, chunk * COLO_DIRTY_RUN_WIRE_SIZE, 1,
+                          "secondary: dirty list");
+    for (uint64_t done = 0; !ret && done < count; done += chunk) {
+        if (chunk > count - done)
+            chunk = (size_t)(count - done);
+        ret = colo_dirty_list_reserve(&s->list, (size_t)done + chunk);
+        if (!ret)
+            ret = colo_stream_get_buffer(s->in, s->wire, chunk * COLO_DIRTY_RUN_WIRE_SIZE);
+        if (!ret)
+            ret = colo_dirty_list_decode_from(s->wire, chunk * COLO_DIRTY_RUN_WIRE_SIZE, chunk,
+                                              (size_t)done, s->list.runs + done);
+        if (!ret)
+            s->list.count = (size_t)done + chunk;
+    }
     if (!ret)
         ret = colo_dirty_list_validate(s->layout, s->list.runs, count, s->fsm.max_runs);
     if (ret)
@@ -106,6 +181,8 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     uint64_t t0, t1, seq;
     int ret;
 
+    if (s->ack_err)
+        return colo_stream_error(s->out);
     ret = colo_recv_msg(&s->fsm, s->in, &msg);
     if (ret)
         return ret;
@@ -126,6 +203,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
 
     t1 = colo_now_ns();
     colo_dirty_list_reset(&s->placed);
+    colo_stream_set_context(s->in, "the secondary received the pages of checkpoint %" PRIu64, seq);
     ret = colo_stream_load_ram(s->in, seq, &s->placed);
     if (ret)
         goto out_fail;
@@ -139,24 +217,15 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         ret = receive_dirty_list(s, msg.value);
     if (!ret)
         ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-size, bounded by the fsm */
-    if (!ret) {
-        ret = colo_grow_array(&s->vmstate, &s->vmstate_cap, (size_t)msg.value, 1,
-                              "secondary: device state");
-        if (ret)
-            colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
-    }
-    if (!ret) {
-        s->vmstate_len = 0; /* the previous state is gone once it is overwritten */
-        ret = colo_stream_get_buffer(s->in, s->vmstate, msg.value);
-    }
+    if (!ret)
+        ret = receive_vmstate(s, seq, msg.value);
     if (ret)
         goto out_fail;
-    s->vmstate_len = msg.value;
     stats.state_ns = colo_now_ns() - t1;
-    COLO_TRACE(secondary_serve_list_validated, seq, s->list.count, s->list.pages, s->vmstate_len);
+    COLO_TRACE(secondary_serve_list_validated, seq, s->list.count, s->list.pages, s->staging_len);
     colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": dirty list of %zu runs (%"
              PRIu64 " pages) validated, %" PRIu64 " bytes of device state", seq, s->list.count,
-             s->list.pages, s->vmstate_len);
+             s->list.pages, s->staging_len);
 
     /* Only a complete, validated checkpoint is made durable and applied. */
     t1 = colo_now_ns();
@@ -176,21 +245,35 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     t1 = colo_now_ns();
     colo_ram_cache_apply(s->cache, s->list.runs, s->list.count);
     COLO_TRACE(secondary_serve_applied, seq, s->list.pages);
-    ret = s->ops->load_vmstate ? s->ops->load_vmstate(s->opaque, s->vmstate, s->vmstate_len) : 0;
+    ret = s->ops->load_vmstate ? s->ops->load_vmstate(s->opaque, s->staging, s->staging_len)
+                               : 0;
     if (ret) {
         colo_stream_set_error(s->in, ret, "secondary: loading device state failed: %s",
                               colo_strerror(ret));
         goto out_fail;
     }
     ret = call_vm(s, s->ops->resume_vm, "resuming the VM");
-    if (!ret)
-        ret = send_flush(s, COLO_CMD_VMSTATE_LOADED, seq);
     if (ret)
         goto out_fail;
+    /* Applied: the guest holds this checkpoint, whether or not the
+     * acknowledgement gets through (the state machine counts it as
+     * completed once vmstate-loaded passed it, before it is written). Its
+     * state is the last completed one before the primary can learn it. */
+    vmstate_complete(s);
+    ret = send_flush(s, COLO_CMD_VMSTATE_LOADED, seq);
     stats.loaded_ns = colo_now_ns() - t1;
-    COLO_TRACE(secondary_serve_loaded_sent, seq, stats.loaded_ns);
-    colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": applied and loaded in %" PRIu64
-             " us, vmstate-loaded sent", seq, stats.loaded_ns / 1000);
+    if (ret && s->fsm.completed == seq) {
+        s->ack_err = ret;
+        colo_fsm_fail(&s->fsm);
+        colo_log(COLO_LOG_WARNING, "secondary: checkpoint %" PRIu64 " applied, but its "
+                 "vmstate-loaded could not be sent: %s", seq, colo_errormsg());
+    } else if (ret) {
+        goto out_fail;
+    } else {
+        COLO_TRACE(secondary_serve_loaded_sent, seq, stats.loaded_ns);
+        colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": applied and loaded in %"
+                 PRIu64 " us, vmstate-loaded sent", seq, stats.loaded_ns / 1000);
+    }
     stats.total_ns = colo_now_ns() - t0;
     stats.seq = seq;
     stats.pages = s->list.pages;

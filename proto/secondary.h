@@ -27,10 +27,20 @@ struct colo_secondary {
     struct colo_dirty_list placed; /* runs the backend placed from the stream */
     uint8_t *wire;
     size_t wire_cap;
-    uint8_t *vmstate; /* staging for device state */
+    uint8_t *vmstate; /* the device state of the last completed checkpoint */
     size_t vmstate_cap;
     uint64_t vmstate_len;
+    uint8_t *staging; /* the device state of the checkpoint being received */
+    size_t staging_cap;
+    uint64_t staging_len;
+    /* The last checkpoint was applied but its vmstate-loaded could not be
+     * sent: the error, returned by every later call (the message is latched
+     * on the return path). */
+    int ack_err;
 };
+
+/* Bytes of device state the secondary reads at a time, growing its buffer. */
+#define COLO_VMSTATE_CHUNK (1u << 20)
 
 void colo_secondary_init(struct colo_secondary *s, struct colo_stream *in,
                          struct colo_stream *out, const struct colo_ram_layout *layout,
@@ -38,7 +48,15 @@ void colo_secondary_init(struct colo_secondary *s, struct colo_stream *in,
                          const struct colo_secondary_ops *ops, void *opaque);
 void colo_secondary_fini(struct colo_secondary *s);
 int colo_secondary_send_ready(struct colo_secondary *s, uint64_t epoch);
-/* One checkpoint: 0, COLO_E_SHUTDOWN on goodbye, or an error. */
+/*
+ * One checkpoint: 0 once it is applied (guest RAM, device state loaded, VM
+ * resumed), COLO_E_SHUTDOWN on goodbye, or an error. When only its
+ * vmstate-loaded could not be sent it still returns 0 (the guest holds the
+ * new checkpoint) and sets ack_err: the session is failed, and every later
+ * call returns that error at once.
+ */
 int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_stats *st);
+/* The device state of the last completed checkpoint (kept when a later one fails). */
+void colo_secondary_vmstate(const struct colo_secondary *s, const void **state, uint64_t *len);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct colo_stream {
     uint32_t timeout_ms;
     int error;
     char errmsg[512];
+    char context[160]; /* what this side is doing, for the messages of I/O failures */
     size_t wlen;
     size_t rpos, rlen;
     uint64_t bytes_written;
@@ -85,6 +87,15 @@ int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
     return colo_stream_error(f);
 }
 
+void colo_stream_set_context(struct colo_stream *f, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(f->context, sizeof(f->context), fmt, ap);
+    va_end(ap);
+}
+
 int colo_stream_error(struct colo_stream *f)
 {
     if (f->error)
@@ -96,6 +107,37 @@ int colo_stream_error(struct colo_stream *f)
 static int backend_error(struct colo_stream *f, int err)
 {
     return colo_stream_set_error(f, err, "%s", colo_errormsg());
+}
+
+/*
+ * Latches a failure of a read (reading) or write of the connection, naming
+ * what this side was doing. A timeout means the peer fell silent once
+ * connected: that is a lost peer (COLO_E_PEER_LOST), as for a closed or
+ * reset connection. n < 0: the backend's error; 0: end of stream. got and
+ * want: bytes of the current read that had arrived, and that were due.
+ */
+static int io_error(struct colo_stream *f, bool reading, ssize_t n, size_t got, size_t want)
+{
+    const char *ctx = f->context[0] ? f->context
+                      : reading     ? "waiting for the peer"
+                                    : "sending to the peer";
+    char part[64] = "";
+    int err = (int)n;
+
+    if (got)
+        snprintf(part, sizeof(part), " (%zu of %zu bytes arrived)", got, want);
+    if (n == 0)
+        return colo_stream_set_error(f, COLO_E_PEER_LOST,
+                                     "%s: the peer closed the connection while %s%s",
+                                     f->ops->name, ctx, part);
+    if (err == -ETIMEDOUT)
+        return colo_stream_set_error(f, COLO_E_PEER_LOST,
+                                     "%s: %s for %" PRIu32 " ms while %s%s", f->ops->name,
+                                     reading ? "nothing from the peer" : "the peer took no data",
+                                     f->timeout_ms, ctx, part);
+    if (err == COLO_E_PEER_LOST)
+        return colo_stream_set_error(f, err, "%s while %s%s", colo_errormsg(), ctx, part);
+    return backend_error(f, err);
 }
 
 int colo_stream_check(struct colo_stream *f)
@@ -144,7 +186,7 @@ static int write_iov(struct colo_stream *f, const void *extra, size_t extra_len)
         return 0;
     ret = f->ops->writev(f->opaque, iov, n, f->timeout_ms);
     if (ret)
-        return backend_error(f, ret);
+        return io_error(f, false, ret, 0, 0);
     f->bytes_written += f->wlen + extra_len;
     f->wlen = 0;
     return 0;
@@ -188,16 +230,13 @@ void colo_stream_put_be64(struct colo_stream *f, uint64_t v)
     colo_stream_put_buffer(f, b, sizeof(b));
 }
 
-/* Refills the read buffer with at least one byte. */
-static int fill(struct colo_stream *f)
+/* Refills the read buffer with at least one byte; got and want for messages. */
+static int fill(struct colo_stream *f, size_t got, size_t want)
 {
     ssize_t n = f->ops->read(f->opaque, f->rbuf, sizeof(f->rbuf), f->timeout_ms);
 
-    if (n < 0)
-        return backend_error(f, (int)n);
-    if (n == 0)
-        return colo_stream_set_error(f, COLO_E_PEER_LOST, "%s: connection closed by peer",
-                                     f->ops->name);
+    if (n <= 0)
+        return io_error(f, true, n, got, want);
     f->rpos = 0;
     f->rlen = (size_t)n;
     return 0;
@@ -206,6 +245,7 @@ static int fill(struct colo_stream *f)
 int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
 {
     uint8_t *p = buf;
+    size_t want = len;
 
     if (f->error)
         return colo_stream_error(f);
@@ -216,17 +256,14 @@ int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
             /* Large reads go straight into the destination. */
             ssize_t n = f->ops->read(f->opaque, p, len, f->timeout_ms);
 
-            if (n < 0)
-                return backend_error(f, (int)n);
-            if (n == 0)
-                return colo_stream_set_error(f, COLO_E_PEER_LOST,
-                                             "%s: connection closed by peer", f->ops->name);
+            if (n <= 0)
+                return io_error(f, true, n, want - len, want);
             p += n;
             len -= (size_t)n;
             continue;
         }
         if (!avail) {
-            if (fill(f))
+            if (fill(f, want - len, want))
                 return f->error;
             continue;
         }

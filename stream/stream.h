@@ -84,6 +84,15 @@ int colo_stream_check(struct colo_stream *f);
 /* Latches err with a message, unless an error is latched already. Returns the latched one. */
 int colo_stream_set_error(struct colo_stream *f, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * What this side does next on the stream, as a clause for the messages of
+ * I/O failures: "the secondary waited for checkpoint-request" gives "tcp: the
+ * peer closed the connection while the secondary waited for
+ * checkpoint-request". It stays until set again. A read or write that times
+ * out, or finds the connection closed or reset, latches COLO_E_PEER_LOST.
+ */
+void colo_stream_set_context(struct colo_stream *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Shuts the connection down from any thread, touching only the backend (no
  * latch): the stream's own thread then fails in its wait. */
 void colo_stream_wake_shutdown(struct colo_stream *f);

@@ -189,10 +189,20 @@ static int tcp_load_ram(void *opaque, struct colo_stream *f, uint64_t seq,
         struct colo_dirty_run run;
         uint32_t magic;
 
-        ret = colo_stream_get_buffer(f, hdr, sizeof(hdr));
+        /* The magic first: anything else (a COLO message, 12 bytes) is refused
+         * at once, not after waiting for the rest of a header that never comes. */
+        ret = colo_stream_get_buffer(f, hdr, 4);
         if (ret)
             return ret;
         magic = colo_get_be32(hdr);
+        if (magic != FRAME_END && magic != FRAME_PAGE)
+            return colo_err(COLO_E_PROTOCOL,
+                            "tcp: page frame magic 0x%08" PRIx32 ", expected 0x%08" PRIx32
+                            " (PAGE) or 0x%08" PRIx32 " (PEND)",
+                            magic, FRAME_PAGE, FRAME_END);
+        ret = colo_stream_get_buffer(f, hdr + 4, sizeof(hdr) - 4);
+        if (ret)
+            return ret;
         if (magic == FRAME_END) {
             uint64_t end_seq = colo_get_be64(hdr + 8);
 
@@ -206,17 +216,13 @@ static int tcp_load_ram(void *opaque, struct colo_stream *f, uint64_t seq,
                                 end_seq, seq);
             return 0;
         }
-        if (magic != FRAME_PAGE)
-            return colo_err(COLO_E_PROTOCOL,
-                            "tcp: page frame magic 0x%08" PRIx32 ", expected 0x%08" PRIx32
-                            " (PAGE) or 0x%08" PRIx32 " (PEND)",
-                            magic, FRAME_PAGE, FRAME_END);
         run = (struct colo_dirty_run){
             .block = colo_get_be32(hdr + 4),
             .first_page = colo_get_be64(hdr + 8),
             .page_count = colo_get_be64(hdr + 16),
         };
-        ret = colo_dirty_run_check(layout, &run, placed->count);
+        ret = colo_dirty_run_check_as(layout, &run, placed->count, COLO_E_PROTOCOL,
+                                      "tcp: page frame");
         if (ret)
             return ret;
         if (placed->pages + run.page_count > layout->total_pages)

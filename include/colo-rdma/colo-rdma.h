@@ -36,7 +36,7 @@ enum colo_error_code {
     COLO_E_PROTOCOL = -10001,    /* peer sent something the protocol forbids */
     COLO_E_DIRTY_LIST = -10002,  /* dirty-page list failed validation */
     COLO_E_HANDSHAKE = -10003,   /* versions, page size or RAM layout differ */
-    COLO_E_PEER_LOST = -10004,   /* connection lost, peer gone or silent */
+    COLO_E_PEER_LOST = -10004,   /* connection lost, peer gone or silent past the timeout */
     COLO_E_SHUTDOWN = -10005,    /* peer ended the session in order (goodbye) */
     COLO_E_CONFIG = -10006,      /* invalid configuration */
     COLO_E_CACHE = -10007,       /* RAM cache unusable (size, access, space) */
@@ -87,7 +87,13 @@ int colo_config_set_transport(struct colo_config *cfg, const char *name);
 /* Peer address (primary) or bind address (secondary; NULL = any). Port 0 on
  * the secondary picks a free port: see colo_listener_port(). */
 int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t port);
-/* Timeout for connect and for every wait on the peer, in milliseconds. */
+/*
+ * Timeout for connect and for every wait on the peer, in milliseconds. Once
+ * connected, a peer silent for that long is lost: COLO_E_PEER_LOST (fail
+ * over), with colo_errormsg() naming what was awaited ("tcp: nothing from
+ * the peer for 5000 ms while the secondary waited for checkpoint-request or
+ * goodbye"). Connect and accept that find no peer in time return -ETIMEDOUT.
+ */
 int colo_config_set_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms);
 /*
  * Adds a guest RAM block. Both sides add the same blocks (name and length) in
@@ -249,17 +255,29 @@ uint16_t colo_listener_port(const struct colo_listener *l);
 int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
 
 /*
- * Secondary: serve one checkpoint. Returns 0 after vmstate-loaded was sent,
- * COLO_E_SHUTDOWN when the primary closed the session in order, or an error.
- * The guest RAM given in the config is written only once a checkpoint is
- * complete and persisted in the cache.
+ * Secondary: serve one checkpoint. Returns 0 once the checkpoint is applied
+ * (guest RAM written, device state loaded, VM resumed) and vmstate-loaded
+ * was sent, COLO_E_SHUTDOWN when the primary closed the session in order, or
+ * an error. The guest RAM given in the config is written only once a
+ * checkpoint is complete and persisted in the cache.
+ * A checkpoint applied whose vmstate-loaded could not be sent still returns
+ * 0: the guest holds it and colo_session_seq() counts it (for QEMU, fail
+ * over from that state). The session has then failed: the next call returns
+ * the error at once (COLO_E_PEER_LOST when the link went down), its message
+ * beginning "checkpoint N was applied, but its vmstate-loaded could not be
+ * sent". The primary, which never saw the acknowledgement, fails checkpoint N.
  */
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats);
 
 /* Secondary: the cache mapping of one RAM block (for verification). */
 int colo_session_cache_block(const struct colo_session *s, uint32_t block, const void **addr,
                              uint64_t *len);
-/* Secondary: the device state of the last completed checkpoint. */
+/*
+ * Secondary: the device state of the last completed checkpoint (0 bytes
+ * before the first). A checkpoint that fails, also while its state is being
+ * received, leaves it as it was. Valid until the next colo_secondary_serve()
+ * or colo_session_close().
+ */
 int colo_session_vmstate(const struct colo_session *s, const void **state, uint64_t *len);
 /* Number of the last completed checkpoint (0 before the first). */
 uint64_t colo_session_seq(const struct colo_session *s);

@@ -237,7 +237,7 @@ static void test_hostile(void **state)
         {"dirty-overlap", COLO_E_DIRTY_LIST, "overlaps"},
         {"dirty-overflow", COLO_E_DIRTY_LIST, "outside block pc.ram"},
         {"garbage", COLO_E_PROTOCOL, "unknown COLO command"},
-        {"truncated-silent", -ETIMEDOUT, "timed out"},
+        {"truncated-silent", COLO_E_PEER_LOST, "nothing from the peer for"},
         {"stopped", COLO_E_PEER_LOST, "heartbeat deadline"},
     };
     const void *cache;

@@ -9,7 +9,7 @@
 #include "stream/stream.h"
 
 struct mock_conn {
-    uint8_t in[1 << 20];
+    uint8_t in[4 << 20];
     size_t in_len, in_pos;
     uint8_t out[1 << 20];
     size_t out_len;

@@ -5,6 +5,7 @@
  * peer that misbehaves, without touching the guest RAM.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,8 +201,125 @@ static void test_overlapping_dirty_list(void **state)
 
 static void test_too_many_runs(void **state)
 {
-    script_checkpoint(((struct fixture *)*state)->conn, 1, NULL, 17, 5, "state");
-    hostile(*state, COLO_E_PROTOCOL, "expected at most 16");
+    /* the fixture allows 16 runs, its 8-page layout only 8 */
+    script_checkpoint(((struct fixture *)*state)->conn, 1, NULL, 9, 5, "state");
+    hostile(*state, COLO_E_PROTOCOL, "expected at most 8");
+}
+
+/* Bytes the secondary holds for the dirty list (wire staging and decoded runs). */
+static size_t list_bytes(const struct colo_secondary *s)
+{
+    return s->wire_cap + s->list.cap * sizeof(*s->list.runs);
+}
+
+/*
+ * A 12-byte header announcing 2^24 runs (the hard maximum) on an 8-page
+ * layout: refused at the header, naming the limit the layout sets, before
+ * anything is allocated for it (it reserved 2 x 384 MiB before).
+ */
+static void test_run_count_bounded_by_layout(void **state)
+{
+    struct fixture *fx = *state;
+
+    colo_secondary_fini(&fx->sec);
+    colo_secondary_init(&fx->sec, fx->in, fx->out, &fx->layout, fx->cache, 100,
+                        COLO_DIRTY_RUNS_HARD_MAX, &ops, NULL);
+    mock_conn_put_msg(fx->conn, COLO_CMD_CHECKPOINT_REQUEST, 1);
+    mock_conn_put_msg(fx->conn, COLO_CMD_VMSTATE_SEND, 1);
+    mock_conn_put_msg(fx->conn, COLO_CMD_DIRTY_LIST, COLO_DIRTY_RUNS_HARD_MAX);
+    hostile(fx, COLO_E_PROTOCOL, "expected at most 8 runs");
+    assert_non_null(strstr(colo_errormsg(), "pages of the RAM layout"));
+    print_message("2^24-run header, 8-page layout: %zu bytes held for the list\n",
+                  list_bytes(&fx->sec));
+    assert_true(list_bytes(&fx->sec) == 0);
+}
+
+/*
+ * A legal but large header (2^22 runs on a 16 GiB layout) followed by only
+ * three runs: what is held grows with the runs that arrived, not with the
+ * count announced (it was 2 x 96 MiB before).
+ */
+static void test_large_header_costs_what_arrives(void **state)
+{
+    struct fixture *fx = *state;
+    struct colo_ram_layout big;
+    const uint64_t pages = 1ull << 22;
+    struct colo_dirty_run runs[] = {{.block = 0, .first_page = 1, .page_count = 2},
+                                    {.block = 0, .first_page = 9, .page_count = 1},
+                                    {.block = 0, .first_page = pages - 1, .page_count = 1}};
+    size_t held;
+
+    /* The guest RAM pointer is never written: the checkpoint cannot complete. */
+    assert_int_equal(colo_ram_layout_init(&big, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&big, "big.ram", guest, pages * 4096), 0);
+    colo_stream_set_ram(fx->in, &big, NULL);
+    colo_secondary_fini(&fx->sec);
+    colo_secondary_init(&fx->sec, fx->in, fx->out, &big, NULL, 100, COLO_DIRTY_RUNS_HARD_MAX,
+                        &ops, NULL);
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    mock_conn_put_msg(fx->conn, COLO_CMD_CHECKPOINT_REQUEST, 1);
+    mock_conn_put_msg(fx->conn, COLO_CMD_VMSTATE_SEND, 1);
+    mock_conn_put_msg(fx->conn, COLO_CMD_DIRTY_LIST, pages);
+    put_runs(fx->conn, runs, 3);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "closed the connection while the secondary read the "
+                                            "4194304 runs of the dirty list of checkpoint 1"));
+    held = list_bytes(&fx->sec);
+    print_message("2^22-run header, 3 runs sent: %zu bytes held for the list\n", held);
+    assert_true(held <= (1u << 20));
+    assert_guest_untouched();
+}
+
+/* A list longer than one read chunk arrives whole; a bad run is named by its index. */
+static void test_list_over_several_chunks(void **state)
+{
+    enum { N = 2 * COLO_DIRTY_WIRE_CHUNK + 100 };
+    struct fixture *fx = *state;
+    struct colo_ram_layout l;
+    struct colo_ram_cache *cache;
+    struct colo_dirty_run *runs = calloc(N, sizeof(*runs));
+    uint8_t *ram = calloc(N, 4096), *wire = malloc(N * COLO_DIRTY_RUN_WIRE_SIZE);
+    char path[64] = "/tmp/colo-drivers-chunks.XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(runs && ram && wire && fd >= 0);
+    close(fd);
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", ram, (uint64_t)N * 4096), 0);
+    assert_int_equal(colo_ram_cache_open(path, &l, &cache), 0);
+    memset(colo_ram_cache_block(cache, 0), 0x77, (size_t)N * 4096);
+    colo_stream_set_ram(fx->in, &l, cache);
+    colo_secondary_fini(&fx->sec);
+    colo_secondary_init(&fx->sec, fx->in, fx->out, &l, cache, 100, COLO_DIRTY_RUNS_HARD_MAX,
+                        NULL, NULL);
+    for (size_t i = 0; i < N; i++)
+        runs[i] = (struct colo_dirty_run){.block = 0, .first_page = i, .page_count = 1};
+    colo_dirty_list_encode(runs, N, wire);
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    mock_conn_put_msg(fx->conn, COLO_CMD_CHECKPOINT_REQUEST, 1);
+    mock_conn_put_msg(fx->conn, COLO_CMD_VMSTATE_SEND, 1);
+    mock_conn_put_msg(fx->conn, COLO_CMD_DIRTY_LIST, N);
+    mock_conn_put(fx->conn, wire, N * COLO_DIRTY_RUN_WIRE_SIZE);
+    mock_conn_put_msg(fx->conn, COLO_CMD_VMSTATE_SIZE, 0);
+    /* the second checkpoint's run 2100 has a reserved field set */
+    mock_conn_put_msg(fx->conn, COLO_CMD_CHECKPOINT_REQUEST, 2);
+    mock_conn_put_msg(fx->conn, COLO_CMD_VMSTATE_SEND, 2);
+    mock_conn_put_msg(fx->conn, COLO_CMD_DIRTY_LIST, N);
+    colo_put_be32(wire + 2100 * COLO_DIRTY_RUN_WIRE_SIZE + 4, 1);
+    mock_conn_put(fx->conn, wire, N * COLO_DIRTY_RUN_WIRE_SIZE);
+    mock_conn_put_msg(fx->conn, COLO_CMD_VMSTATE_SIZE, 0);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    assert_true(fx->sec.list.count == N && fx->sec.list.pages == N);
+    for (size_t i = 0; i < (size_t)N * 4096; i += 4096)
+        assert_int_equal(ram[i], 0x77);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_DIRTY_LIST);
+    assert_non_null(strstr(colo_errormsg(), "dirty run 2100: reserved field is 1"));
+    colo_secondary_fini(&fx->sec);
+    colo_ram_cache_close(&cache);
+    unlink(path);
+    free(wire);
+    free(ram);
+    free(runs);
 }
 
 static void test_vmstate_too_large(void **state)
@@ -213,7 +331,8 @@ static void test_vmstate_too_large(void **state)
 static void test_truncated_state(void **state)
 {
     script_checkpoint(((struct fixture *)*state)->conn, 1, NULL, 0, 50, "short");
-    hostile(*state, COLO_E_PEER_LOST, "closed by peer");
+    hostile(*state, COLO_E_PEER_LOST, "mock: the peer closed the connection while the secondary "
+            "read the 50 bytes of device state of checkpoint 1 (5 of 50 bytes arrived)");
 }
 
 static void test_wrong_first_sequence(void **state)
@@ -246,6 +365,64 @@ static void test_load_failure_ends_session(void **state)
     script_checkpoint(fx->conn, 1, runs, 1, 5, "wrong");
     assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), -EINVAL);
     assert_non_null(strstr(colo_errormsg(), "loading device state failed"));
+}
+
+/*
+ * The device state of the last completed checkpoint survives a later
+ * checkpoint that fails while its state is read (it was 0 bytes after).
+ */
+static void test_vmstate_kept_after_failed_checkpoint(void **state)
+{
+    struct colo_dirty_run runs[] = {{.block = 0, .first_page = 0, .page_count = 1}};
+    struct fixture *fx = *state;
+    const void *vm;
+    uint64_t len;
+
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    script_checkpoint(fx->conn, 1, runs, 1, 5, "state");
+    script_checkpoint(fx->conn, 2, runs, 1, 50, "short"); /* then the stream ends */
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    assert_true(len == 5);
+    assert_memory_equal(vm, "state", 5);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_PEER_LOST);
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    print_message("after the failed checkpoint 2: %" PRIu64 " bytes of device state\n", len);
+    assert_true(len == 5);
+    assert_memory_equal(vm, "state", 5);
+    assert_true(fx->sec.fsm.completed == 1);
+}
+
+/* A device state bigger than a read chunk arrives whole, into a buffer that grew with it. */
+static void test_large_vmstate_grows_as_it_arrives(void **state)
+{
+    struct fixture *fx = *state;
+    static uint8_t big[3 << 20];
+    const void *vm;
+    uint64_t len;
+
+    colo_secondary_fini(&fx->sec);
+    colo_secondary_init(&fx->sec, fx->in, fx->out, &fx->layout, fx->cache, 64 << 20, 16, NULL,
+                        NULL);
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 7 + i / 4096);
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    script_checkpoint(fx->conn, 1, NULL, 0, sizeof(big) / 2, NULL);
+    mock_conn_put(fx->conn, big, sizeof(big) / 2);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    assert_true(len == sizeof(big) / 2);
+    assert_memory_equal(vm, big, sizeof(big) / 2);
+    /* a 64 MiB announcement then 1 MiB and the end: far less than 64 MiB held */
+    script_checkpoint(fx->conn, 2, NULL, 0, 64 << 20, NULL);
+    mock_conn_put(fx->conn, big, 1 << 20);
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_PEER_LOST);
+    print_message("64 MiB announced, 1 MiB sent: %zu + %zu bytes held\n", fx->sec.vmstate_cap,
+                  fx->sec.staging_cap);
+    assert_true(fx->sec.staging_cap <= (4u << 20));
+    colo_secondary_vmstate(&fx->sec, &vm, &len);
+    assert_true(len == sizeof(big) / 2);
+    assert_memory_equal(vm, big, sizeof(big) / 2);
 }
 
 static void test_primary_sends_the_protocol(void **state)
@@ -310,12 +487,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_range_dirty_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlapping_dirty_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_count_bounded_by_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_header_costs_what_arrives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_over_several_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vmstate_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_first_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_failure_ends_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vmstate_kept_after_failed_checkpoint, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_large_vmstate_grows_as_it_arrives, setup, teardown),
         cmocka_unit_test(test_primary_sends_the_protocol),
     };
 

@@ -77,13 +77,18 @@ static void test_eof_and_read_errors(void **state)
 
     mock_conn_put(c, "ab", 2);
     assert_int_equal(colo_stream_get_buffer(f, buf, 8), COLO_E_PEER_LOST);
-    assert_non_null(strstr(colo_errormsg(), "closed by peer"));
+    assert_non_null(strstr(colo_errormsg(), "mock: the peer closed the connection while "
+                                            "waiting for the peer (2 of 8 bytes arrived)"));
     colo_stream_delete(&f);
 
+    /* a timeout once connected is a lost peer, and says what was awaited */
     f = mock_stream_new(c);
     c->read_error = -ETIMEDOUT;
+    colo_stream_set_context(f, "the test waited for %s", "a be64");
     assert_true(colo_stream_get_be64(f) == 0);
-    assert_int_equal(colo_stream_error(f), -ETIMEDOUT);
+    assert_int_equal(colo_stream_error(f), COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "mock: nothing from the peer for 1000 ms while the "
+                                            "test waited for a be64"));
     colo_stream_delete(&f);
     mock_conn_unref(c);
 }

@@ -39,6 +39,7 @@ struct secondary_thread {
     int last_ret;
     int accept_ret;
     uint64_t served;
+    char msg[512]; /* colo_errormsg() of the last failure in the thread */
 };
 
 static char cache_path[64];
@@ -84,6 +85,7 @@ static void *serve(void *arg)
                 t->served++;
         } while (!ret);
         t->last_ret = ret;
+        snprintf(t->msg, sizeof(t->msg), "%s", colo_errormsg());
         colo_session_close(&t->s);
     }
     return NULL;
@@ -511,6 +513,170 @@ static void test_secondary_lost_mid_session(void **state)
     side_fini(&sec);
 }
 
+/*
+ * A timeout is a lost peer (COLO_E_PEER_LOST, failover for QEMU) and says
+ * what was awaited; "checkpoint N failed" names the checkpoint being worked
+ * on: the one after the last completed.
+ */
+static void test_timeout_names_what_was_awaited(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = 1};
+    int ret;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_timeout_ms(sec.cfg, 300), 0);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), 0);
+    /* the primary now stays silent: the secondary gives up after 300 ms */
+    pthread_join(t.tid, NULL);
+    print_message("secondary: %s\n", t.msg);
+    assert_int_equal(t.last_ret, COLO_E_PEER_LOST);
+    assert_true(t.served == 1);
+    assert_non_null(strstr(t.msg, "checkpoint 2 failed: tcp: nothing from the peer for 300 ms "
+                                  "while the secondary waited for checkpoint-request"));
+    /* the primary's next checkpoint meets the closed connection, and says where */
+    ret = colo_primary_checkpoint(p, &run, 1, "s", 1, NULL);
+    print_message("primary: %s\n", colo_errormsg());
+    assert_int_equal(ret, COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "checkpoint 2 failed: tcp: "));
+    assert_non_null(strstr(colo_errormsg(), " while the primary "));
+    colo_session_close(&p);
+    colo_listener_delete(&t.l);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+static int slow_load(void *opaque, const void *state, uint64_t len)
+{
+    usleep(700 * 1000);
+    return 0;
+}
+
+/* The primary's wait for vmstate-loaded times out: it names it. */
+static void test_primary_timeout_names_vmstate_loaded(void **state)
+{
+    static const struct colo_secondary_ops slow = {.load_vmstate = slow_load};
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = 1};
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_secondary_ops(sec.cfg, &slow, NULL), 0);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_config_set_timeout_ms(pri.cfg, 200), 0);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), COLO_E_PEER_LOST);
+    print_message("primary: %s\n", colo_errormsg());
+    assert_non_null(strstr(colo_errormsg(), "checkpoint 1 failed: tcp: nothing from the peer "
+                                            "for 200 ms while the primary waited for "
+                                            "vmstate-loaded"));
+    colo_session_close(&p);
+    stop_secondary(&t);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+/* A primary gone between checkpoints: the secondary says at which stage. */
+static void test_closed_connection_names_the_stage(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = 1};
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    start_secondary(&t, &sec, 1);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), 0);
+    colo_session_shutdown(p); /* the link ends without a goodbye */
+    pthread_join(t.tid, NULL);
+    print_message("secondary: %s\n", t.msg);
+    assert_int_equal(t.last_ret, COLO_E_PEER_LOST);
+    assert_non_null(strstr(t.msg, "checkpoint 2 failed: tcp: the peer closed the connection "
+                                  "while the secondary waited for checkpoint-request"));
+    colo_session_close(&p);
+    colo_listener_delete(&t.l);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+/* Cuts the link just before vmstate-loaded goes out: the checkpoint is applied. */
+static int resume_then_cut(void *opaque)
+{
+    struct secondary_thread *t = opaque;
+
+    colo_session_shutdown(t->s);
+    return 0;
+}
+
+static void *serve_ack_lost(void *arg)
+{
+    struct secondary_thread *t = arg;
+    const void *vm;
+    uint64_t len;
+
+    t->accept_ret = colo_listener_accept(t->l, &t->s);
+    if (t->accept_ret)
+        return NULL;
+    t->last_ret = colo_secondary_serve(t->s, NULL);
+    snprintf(t->msg, sizeof(t->msg), "%s", colo_errormsg());
+    if (t->last_ret == 0) {
+        t->served++;
+        /* the checkpoint counts: sequence number and device state are its own */
+        if (colo_session_seq(t->s) != 1 || colo_session_vmstate(t->s, &vm, &len) || len != 3 ||
+            memcmp(vm, "one", 3))
+            t->served = 100;
+        /* and the session is over: the next call says why, at once */
+        t->last_ret = colo_secondary_serve(t->s, NULL);
+        snprintf(t->msg, sizeof(t->msg), "%s", colo_errormsg());
+    }
+    colo_session_close(&t->s);
+    return NULL;
+}
+
+/*
+ * The secondary applied a checkpoint (pages, state, resumed) but could not
+ * send vmstate-loaded: for QEMU its guest is at the new checkpoint, so
+ * serve returns 0 for it, and the next call returns the lost peer.
+ */
+static void test_applied_checkpoint_counts_when_its_ack_is_lost(void **state)
+{
+    static const struct colo_secondary_ops ops = {.resume_vm = resume_then_cut};
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct colo_session *p;
+    struct colo_dirty_run run = {.block = 0, .first_page = 2, .page_count = 1};
+
+    memset(&t, 0, sizeof(t));
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_secondary_ops(sec.cfg, &ops, &t), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &t.l), 0);
+    assert_int_equal(pthread_create(&t.tid, NULL, serve_ack_lost, &t), 0);
+    side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
+    memset(pri.ram[0] + 2 * 4096, 0x3c, 4096);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "one", 3, NULL), COLO_E_PEER_LOST);
+    pthread_join(t.tid, NULL);
+    print_message("secondary: served %" PRIu64 ", then %d: %s\n", t.served, t.last_ret, t.msg);
+    assert_true(t.served == 1);
+    assert_int_equal(t.last_ret, COLO_E_PEER_LOST);
+    assert_non_null(strstr(t.msg, "checkpoint 1 was applied, but its vmstate-loaded could not "
+                                  "be sent"));
+    assert_int_equal(memcmp(sec.ram[0], pri.ram[0], block_len[0]), 0);
+    colo_session_close(&p);
+    colo_listener_delete(&t.l);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
 static void test_connect_refused_and_accept_timeout(void **state)
 {
     struct side sd;
@@ -591,6 +757,10 @@ int main(void)
         cmocka_unit_test(test_layout_mismatch_both_sides),
         cmocka_unit_test(test_listener_takes_the_next_session),
         cmocka_unit_test(test_secondary_lost_mid_session),
+        cmocka_unit_test(test_timeout_names_what_was_awaited),
+        cmocka_unit_test(test_primary_timeout_names_vmstate_loaded),
+        cmocka_unit_test(test_closed_connection_names_the_stage),
+        cmocka_unit_test(test_applied_checkpoint_counts_when_its_ack_is_lost),
         cmocka_unit_test(test_connect_refused_and_accept_timeout),
         cmocka_unit_test(test_config_errors),
     };
