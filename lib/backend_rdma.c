@@ -59,12 +59,21 @@ static int backend_rdma_listen(const struct colo_config *cfg, void **listener)
     return ret;
 }
 
+static int backend_rdma_accept_fd(const void *listener)
+{
+    return colo_rdma_listener_fd(listener);
+}
+
 static int backend_rdma_accept(void *listener, const struct colo_config *cfg,
-                               const struct colo_ram_layout *layout, struct colo_stream **out)
+                               const struct colo_ram_layout *layout, uint32_t wait_ms,
+                               struct colo_stream **out, void **pending)
 {
     struct colo_rdma_options opt;
     struct rdma_hello hello;
 
+    /* Not split yet: waits for the connection to be established itself. */
+    (void)wait_ms;
+    *pending = NULL;
     options(cfg, &opt);
     hello_init(&hello, COLO_ROLE_SECONDARY, layout);
     return colo_rdma_accept(listener, &opt, &hello.h, out);
@@ -88,6 +97,7 @@ const struct colo_backend colo_backend_rdma = {
     .checks_hello = true,
     .connect = backend_rdma_connect,
     .listen = backend_rdma_listen,
+    .accept_fd = backend_rdma_accept_fd,
     .accept = backend_rdma_accept,
     .port = backend_rdma_port,
     .listener_delete = backend_rdma_listener_delete,

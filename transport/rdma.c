@@ -493,6 +493,11 @@ uint16_t colo_rdma_listener_port(const struct colo_rdma_listener *l)
     return l->port;
 }
 
+int colo_rdma_listener_fd(const struct colo_rdma_listener *l)
+{
+    return l->ec->fd;
+}
+
 void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
 {
     struct colo_rdma_listener *l = lp ? *lp : NULL;

@@ -48,6 +48,8 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
                       const struct colo_rdma_hello *mine, struct colo_stream **out);
 int colo_rdma_listen(const char *host, uint16_t port, struct colo_rdma_listener **out);
 uint16_t colo_rdma_listener_port(const struct colo_rdma_listener *l);
+/* Readable when a connection-manager event (a connect request) waits. */
+int colo_rdma_listener_fd(const struct colo_rdma_listener *l);
 /* Refuses (and forgets) a primary whose hello mine->check rejects, sending mine
  * back so that the primary can say what differs. */
 int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
