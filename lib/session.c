@@ -503,7 +503,11 @@ static int accept_authenticated(struct colo_listener *l, struct colo_session **o
                 winner = h;
                 continue;
             }
-            if (!h->cancelled) {
+            if (h->ret == -ECONNABORTED) {
+                /* The peer gave up before its connection was set up: nobody
+                 * to report to, so keep waiting for a primary. */
+                colo_log(COLO_LOG_WARNING, "secondary: over %s: %s", l->be->name, h->why);
+            } else if (!h->cancelled) {
                 colo_log(COLO_LOG_ERROR, "secondary: setting up a session over %s failed: %s",
                          l->be->name, h->why);
                 err = h->ret;
