@@ -6,8 +6,8 @@
 #include <netdb.h>
 #include <stdint.h>
 
-/* One primary connects at a time; a few may queue behind a refused one. */
-#define COLO_LISTEN_BACKLOG 4
+/* Connections beyond the handshakes the secondary runs at once wait here. */
+#define COLO_LISTEN_BACKLOG 16
 
 /* getaddrinfo for a stream socket; what names the backend ("tcp", "rdma")
  * in the error message. */

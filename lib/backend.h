@@ -27,8 +27,29 @@ struct colo_backend {
     int (*connect)(const struct colo_config *cfg, const struct colo_ram_layout *layout,
                    struct colo_stream **out);
     int (*listen)(const struct colo_config *cfg, void **listener);
+    /* Readable when accept has a connection to take (the session polls it
+     * beside its running handshakes). */
+    int (*accept_fd)(const void *listener);
+    /*
+     * Takes one connection from the listener, waiting at most wait_ms for
+     * it: -EAGAIN when there was none after all. It answers at once and
+     * never waits on the peer: the session runs the rest of the handshake
+     * (establish, then hello and authentication over the stream) in a
+     * thread of the connection's own, under the handshake deadline. Either
+     * *out is the connection's stream already (tcp), or *pending is what
+     * establish turns into one.
+     */
     int (*accept)(void *listener, const struct colo_config *cfg,
-                  const struct colo_ram_layout *layout, struct colo_stream **out);
+                  const struct colo_ram_layout *layout, uint32_t wait_ms,
+                  struct colo_stream **out, void **pending);
+    /*
+     * Optional (NULL: accept gives the stream). Runs in the handshake's
+     * thread, by deadline_ns, and fails at once when cancel_fd (an eventfd)
+     * becomes readable. Always takes over pending, also when it fails.
+     */
+    int (*establish)(void *pending, const struct colo_config *cfg,
+                     const struct colo_ram_layout *layout, uint64_t deadline_ns, int cancel_fd,
+                     struct colo_stream **out);
     uint16_t (*port)(const void *listener);
     /* Accepts NULL; sets *listener to NULL. */
     void (*listener_delete)(void **listener);

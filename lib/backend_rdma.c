@@ -3,6 +3,8 @@
  * The rdma entry of the backend table. The hello rides in the connect and
  * accept private data: built and checked here, carried opaque by the backend.
  */
+#include <string.h>
+
 #include "lib/backend.h"
 #include "proto/handshake.h"
 #include "transport/rdma.h"
@@ -10,14 +12,29 @@
 struct rdma_hello {
     struct colo_hello mine;
     uint8_t wire[COLO_HELLO_WIRE_SIZE];
+    uint8_t refusal[COLO_HELLO_REFUSAL_SIZE];
     struct colo_rdma_hello h;
 };
 
 _Static_assert(COLO_HELLO_WIRE_SIZE <= COLO_RDMA_HELLO_MAX, "the hello fits the private data");
+_Static_assert(COLO_HELLO_REFUSAL_SIZE <= COLO_RDMA_HELLO_MAX, "so does the refusal");
 
+/* Checks the peer's hello; a refused one is told why in rh->refusal. */
 static int hello_check(void *arg, const void *peer, size_t len)
 {
-    return colo_hello_check_wire(arg, peer, len);
+    struct rdma_hello *rh = arg;
+    int ret = colo_hello_check_wire(&rh->mine, peer, len);
+
+    if (ret)
+        colo_hello_refusal_encode(&rh->mine, peer, len, rh->refusal);
+    return ret;
+}
+
+static int hello_refused(void *arg, const void *data, size_t len)
+{
+    struct rdma_hello *rh = arg;
+
+    return colo_hello_refusal_check(&rh->mine, data, len);
 }
 
 static void hello_init(struct rdma_hello *rh, enum colo_role role,
@@ -25,8 +42,10 @@ static void hello_init(struct rdma_hello *rh, enum colo_role role,
 {
     colo_hello_from_layout(&rh->mine, role, 0, layout);
     colo_hello_encode(&rh->mine, rh->wire);
+    memset(rh->refusal, 0, sizeof(rh->refusal));
     rh->h = (struct colo_rdma_hello){
-        .data = rh->wire, .len = sizeof(rh->wire), .check = hello_check, .arg = &rh->mine};
+        .data = rh->wire, .len = sizeof(rh->wire), .check = hello_check, .arg = rh,
+        .refusal = rh->refusal, .refusal_len = sizeof(rh->refusal), .refused = hello_refused};
 }
 
 static void options(const struct colo_config *cfg, struct colo_rdma_options *opt)
@@ -59,15 +78,38 @@ static int backend_rdma_listen(const struct colo_config *cfg, void **listener)
     return ret;
 }
 
+static int backend_rdma_accept_fd(const void *listener)
+{
+    return colo_rdma_listener_fd(listener);
+}
+
+/* Answers the request at once: refused, or handed to establish. */
 static int backend_rdma_accept(void *listener, const struct colo_config *cfg,
-                               const struct colo_ram_layout *layout, struct colo_stream **out)
+                               const struct colo_ram_layout *layout, uint32_t wait_ms,
+                               struct colo_stream **out, void **pending)
+{
+    struct colo_rdma_pending *p;
+    struct rdma_hello hello;
+    int ret;
+
+    *out = NULL;
+    hello_init(&hello, COLO_ROLE_SECONDARY, layout);
+    ret = colo_rdma_accept_request(listener, &hello.h, wait_ms, &p);
+    if (!ret)
+        *pending = p;
+    return ret;
+}
+
+static int backend_rdma_establish(void *pending, const struct colo_config *cfg,
+                                  const struct colo_ram_layout *layout, uint64_t deadline_ns,
+                                  int cancel_fd, struct colo_stream **out)
 {
     struct colo_rdma_options opt;
     struct rdma_hello hello;
 
     options(cfg, &opt);
     hello_init(&hello, COLO_ROLE_SECONDARY, layout);
-    return colo_rdma_accept(listener, &opt, &hello.h, out);
+    return colo_rdma_accept_finish(pending, &opt, &hello.h, deadline_ns, cancel_fd, out);
 }
 
 static uint16_t backend_rdma_port(const void *listener)
@@ -88,7 +130,9 @@ const struct colo_backend colo_backend_rdma = {
     .checks_hello = true,
     .connect = backend_rdma_connect,
     .listen = backend_rdma_listen,
+    .accept_fd = backend_rdma_accept_fd,
     .accept = backend_rdma_accept,
+    .establish = backend_rdma_establish,
     .port = backend_rdma_port,
     .listener_delete = backend_rdma_listener_delete,
 };

@@ -19,10 +19,17 @@ static int backend_tcp_listen(const struct colo_config *cfg, void **listener)
     return ret;
 }
 
-static int backend_tcp_accept(void *listener, const struct colo_config *cfg,
-                              const struct colo_ram_layout *layout, struct colo_stream **out)
+static int backend_tcp_accept_fd(const void *listener)
 {
-    return colo_tcp_accept(listener, cfg->timeout_ms, out);
+    return colo_tcp_listener_fd(listener);
+}
+
+static int backend_tcp_accept(void *listener, const struct colo_config *cfg,
+                              const struct colo_ram_layout *layout, uint32_t wait_ms,
+                              struct colo_stream **out, void **pending)
+{
+    *pending = NULL;
+    return colo_tcp_accept(listener, wait_ms, cfg->timeout_ms, out);
 }
 
 static uint16_t backend_tcp_port(const void *listener)
@@ -42,6 +49,7 @@ const struct colo_backend colo_backend_tcp = {
     .name = "tcp",
     .connect = backend_tcp_connect,
     .listen = backend_tcp_listen,
+    .accept_fd = backend_tcp_accept_fd,
     .accept = backend_tcp_accept,
     .port = backend_tcp_port,
     .listener_delete = backend_tcp_listener_delete,

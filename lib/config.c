@@ -23,6 +23,7 @@ int colo_config_new(struct colo_config **out)
     cfg->max_vmstate = COLO_DEFAULT_MAX_VMSTATE;
     cfg->heartbeat_ms = COLO_DEFAULT_HEARTBEAT_MS;
     cfg->pipelined = true;
+    cfg->handshake_timeout_ms = COLO_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     *out = cfg;
     return 0;
 }
@@ -88,6 +89,15 @@ int colo_config_set_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms)
     if (timeout_ms == 0)
         return colo_err(COLO_E_CONFIG, "timeout 0 ms: expected at least 1 ms");
     cfg->timeout_ms = timeout_ms;
+    return 0;
+}
+
+int colo_config_set_handshake_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms)
+{
+    if (timeout_ms < COLO_HANDSHAKE_TIMEOUT_MIN_MS || timeout_ms > COLO_HANDSHAKE_TIMEOUT_MAX_MS)
+        return colo_err(COLO_E_CONFIG, "handshake timeout %" PRIu32 " ms: expected %u..%u ms",
+                        timeout_ms, COLO_HANDSHAKE_TIMEOUT_MIN_MS, COLO_HANDSHAKE_TIMEOUT_MAX_MS);
+    cfg->handshake_timeout_ms = timeout_ms;
     return 0;
 }
 

@@ -12,6 +12,16 @@
 #define COLO_DEFAULT_MAX_VMSTATE (64ull << 20)
 #define COLO_DEFAULT_PORT 9090
 #define COLO_DEFAULT_HEARTBEAT_MS 500
+/*
+ * From accept (or connect) to authenticated, the whole phase: an honest
+ * handshake is two or three round trips plus, over rdma, the connection's
+ * setup (about 0.1-0.3 s under soft-RoCE in a TCG guest, milliseconds on real
+ * hardware), so 5 s leaves a tenfold margin on the slowest machine we test on
+ * while bounding how long a peer without the key holds a handshake slot.
+ */
+#define COLO_DEFAULT_HANDSHAKE_TIMEOUT_MS 5000u
+#define COLO_HANDSHAKE_TIMEOUT_MIN_MS 10u
+#define COLO_HANDSHAKE_TIMEOUT_MAX_MS 600000u
 
 /* Index into the backend table (lib/backend.c). */
 enum colo_transport {
@@ -42,6 +52,7 @@ struct colo_config {
     bool early_resume;
     bool pipelined;
     uint32_t heartbeat_ms;
+    uint32_t handshake_timeout_ms;
 };
 
 /* Deep copy (strings duplicated). */

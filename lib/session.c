@@ -5,10 +5,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "cache/ram_cache.h"
 #include "common/error.h"
@@ -77,17 +81,20 @@ static void session_free(struct colo_session *s)
 
 /*
  * Takes over fwd: opens the return path, checks the hello (unless the
- * backend did at connect time), authenticates, and only then registers RAM
- * (for rdma: memory keys cross only between authenticated peers).
+ * backend did at connect time) and authenticates, all by deadline_ns (the
+ * handshake deadline: whatever the peer sends meanwhile, bytes one at a time
+ * or heartbeats, no wait outlives it). Nothing is registered yet.
  */
-static int session_start(struct colo_session *s, struct colo_stream *fwd,
-                         const struct colo_config *cfg, bool hello_done)
+static int session_handshake(struct colo_session *s, struct colo_stream *fwd,
+                             const struct colo_config *cfg, bool hello_done,
+                             uint64_t deadline_ns)
 {
     struct colo_stream *out, *in;
     int ret;
 
     s->fwd = fwd;
     colo_stream_set_ram(s->fwd, &s->layout, s->cache);
+    colo_stream_set_deadline(s->fwd, deadline_ns, cfg->handshake_timeout_ms);
     ret = colo_stream_open_return_path(s->fwd, &s->rp);
     if (!ret && !hello_done)
         ret = exchange_hello(s, 0);
@@ -95,10 +102,23 @@ static int session_start(struct colo_session *s, struct colo_stream *fwd,
     in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
     if (!ret)
         ret = colo_auth_run(out, in, s->role, cfg->auth_key, cfg->auth_key_len);
-    /* On the return path: the cache layout travels secondary -> primary. */
-    if (!ret)
-        ret = colo_stream_register_ram(s->rp);
-    return ret;
+    if (ret == -ETIMEDOUT && colo_now_ns() >= deadline_ns)
+        return colo_err(-ETIMEDOUT, "%s: the %s was not authenticated within the %" PRIu32
+                        " ms handshake deadline (colo_config_set_handshake_timeout_ms)",
+                        s->transport, s->role == COLO_ROLE_PRIMARY ? "secondary" : "primary",
+                        cfg->handshake_timeout_ms);
+    if (ret)
+        return ret;
+    colo_stream_set_deadline(s->fwd, 0, 0);
+    colo_stream_set_deadline(s->rp, 0, 0);
+    return 0;
+}
+
+/* Only between authenticated peers: for rdma, memory keys cross here. The
+ * cache layout travels secondary -> primary, on the return path. */
+static int session_register(struct colo_session *s)
+{
+    return colo_stream_register_ram(s->rp);
 }
 
 int colo_primary_connect(const struct colo_config *cfg, struct colo_session **out)
@@ -106,6 +126,7 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     const struct colo_backend *be;
     struct colo_stream *fwd;
     struct colo_session *s;
+    uint64_t deadline;
     int ret;
 
     if (!cfg || !out)
@@ -125,10 +146,13 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     if (ret)
         goto out_free;
     s->transport = be->name;
+    deadline = colo_deadline_after_ms(cfg->handshake_timeout_ms);
     ret = be->connect(cfg, &s->layout, &fwd);
     if (ret)
         goto out_free;
-    ret = session_start(s, fwd, cfg, be->checks_hello);
+    ret = session_handshake(s, fwd, cfg, be->checks_hello, deadline);
+    if (!ret)
+        ret = session_register(s);
     if (ret)
         goto out_free;
     colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
@@ -302,30 +326,274 @@ static uint64_t new_epoch(void)
     return e ? e : 1;
 }
 
+/*
+ * The pre-authentication phase of the secondary. colo_listener_accept() runs
+ * the handshakes of up to ACCEPT_PENDING_MAX connections at once, one thread
+ * each with the same blocking code as before (establish, hello, auth), every
+ * one under its own absolute deadline (cfg->handshake_timeout_ms from the
+ * moment the connection was taken). The calling thread polls the listener
+ * and an eventfd the handshakes write when they end: the first to
+ * authenticate wins and the others are cancelled. So a peer without the key
+ * (silent, dripping, echoing, or several of them) delays a real primary's
+ * handshake not at all while a slot is free; when all slots are taken and
+ * another connection waits, the oldest unauthenticated handshake is
+ * cancelled for it, so the connections cannot be starved by peers that just
+ * hold theirs open either.
+ */
+#define ACCEPT_PENDING_MAX 8
+
+struct handshake {
+    struct colo_listener *l;
+    struct colo_session *s;
+    void *pending; /* the backend's, until establish takes it */
+    uint64_t deadline_ns;
+    int cancel_fd;
+    int done_fd; /* the accept's, written once at the end */
+    pthread_t tid;
+    bool threaded;
+    pthread_mutex_t lock; /* over cancelled and s->fwd while it runs */
+    bool cancelled;
+    bool done;
+    int ret;
+    char why[512];
+};
+
+static void handshake_free(struct handshake *h)
+{
+    if (h->s)
+        session_free(h->s);
+    if (h->cancel_fd >= 0)
+        close(h->cancel_fd);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+/* Cancels from the accepting thread; the handshake then fails at once. */
+static void handshake_cancel(struct handshake *h)
+{
+    pthread_mutex_lock(&h->lock);
+    if (!h->cancelled) {
+        h->cancelled = true;
+        if (h->s->fwd)
+            colo_stream_wake_shutdown(h->s->fwd);
+        else if (eventfd_write(h->cancel_fd, 1))
+            colo_log(COLO_LOG_ERROR, "secondary: cannot cancel a handshake: %s",
+                     strerror(errno));
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void *handshake_run(void *arg)
+{
+    struct handshake *h = arg;
+    struct colo_listener *l = h->l;
+    struct colo_stream *fwd = h->s->fwd;
+    int ret = 0;
+
+    if (h->pending) {
+        void *pending = h->pending;
+
+        h->pending = NULL;
+        ret = l->be->establish(pending, l->cfg, &h->s->layout, h->deadline_ns, h->cancel_fd,
+                               &fwd);
+        if (!ret) {
+            pthread_mutex_lock(&h->lock);
+            h->s->fwd = fwd; /* a cancel from now on shuts it down */
+            if (h->cancelled)
+                ret = colo_err(-ECANCELED, "%s: handshake cancelled", l->be->name);
+            pthread_mutex_unlock(&h->lock);
+        } else if (ret == -ETIMEDOUT && colo_now_ns() >= h->deadline_ns) {
+            ret = colo_err(-ETIMEDOUT, "%s: the primary was not authenticated within the %" PRIu32
+                           " ms handshake deadline (colo_config_set_handshake_timeout_ms)",
+                           l->be->name, l->cfg->handshake_timeout_ms);
+        }
+    }
+    if (!ret)
+        ret = session_handshake(h->s, fwd, l->cfg, l->be->checks_hello, h->deadline_ns);
+    h->ret = ret;
+    if (ret)
+        snprintf(h->why, sizeof(h->why), "%s", colo_errormsg());
+    __atomic_store_n(&h->done, true, __ATOMIC_RELEASE);
+    if (eventfd_write(h->done_fd, 1))
+        colo_log(COLO_LOG_ERROR, "secondary: handshake: eventfd: %s", strerror(errno));
+    return NULL;
+}
+
+/* Takes one connection from the listener and starts its handshake. */
+static int handshake_start(struct colo_listener *l, int done_fd, struct handshake **out)
+{
+    struct colo_stream *fwd = NULL;
+    struct handshake *h = calloc(1, sizeof(*h));
+    void *pending = NULL;
+    int ret;
+
+    if (!h)
+        return colo_err(-ENOMEM, "accept: out of memory");
+    pthread_mutex_init(&h->lock, NULL);
+    h->l = l;
+    h->done_fd = done_fd;
+    h->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    h->s = calloc(1, sizeof(*h->s));
+    if (h->cancel_fd < 0 || !h->s) {
+        ret = colo_err(-ENOMEM, "accept: out of memory");
+        goto out_free;
+    }
+    h->s->role = COLO_ROLE_SECONDARY;
+    h->s->layout = l->layout;
+    h->s->cache = l->cache;
+    h->s->transport = l->be->name;
+    /* The listener's fd was readable: this returns at once. */
+    ret = l->be->accept(l->be_listener, l->cfg, &h->s->layout, 1, &fwd, &pending);
+    if (ret)
+        goto out_free;
+    h->deadline_ns = colo_deadline_after_ms(l->cfg->handshake_timeout_ms);
+    h->s->fwd = fwd;
+    h->pending = pending;
+    h->threaded = pthread_create(&h->tid, NULL, handshake_run, h) == 0;
+    if (!h->threaded)
+        handshake_run(h); /* no thread to spare: this one, still bounded by the deadline */
+    *out = h;
+    return 0;
+
+out_free:
+    if (h->s && !h->s->fwd) {
+        free(h->s);
+        h->s = NULL;
+    }
+    handshake_free(h);
+    return ret;
+}
+
+static void handshake_join(struct handshake *h)
+{
+    if (h->threaded)
+        pthread_join(h->tid, NULL);
+    h->threaded = false;
+}
+
+/* The unauthenticated connection that has had the longest, not cancelled yet. */
+static struct handshake *handshake_oldest(struct handshake **hs, int n)
+{
+    struct handshake *oldest = NULL;
+
+    for (int i = 0; i < n; i++)
+        if (!hs[i]->cancelled && (!oldest || hs[i]->deadline_ns < oldest->deadline_ns))
+            oldest = hs[i];
+    return oldest;
+}
+
+/* Waits until one handshake authenticated (its session in *out) or, with
+ * none running, until one failed (its error) or nobody connected in time. */
+static int accept_authenticated(struct colo_listener *l, struct colo_session **out)
+{
+    uint64_t wait_deadline = colo_deadline_after_ms(l->cfg->timeout_ms);
+    struct handshake *hs[ACCEPT_PENDING_MAX], *winner = NULL;
+    int done_fd, n = 0, err = 0;
+    char why[512] = "";
+
+    done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (done_fd < 0)
+        return colo_err(-errno, "accept: eventfd: %s", strerror(errno));
+    for (;;) {
+        struct pollfd p[2] = {{.fd = done_fd, .events = POLLIN},
+                              {.fd = l->be->accept_fd(l->be_listener), .events = POLLIN}};
+        struct handshake *h = NULL;
+        uint64_t now;
+        int timeout = -1, ret;
+        eventfd_t v;
+
+        for (int i = 0; i < n;) {
+            h = hs[i];
+            if (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE)) {
+                i++;
+                continue;
+            }
+            handshake_join(h);
+            hs[i] = hs[--n];
+            if (!h->ret && !winner && !h->cancelled) {
+                winner = h;
+                continue;
+            }
+            if (h->ret == -ECONNABORTED) {
+                /* The peer gave up before its connection was set up: nobody
+                 * to report to, so keep waiting for a primary. */
+                colo_log(COLO_LOG_WARNING, "secondary: over %s: %s", l->be->name, h->why);
+            } else if (!h->cancelled) {
+                colo_log(COLO_LOG_ERROR, "secondary: setting up a session over %s failed: %s",
+                         l->be->name, h->why);
+                err = h->ret;
+                snprintf(why, sizeof(why), "%s", h->why);
+            }
+            handshake_free(h);
+        }
+        if (winner || (!n && err))
+            break;
+        now = colo_now_ns();
+        if (!n && wait_deadline) {
+            if (now >= wait_deadline) {
+                err = colo_err(-ETIMEDOUT, "%s: timed out after %" PRIu32
+                               " ms while waiting for a primary to connect",
+                               l->be->name, l->cfg->timeout_ms);
+                snprintf(why, sizeof(why), "%s", colo_errormsg());
+                break;
+            }
+            timeout = colo_ms_until(wait_deadline, now);
+        }
+        /* Full, with every slot cancelled already: wait for one to end. */
+        if (n == ACCEPT_PENDING_MAX && !handshake_oldest(hs, n))
+            p[1].fd = -1;
+        ret = poll(p, 2, timeout);
+        if (ret < 0 && errno != EINTR) {
+            err = colo_err(-errno, "accept: poll: %s", strerror(errno));
+            snprintf(why, sizeof(why), "%s", colo_errormsg());
+            break;
+        }
+        if (p[0].revents)
+            (void)eventfd_read(done_fd, &v);
+        if (!(p[1].revents & POLLIN))
+            continue;
+        if (n == ACCEPT_PENDING_MAX) {
+            handshake_cancel(handshake_oldest(hs, n));
+            continue;
+        }
+        ret = handshake_start(l, done_fd, &h);
+        if (!ret) {
+            hs[n++] = h;
+        } else if (ret != -EAGAIN) {
+            /* Refused before a handshake began (rdma: a wrong hello). */
+            colo_log(COLO_LOG_ERROR, "secondary: accepting over %s failed: %s", l->be->name,
+                     colo_errormsg());
+            err = ret;
+            snprintf(why, sizeof(why), "%s", colo_errormsg());
+        }
+    }
+    for (int i = 0; i < n; i++)
+        handshake_cancel(hs[i]);
+    for (int i = 0; i < n; i++) {
+        handshake_join(hs[i]);
+        handshake_free(hs[i]);
+    }
+    close(done_fd);
+    if (!winner)
+        return colo_err(err, "%s", why);
+    *out = winner->s;
+    winner->s = NULL;
+    handshake_free(winner);
+    return 0;
+}
+
 int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
 {
-    struct colo_stream *fwd;
     struct colo_session *s;
     uint64_t epoch;
     int ret;
 
     if (!l || !out)
         return colo_err(-EINVAL, "accept: no listener");
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        return colo_err(-ENOMEM, "accept: out of memory");
-    s->role = COLO_ROLE_SECONDARY;
-    s->layout = l->layout;
-    s->cache = l->cache;
-    s->transport = l->be->name;
-    ret = l->be->accept(l->be_listener, l->cfg, &s->layout, &fwd);
-    if (ret) {
-        colo_log(COLO_LOG_ERROR, "secondary: accepting over %s failed: %s", l->be->name,
-                 colo_errormsg());
-        free(s);
+    ret = accept_authenticated(l, &s);
+    if (ret)
         return ret;
-    }
-    ret = session_start(s, fwd, l->cfg, l->be->checks_hello);
+    ret = session_register(s);
     if (ret)
         goto out_free;
     colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "proto/handshake.h"
@@ -89,4 +90,69 @@ int colo_hello_check_wire(const struct colo_hello *mine, const uint8_t *buf, siz
     int ret = colo_hello_decode(buf, len, &peer);
 
     return ret ? ret : colo_hello_check(mine, &peer);
+}
+
+static enum colo_hello_refusal_reason refusal_reason(const struct colo_hello *mine,
+                                                    const uint8_t *buf, size_t len)
+{
+    struct colo_hello peer;
+    char saved[512];
+    int bad;
+
+    /* Classifying must not overwrite the message of the check that refused. */
+    snprintf(saved, sizeof(saved), "%s", colo_errormsg());
+    bad = colo_hello_decode(buf, len, &peer);
+    colo_err(COLO_E_HANDSHAKE, "%s", saved);
+    if (bad)
+        return COLO_HELLO_REFUSED_MALFORMED;
+    if (peer.version != mine->version)
+        return COLO_HELLO_REFUSED_VERSION;
+    if (peer.role == mine->role || peer.role > COLO_ROLE_SECONDARY)
+        return COLO_HELLO_REFUSED_ROLE;
+    if (peer.page_size != mine->page_size)
+        return COLO_HELLO_REFUSED_PAGE_SIZE;
+    return COLO_HELLO_REFUSED_LAYOUT;
+}
+
+void colo_hello_refusal_encode(const struct colo_hello *mine, const uint8_t *buf, size_t len,
+                               uint8_t out[COLO_HELLO_REFUSAL_SIZE])
+{
+    enum colo_hello_refusal_reason why = refusal_reason(mine, buf, len);
+
+    colo_put_be32(out, COLO_HELLO_REFUSAL_MAGIC);
+    out[4] = (uint8_t)(mine->version >> 8);
+    out[5] = (uint8_t)mine->version;
+    out[6] = 0;
+    out[7] = (uint8_t)why;
+}
+
+int colo_hello_refusal_check(const struct colo_hello *mine, const uint8_t *buf, size_t len)
+{
+    uint16_t version;
+
+    if (len >= COLO_HELLO_WIRE_SIZE && colo_get_be32(buf) == COLO_HELLO_MAGIC)
+        return colo_hello_check_wire(mine, buf, len); /* a peer before 0.4 */
+    if (len < COLO_HELLO_REFUSAL_SIZE || colo_get_be32(buf) != COLO_HELLO_REFUSAL_MAGIC)
+        return 0;
+    version = (uint16_t)(buf[4] << 8 | buf[5]);
+    switch (buf[6] << 8 | buf[7]) {
+    case COLO_HELLO_REFUSED_VERSION:
+        return colo_err(COLO_E_HANDSHAKE, "protocol version: the peer speaks %u, we speak %u",
+                        version, mine->version);
+    case COLO_HELLO_REFUSED_ROLE:
+        return colo_err(COLO_E_HANDSHAKE, "the peer refused our role %u (%s)", mine->role,
+                        mine->role == COLO_ROLE_PRIMARY ? "primary" : "secondary");
+    case COLO_HELLO_REFUSED_PAGE_SIZE:
+        return colo_err(COLO_E_HANDSHAKE, "page size: the peer refused ours, %" PRIu32,
+                        mine->page_size);
+    case COLO_HELLO_REFUSED_LAYOUT:
+        return colo_err(COLO_E_HANDSHAKE,
+                        "RAM layout: the peer refused ours (%" PRIu32 " blocks, %" PRIu64
+                        " pages, fingerprint %016" PRIx64 "): add the same blocks in the same "
+                        "order on both sides",
+                        mine->nblocks, mine->total_pages, mine->fingerprint);
+    default:
+        return colo_err(COLO_E_HANDSHAKE, "the peer could not read our hello (it speaks "
+                        "version %u)", version);
+    }
 }

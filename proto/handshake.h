@@ -41,4 +41,30 @@ int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *pee
 /* Decodes the peer's hello from len bytes, then checks it against ours. */
 int colo_hello_check_wire(const struct colo_hello *mine, const uint8_t *buf, size_t len);
 
+/*
+ * What a refused peer is told (rdma: the private data of the rejection),
+ * since 0.4 instead of the refusing side's own hello, which told anyone who
+ * sent one wrong connect request the exact hello to send:
+ *   be32 magic "CREF" | be16 our protocol version | be16 reason
+ * The version stays, so that a later version can negotiate down.
+ */
+#define COLO_HELLO_REFUSAL_MAGIC 0x43524546u /* "CREF" */
+#define COLO_HELLO_REFUSAL_SIZE 8
+
+enum colo_hello_refusal_reason {
+    COLO_HELLO_REFUSED_MALFORMED = 1,
+    COLO_HELLO_REFUSED_VERSION = 2,
+    COLO_HELLO_REFUSED_ROLE = 3,
+    COLO_HELLO_REFUSED_PAGE_SIZE = 4,
+    COLO_HELLO_REFUSED_LAYOUT = 5,
+};
+
+/* The refusal for the peer's hello in buf (which colo_hello_check_wire refused). */
+void colo_hello_refusal_encode(const struct colo_hello *mine, const uint8_t *buf, size_t len,
+                               uint8_t out[COLO_HELLO_REFUSAL_SIZE]);
+/* The error a refusal from the peer means, naming only our own values;
+ * a peer before 0.4 sent its hello instead, which is checked as before.
+ * 0 when buf is neither. */
+int colo_hello_refusal_check(const struct colo_hello *mine, const uint8_t *buf, size_t len);
+
 #endif

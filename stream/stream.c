@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/timeutil.h"
 #include "core/byteorder.h"
 #include "stream/stream.h"
 
@@ -14,6 +15,8 @@ struct colo_stream {
     const struct colo_stream_ops *ops;
     void *opaque;
     uint32_t timeout_ms;
+    uint64_t deadline_ns; /* 0: none */
+    uint32_t deadline_ms; /* what it was set to, for the message */
     int error;
     char errmsg[512];
     char context[160]; /* what this side is doing, for the messages of I/O failures */
@@ -69,6 +72,7 @@ int colo_stream_open_return_path(struct colo_stream *f, struct colo_stream **rp)
     ret = colo_stream_new(f->ops, rp_opaque, f->timeout_ms, rp);
     if (ret)
         return ret;
+    colo_stream_set_deadline(*rp, f->deadline_ns, f->deadline_ms);
     (*rp)->layout = f->layout;
     (*rp)->cache = f->cache;
     return 0;
@@ -103,9 +107,23 @@ int colo_stream_error(struct colo_stream *f)
     return f->error;
 }
 
-/* Latches a backend failure; the backend recorded its message already. */
+static bool deadline_passed(const struct colo_stream *f)
+{
+    return f->deadline_ns && colo_now_ns() >= f->deadline_ns;
+}
+
+static int deadline_error(struct colo_stream *f)
+{
+    return colo_stream_set_error(f, -ETIMEDOUT, "%s: the %" PRIu32 " ms deadline passed",
+                                 f->ops->name, f->deadline_ms);
+}
+
+/* Latches a backend failure; the backend recorded its message already. A
+ * timeout at the stream's deadline is named as that, not as the last wait's. */
 static int backend_error(struct colo_stream *f, int err)
 {
+    if (err == -ETIMEDOUT && deadline_passed(f))
+        return deadline_error(f);
     return colo_stream_set_error(f, err, "%s", colo_errormsg());
 }
 
@@ -130,6 +148,8 @@ static int io_error(struct colo_stream *f, bool reading, ssize_t n, size_t got, 
         return colo_stream_set_error(f, COLO_E_PEER_LOST,
                                      "%s: the peer closed the connection while %s%s",
                                      f->ops->name, ctx, part);
+    if (err == -ETIMEDOUT && deadline_passed(f))
+        return deadline_error(f);
     if (err == -ETIMEDOUT)
         return colo_stream_set_error(f, COLO_E_PEER_LOST,
                                      "%s: %s for %" PRIu32 " ms while %s%s", f->ops->name,
@@ -138,6 +158,34 @@ static int io_error(struct colo_stream *f, bool reading, ssize_t n, size_t got, 
     if (err == COLO_E_PEER_LOST)
         return colo_stream_set_error(f, err, "%s while %s%s", colo_errormsg(), ctx, part);
     return backend_error(f, err);
+}
+
+/*
+ * The timeout of the next backend call: the stream's own, cut to what is
+ * left before the deadline, so that no wait (and no run of waits each fed
+ * by a byte or a backend message) outlives it.
+ */
+static int next_timeout(struct colo_stream *f, uint32_t *ms)
+{
+    uint64_t now;
+    uint32_t left;
+
+    *ms = f->timeout_ms;
+    if (!f->deadline_ns)
+        return 0;
+    now = colo_now_ns();
+    if (now >= f->deadline_ns)
+        return deadline_error(f);
+    left = (uint32_t)colo_ms_until(f->deadline_ns, now);
+    if (!*ms || left < *ms)
+        *ms = left;
+    return 0;
+}
+
+void colo_stream_set_deadline(struct colo_stream *f, uint64_t deadline_ns, uint32_t deadline_ms)
+{
+    f->deadline_ns = deadline_ns;
+    f->deadline_ms = deadline_ms;
 }
 
 int colo_stream_check(struct colo_stream *f)
@@ -176,6 +224,7 @@ uint64_t colo_stream_bytes_written(const struct colo_stream *f)
 static int write_iov(struct colo_stream *f, const void *extra, size_t extra_len)
 {
     struct iovec iov[2];
+    uint32_t tmo;
     int n = 0, ret;
 
     if (f->wlen)
@@ -184,7 +233,10 @@ static int write_iov(struct colo_stream *f, const void *extra, size_t extra_len)
         iov[n++] = (struct iovec){.iov_base = (void *)extra, .iov_len = extra_len};
     if (!n)
         return 0;
-    ret = f->ops->writev(f->opaque, iov, n, f->timeout_ms);
+    ret = next_timeout(f, &tmo);
+    if (ret)
+        return ret;
+    ret = f->ops->writev(f->opaque, iov, n, tmo);
     if (ret)
         return io_error(f, false, ret, 0, 0);
     f->bytes_written += f->wlen + extra_len;
@@ -233,8 +285,12 @@ void colo_stream_put_be64(struct colo_stream *f, uint64_t v)
 /* Refills the read buffer with at least one byte; got and want for messages. */
 static int fill(struct colo_stream *f, size_t got, size_t want)
 {
-    ssize_t n = f->ops->read(f->opaque, f->rbuf, sizeof(f->rbuf), f->timeout_ms);
+    uint32_t tmo;
+    ssize_t n;
 
+    if (next_timeout(f, &tmo))
+        return f->error;
+    n = f->ops->read(f->opaque, f->rbuf, sizeof(f->rbuf), tmo);
     if (n <= 0)
         return io_error(f, true, n, got, want);
     f->rpos = 0;
@@ -254,8 +310,12 @@ int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
 
         if (!avail && len >= sizeof(f->rbuf)) {
             /* Large reads go straight into the destination. */
-            ssize_t n = f->ops->read(f->opaque, p, len, f->timeout_ms);
+            uint32_t tmo;
+            ssize_t n;
 
+            if (next_timeout(f, &tmo))
+                return f->error;
+            n = f->ops->read(f->opaque, p, len, tmo);
             if (n <= 0)
                 return io_error(f, true, n, want - len, want);
             p += n;

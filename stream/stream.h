@@ -65,7 +65,15 @@ int colo_stream_new(const struct colo_stream_ops *ops, void *opaque, uint32_t ti
                     struct colo_stream **out);
 /* Flushes nothing: call colo_stream_fflush() first where it matters. */
 void colo_stream_delete(struct colo_stream **f);
+/* The return path inherits the timeout and the deadline. */
 int colo_stream_open_return_path(struct colo_stream *f, struct colo_stream **rp);
+/*
+ * An absolute deadline (CLOCK_MONOTONIC ns, 0: none) over every later wait:
+ * each is cut to what is left, and once it passed every call fails with
+ * -ETIMEDOUT naming deadline_ms. The pre-authentication phase runs under one,
+ * so a peer that drips bytes cannot stretch it.
+ */
+void colo_stream_set_deadline(struct colo_stream *f, uint64_t deadline_ns, uint32_t deadline_ms);
 
 void colo_stream_put_be32(struct colo_stream *f, uint32_t v);
 void colo_stream_put_be64(struct colo_stream *f, uint64_t v);

@@ -31,12 +31,14 @@ struct colo_rdma_listener {
     uint16_t port;
 };
 
-/* Waits for the next connection-manager event on ec (non-blocking fd). */
-static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, const char *what,
-                         struct rdma_cm_event **ev)
+/* Waits for the next connection-manager event on ec (non-blocking fd); fails
+ * with -ECANCELED as soon as cancel_fd (an eventfd, or -1) is readable. */
+static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, int cancel_fd,
+                         const char *what, struct rdma_cm_event **ev)
 {
     for (;;) {
-        struct pollfd p = {.fd = ec->fd, .events = POLLIN};
+        struct pollfd p[2] = {{.fd = ec->fd, .events = POLLIN},
+                              {.fd = cancel_fd, .events = POLLIN}};
         uint64_t now = colo_now_ns();
         int n;
 
@@ -46,18 +48,21 @@ static int next_cm_event(struct rdma_event_channel *ec, uint64_t deadline_ns, co
             return colo_err(-errno, "rdma: %s: %s", what, strerror(errno));
         if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
-        n = poll(&p, 1, deadline_ns ? colo_ms_until(deadline_ns, now) : -1);
+        n = poll(p, 2, deadline_ns ? colo_ms_until(deadline_ns, now) : -1);
         if (n < 0 && errno != EINTR)
             return colo_err(-errno, "rdma: poll: %s", strerror(errno));
+        if (n > 0 && p[1].revents)
+            return colo_err(-ECANCELED, "rdma: cancelled while %s", what);
     }
 }
 
 /* Waits for one expected event; any other ends the attempt with its name. */
-static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_type want,
-                           uint64_t deadline_ns, const char *what, struct rdma_cm_event **out)
+static int expect_cm_event_or_cancel(struct rdma_event_channel *ec, enum rdma_cm_event_type want,
+                                     uint64_t deadline_ns, int cancel_fd, const char *what,
+                                     struct rdma_cm_event **out)
 {
     struct rdma_cm_event *ev;
-    int ret = next_cm_event(ec, deadline_ns, what, &ev);
+    int ret = next_cm_event(ec, deadline_ns, cancel_fd, what, &ev);
 
     if (ret)
         return ret;
@@ -76,6 +81,12 @@ static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_typ
     else
         colo_verbs->ack_cm_event(ev);
     return 0;
+}
+
+static int expect_cm_event(struct rdma_event_channel *ec, enum rdma_cm_event_type want,
+                           uint64_t deadline_ns, const char *what, struct rdma_cm_event **out)
+{
+    return expect_cm_event_or_cancel(ec, want, deadline_ns, -1, what, out);
 }
 
 /*
@@ -433,10 +444,11 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     }
     ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "connecting", &ev);
     if (ev && ev->event == RDMA_CM_EVENT_REJECTED) {
-        /* The secondary put its own hello in the rejection: say what differs. */
-        int why = ev->param.conn.private_data_len >= mine->len
-                      ? check_private_hello(mine, ev->param.conn.private_data,
-                                            ev->param.conn.private_data_len)
+        /* The secondary said why in the rejection (what, not its own hello;
+         * a secondary before 0.4 sent its hello): the upper layer reads it. */
+        int why = ev->param.conn.private_data_len && mine->refused
+                      ? mine->refused(mine->arg, ev->param.conn.private_data,
+                                      ev->param.conn.private_data_len)
                       : 0;
 
         colo_verbs->ack_cm_event(ev);
@@ -504,6 +516,11 @@ uint16_t colo_rdma_listener_port(const struct colo_rdma_listener *l)
     return l->port;
 }
 
+int colo_rdma_listener_fd(const struct colo_rdma_listener *l)
+{
+    return l->ec->fd;
+}
+
 void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
 {
     struct colo_rdma_listener *l = lp ? *lp : NULL;
@@ -518,71 +535,203 @@ void colo_rdma_listener_delete(struct colo_rdma_listener **lp)
     *lp = NULL;
 }
 
-int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
-                     const struct colo_rdma_hello *mine, struct colo_stream **out)
+/* A connect request taken from the listener, not answered yet. */
+struct colo_rdma_pending {
+    struct crdma_conn *c;
+    uint8_t peer[CRDMA_PRIVATE_MAX];
+    uint8_t peer_len;
+};
+
+void colo_rdma_pending_delete(struct colo_rdma_pending **pp)
 {
-    uint64_t deadline = colo_deadline_after_ms(opt->timeout_ms);
-    uint8_t priv[CRDMA_PRIVATE_MAX], peer[CRDMA_PRIVATE_MAX];
-    struct rdma_conn_param param;
-    struct rdma_cm_event *ev = NULL;
+    struct colo_rdma_pending *p = pp ? *pp : NULL;
+
+    if (!p)
+        return;
+    if (p->c) {
+        colo_verbs->reject(p->c->id, NULL, 0);
+        crdma_conn_destroy(p->c);
+    }
+    free(p);
+    *pp = NULL;
+}
+
+/*
+ * Takes the next connect request off the listener's channel (waiting at
+ * most wait_ms) and answers a wrong hello at once with mine->refusal (why,
+ * never our own hello). Any other request moves to an event channel of its
+ * own at once, so the listener's channel only ever holds new requests, and
+ * nothing is built for it yet: colo_rdma_accept_finish does that.
+ */
+int colo_rdma_accept_request(struct colo_rdma_listener *l, const struct colo_rdma_hello *mine,
+                             uint32_t wait_ms, struct colo_rdma_pending **out)
+{
+    struct colo_rdma_pending *p;
+    struct rdma_cm_event *ev;
     struct rdma_cm_id *child;
     struct crdma_conn *c;
-    uint8_t peer_len;
     int ret;
 
     ret = check_hello_size(mine);
     if (ret)
         return ret;
-    ret = expect_cm_event(l->ec, RDMA_CM_EVENT_CONNECT_REQUEST, deadline,
-                          "waiting for a primary to connect", &ev);
-    if (ret) {
-        if (ev)
-            colo_verbs->ack_cm_event(ev);
+    ret = next_cm_event(l->ec, colo_deadline_after_ms(wait_ms), -1,
+                        "waiting for a primary to connect", &ev);
+    if (ret)
+        return ret == -ETIMEDOUT ? -EAGAIN : ret;
+    if (ev->event != RDMA_CM_EVENT_CONNECT_REQUEST && ev->id != l->id) {
+        /* A request's own event that came before it moved to its channel
+         * (it was refused, or its primary gave up): nothing to take. */
+        colo_verbs->ack_cm_event(ev);
+        return -EAGAIN;
+    }
+    if (ev->event != RDMA_CM_EVENT_CONNECT_REQUEST) {
+        ret = colo_err(COLO_E_PEER_LOST, "rdma: listener: %s (status %d), expected %s",
+                       rdma_event_str(ev->event), ev->status,
+                       rdma_event_str(RDMA_CM_EVENT_CONNECT_REQUEST));
+        colo_verbs->ack_cm_event(ev);
         return ret;
     }
+    p = calloc(1, sizeof(*p));
     child = ev->id;
-    peer_len = ev->param.conn.private_data_len < sizeof(peer) ? ev->param.conn.private_data_len
-                                                               : sizeof(peer);
-    memcpy(peer, ev->param.conn.private_data, peer_len);
+    if (p) {
+        p->peer_len = ev->param.conn.private_data_len < sizeof(p->peer)
+                          ? ev->param.conn.private_data_len
+                          : sizeof(p->peer);
+        memcpy(p->peer, ev->param.conn.private_data, p->peer_len);
+    }
     colo_verbs->ack_cm_event(ev);
-    ret = check_private_hello(mine, peer, peer_len);
-    if (ret) {
-        /* Refused before anything is built; our hello tells the primary why. */
-        colo_verbs->reject(child, mine->data, (uint8_t)mine->len);
+    if (!p) {
+        colo_verbs->reject(child, NULL, 0);
         colo_verbs->destroy_id(child);
+        return colo_err(-ENOMEM, "rdma: out of memory");
+    }
+    ret = check_private_hello(mine, p->peer, p->peer_len);
+    if (ret) {
+        /* Refused before anything is built; the refusal tells the primary why. */
+        colo_verbs->reject(child, mine->refusal, (uint8_t)mine->refusal_len);
+        colo_verbs->destroy_id(child);
+        free(p);
         return ret;
     }
     ret = crdma_conn_new(&c);
     if (ret) {
         colo_verbs->reject(child, NULL, 0);
         colo_verbs->destroy_id(child);
+        free(p);
         return ret;
     }
     c->id = child;
     child->context = c;
+    p->c = c;
     ret = new_event_channel(&c->ec, NULL, NULL);
     if (!ret && colo_verbs->migrate_id(child, c->ec))
         ret = colo_err(-errno, "rdma: move the connection to its own event channel: %s",
                        strerror(errno));
-    if (ret)
-        goto out_reject;
+    if (ret) {
+        colo_rdma_pending_delete(&p);
+        return ret;
+    }
+    *out = p;
+    return 0;
+}
+
+/*
+ * Why building for a request failed, when its primary gave up on it (its
+ * connect timed out, or it was destroyed): the kernel's connection manager
+ * has already left the request-received state (the peer's REJ arrived), and
+ * it refuses to initialise a QP for that id, so create QP fails with EINVAL,
+ * often before any event says so. Seen as "create QP (512 send, 64 receive
+ * WRs): Invalid argument" when the listener took an old request after a busy
+ * spell. Reported as -ECONNABORTED: nobody is waiting for an answer.
+ */
+static int abandoned_error(struct crdma_conn *c, int ret)
+{
+    struct rdma_cm_event *ev;
+    char why[256];
+
+    snprintf(why, sizeof(why), "%s", colo_errormsg());
+    if (colo_verbs->get_cm_event(c->ec, &ev) == 0) {
+        ret = colo_err(-ECONNABORTED, "rdma: the primary gave up its connect request (%s) "
+                       "before it was answered: %s", rdma_event_str(ev->event), why);
+        colo_verbs->ack_cm_event(ev);
+        return ret;
+    }
+    if (ret == -EINVAL)
+        return colo_err(-ECONNABORTED, "rdma: the primary gave up its connect request before "
+                        "it was answered (the kernel no longer sets up a QP for it): %s", why);
+    return ret;
+}
+
+/*
+ * Answers a taken request: builds the QP and its resources, accepts, and
+ * waits for the connection by deadline_ns (or until cancel_fd, -1: none, is
+ * readable). Takes over p, also on failure.
+ */
+int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_options *opt,
+                            const struct colo_rdma_hello *mine, uint64_t deadline_ns,
+                            int cancel_fd, struct colo_stream **out)
+{
+    uint8_t priv[CRDMA_PRIVATE_MAX];
+    struct rdma_conn_param param;
+    struct crdma_conn *c = p->c;
+    int ret;
+
     ret = crdma_conn_build(c);
-    if (ret)
+    if (ret) {
+        ret = abandoned_error(c, ret);
         goto out_reject;
+    }
     conn_param(&param, priv, private_data(c, mine, priv));
-    if (colo_verbs->accept(child, &param)) {
-        ret = colo_err(-errno, "rdma: accept: %s", strerror(errno));
+    if (colo_verbs->accept(c->id, &param)) {
+        ret = abandoned_error(c, colo_err(-errno, "rdma: accept: %s", strerror(errno)));
         goto out_destroy;
     }
-    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "establishing", NULL);
+    ret = expect_cm_event_or_cancel(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline_ns, cancel_fd,
+                                    "establishing", NULL);
+    if (ret == COLO_E_PEER_LOST) {
+        /* Another event than ESTABLISHED (REJECTED, CONNECT_ERROR, ...). */
+        char why[256];
+
+        snprintf(why, sizeof(why), "%s", colo_errormsg());
+        ret = colo_err(-ECONNABORTED, "rdma: the primary abandoned its connection before it "
+                       "was established (%s)", why);
+    } else if (ret == -ETIMEDOUT) {
+        /* Accepted, and never established: given up after our answer left. */
+        ret = colo_err(-ECONNABORTED, "rdma: the connection was not established by the "
+                       "handshake deadline: its primary gave up on it, or never completes it");
+    }
     if (ret)
         goto out_destroy;
-    connect_probe(c, mine, peer, peer_len);
+    connect_probe(c, mine, p->peer, p->peer_len);
+    free(p);
     return finish_connection(c, opt, out);
 
 out_reject:
-    colo_verbs->reject(child, NULL, 0);
+    colo_verbs->reject(c->id, NULL, 0);
 out_destroy:
+    p->c = NULL;
     crdma_conn_destroy(c);
+    free(p);
     return ret;
+}
+
+int colo_rdma_accept(struct colo_rdma_listener *l, const struct colo_rdma_options *opt,
+                     const struct colo_rdma_hello *mine, struct colo_stream **out)
+{
+    uint64_t deadline = colo_deadline_after_ms(opt->timeout_ms);
+    struct colo_rdma_pending *p;
+    int ret;
+
+    do {
+        uint64_t now = colo_now_ns();
+
+        if (deadline && now >= deadline)
+            return colo_err(-ETIMEDOUT, "rdma: timed out while waiting for a primary to connect");
+        ret = colo_rdma_accept_request(l, mine, deadline ? (uint32_t)colo_ms_until(deadline, now) : 0,
+                                       &p);
+    } while (ret == -EAGAIN);
+    if (ret)
+        return ret;
+    return colo_rdma_accept_finish(p, opt, mine, deadline, -1, out);
 }

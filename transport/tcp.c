@@ -407,14 +407,22 @@ uint16_t colo_tcp_listener_port(const struct colo_tcp_listener *l)
     return l->port;
 }
 
-int colo_tcp_accept(struct colo_tcp_listener *l, uint32_t timeout_ms, struct colo_stream **out)
+int colo_tcp_listener_fd(const struct colo_tcp_listener *l)
+{
+    return l->fd;
+}
+
+int colo_tcp_accept(struct colo_tcp_listener *l, uint32_t wait_ms, uint32_t timeout_ms,
+                    struct colo_stream **out)
 {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     int fd, ret;
 
     for (;;) {
-        ret = wait_fd(l->fd, POLLIN, timeout_ms, "waiting for a primary to connect");
+        ret = wait_fd(l->fd, POLLIN, wait_ms, "waiting for a primary to connect");
+        if (ret == -ETIMEDOUT)
+            return -EAGAIN;
         if (ret)
             return ret;
         peer_len = sizeof(peer);

@@ -48,7 +48,7 @@ enum colo_error_code {
 const char *colo_strerror(int err);
 /* Detailed message of the last failure in this thread ("" if none). */
 const char *colo_errormsg(void);
-/* Library version string, e.g. "0.3.0". */
+/* Library version string, e.g. "0.4.0". */
 const char *colo_version(void);
 
 /* ---- logging (since 0.3) ---- */
@@ -95,6 +95,15 @@ int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t 
  * goodbye"). Connect and accept that find no peer in time return -ETIMEDOUT.
  */
 int colo_config_set_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms);
+/*
+ * Since 0.4: one deadline for the whole unauthenticated phase of a
+ * connection, from accept (or connect) until the peer has proved the key:
+ * hello and authentication must be done by then, whatever the peer sends
+ * meanwhile (bytes one at a time, heartbeats). Default 5000 ms, 10..600000.
+ * The secondary runs the handshakes of several connections at once, so a
+ * peer without the key delays a real primary by at most this long.
+ */
+int colo_config_set_handshake_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms);
 /*
  * Adds a guest RAM block. Both sides add the same blocks (name and length) in
  * the same order; the handshake checks it. host points to the side's own guest

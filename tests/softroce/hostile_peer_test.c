@@ -10,7 +10,11 @@
  *
  * CASE: version | no-key | order | seq | seq-repeat | flood | vmstate-size |
  *       dirty-range | dirty-overlap | dirty-overflow | garbage |
- *       truncated-silent | stopped
+ *       truncated-silent | stopped |
+ *       before authentication: preauth-deadline (connected, then nothing but
+ *       heartbeats), layout-refused (the refusal names only the primary's
+ *       own values), abandoned (a connect request given up at once),
+ *       preauth-silent (a real primary while a keyless one holds on)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +32,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <netdb.h>
+#include <rdma/rdma_cma.h>
 
 #include "colo-rdma/colo-rdma.h"
 #include "proto/auth.h"
@@ -43,6 +49,7 @@
 #define HEARTBEAT_MS 250
 
 static const char *addr, *which;
+static int child_ready_fd = -1; /* preauth-silent: the child says it is connected */
 static char cache_path[128];
 static uint8_t pri_ram[RAM_LEN], sec_ram[RAM_LEN];
 
@@ -75,6 +82,62 @@ static int hello_check(void *arg, const void *peer, size_t len)
     return colo_hello_check_wire(arg, peer, len);
 }
 
+/* What the library's primary makes of a rejection (lib/backend_rdma.c). */
+static int hello_refused(void *arg, const void *data, size_t len)
+{
+    return colo_hello_refusal_check(arg, data, len);
+}
+
+/* Waits for one event on ec, up to 10 s: its type, or -1. */
+static int raw_event(struct rdma_event_channel *ec)
+{
+    struct rdma_cm_event *ev;
+    int type;
+
+    if (rdma_get_cm_event(ec, &ev))
+        return -1;
+    type = ev->event;
+    rdma_ack_cm_event(ev);
+    return type;
+}
+
+/*
+ * A connect request with a good hello, given up at once: the id and its QP
+ * are destroyed right after rdma_connect, as a primary whose connect timed
+ * out does. Plain librdmacm, so nothing of the library waits for an answer.
+ */
+static int abandoned_connect(uint16_t port, const uint8_t hello_wire[COLO_HELLO_WIRE_SIZE])
+{
+    struct rdma_event_channel *ec = rdma_create_event_channel();
+    struct ibv_qp_init_attr attr = {.cap = {.max_send_wr = 4, .max_recv_wr = 4,
+                                            .max_send_sge = 1, .max_recv_sge = 1},
+                                    .qp_type = IBV_QPT_RC};
+    uint8_t priv[COLO_HELLO_WIRE_SIZE + 8] = {0};
+    struct rdma_conn_param param = {.private_data = priv, .private_data_len = sizeof(priv),
+                                    .retry_count = 7};
+    struct addrinfo *res;
+    struct rdma_cm_id *id;
+    char service[8];
+
+    snprintf(service, sizeof(service), "%u", port);
+    memcpy(priv, hello_wire, COLO_HELLO_WIRE_SIZE);
+    if (!ec || rdma_create_id(ec, &id, NULL, RDMA_PS_TCP) ||
+        getaddrinfo(addr, service, NULL, &res) ||
+        rdma_resolve_addr(id, NULL, res->ai_addr, 2000) ||
+        raw_event(ec) != RDMA_CM_EVENT_ADDR_RESOLVED || rdma_resolve_route(id, 2000) ||
+        raw_event(ec) != RDMA_CM_EVENT_ROUTE_RESOLVED)
+        return 20;
+    attr.send_cq = attr.recv_cq = ibv_create_cq(id->verbs, 8, NULL, NULL, 0);
+    if (!attr.send_cq || rdma_create_qp(id, NULL, &attr) || rdma_connect(id, &param))
+        return 21;
+    rdma_destroy_qp(id);
+    rdma_destroy_id(id);
+    ibv_destroy_cq(attr.send_cq);
+    rdma_destroy_event_channel(ec);
+    freeaddrinfo(res);
+    return 0;
+}
+
 /* The hostile primary: connects properly, then sends what its case says. */
 static void hostile_child(int port_fd)
 {
@@ -84,7 +147,8 @@ static void hostile_child(int port_fd)
     struct colo_hello hello;
     uint8_t hello_wire[COLO_HELLO_WIRE_SIZE];
     struct colo_rdma_hello mine = {.data = hello_wire, .len = sizeof(hello_wire),
-                                   .check = hello_check, .arg = &hello};
+                                   .check = hello_check, .arg = &hello,
+                                   .refused = hello_refused};
     uint8_t ready[COLO_MSG_WIRE_SIZE];
     uint16_t port;
     int ret;
@@ -92,19 +156,39 @@ static void hostile_child(int port_fd)
     if (read(port_fd, &port, sizeof(port)) != sizeof(port))
         _exit(10);
     colo_ram_layout_init(&layout, 4096);
-    colo_ram_layout_add(&layout, "pc.ram", pri_ram, RAM_LEN);
+    colo_ram_layout_add(&layout, "pc.ram", pri_ram,
+                        strcmp(which, "layout-refused") ? RAM_LEN : RAM_LEN / 2);
     colo_hello_from_layout(&hello, COLO_ROLE_PRIMARY, 0, &layout);
     if (!strcmp(which, "version"))
         hello.version = COLO_PROTO_VERSION + 1;
     colo_hello_encode(&hello, hello_wire);
+    if (!strcmp(which, "abandoned"))
+        _exit(abandoned_connect(port, hello_wire));
     ret = colo_rdma_connect(addr, port, &opt, &mine, &fwd);
     if (!strcmp(which, "version")) {
         /* refused at connect, with the secondary's own reason */
         _exit(ret == COLO_E_HANDSHAKE && strstr(colo_errormsg(), "protocol version") ? 0 : 11);
     }
+    if (!strcmp(which, "layout-refused")) {
+        /* told that its layout was refused, and nothing of the secondary's */
+        fprintf(stderr, "layout-refused: the primary was told: %s\n", colo_errormsg());
+        _exit(ret == COLO_E_HANDSHAKE && strstr(colo_errormsg(), "RAM layout") &&
+                      !strstr(colo_errormsg(), "peer has")
+                  ? 0
+                  : 11);
+    }
     if (ret)
         _exit(12);
     colo_stream_set_ram(fwd, &layout, NULL);
+    if (!strncmp(which, "preauth-", 8)) {
+        /* connected, and then nothing but the heartbeat thread's messages */
+        if (colo_stream_open_return_path(fwd, &rp) ||
+            (child_ready_fd >= 0 && write(child_ready_fd, "c", 1) != 1))
+            _exit(13);
+        while (!colo_stream_get_buffer(rp, ready, 1))
+            ;
+        _exit(0);
+    }
     if (!strcmp(which, "no-key")) {
         /* straight to a checkpoint, no authentication: no rkey may come back */
         if (colo_stream_open_return_path(fwd, &rp))
@@ -199,6 +283,8 @@ static struct colo_config *config(uint8_t *ram, uint16_t port)
     assert_int_equal(colo_config_set_cache_path(cfg, cache_path), 0);
     assert_int_equal(colo_config_set_max_vmstate(cfg, MAX_VMSTATE), 0);
     assert_int_equal(colo_config_set_auth_key(cfg, KEY, strlen(KEY)), 0);
+    if (!strcmp(which, "preauth-deadline"))
+        assert_int_equal(colo_config_set_handshake_timeout_ms(cfg, 2000), 0);
     return cfg;
 }
 
@@ -239,6 +325,11 @@ static void test_hostile(void **state)
         {"garbage", COLO_E_PROTOCOL, "unknown COLO command"},
         {"truncated-silent", COLO_E_PEER_LOST, "nothing from the peer for"},
         {"stopped", COLO_E_PEER_LOST, "heartbeat deadline"},
+        /* heartbeats are no sign of life before authentication */
+        {"preauth-deadline", -ETIMEDOUT, "not authenticated within the 2000 ms handshake"},
+        {"layout-refused", COLO_E_HANDSHAKE, "RAM layout differs"},
+        /* given up by its primary: nothing to report, the wait goes on */
+        {"abandoned", -ETIMEDOUT, "waiting for a primary to connect"},
     };
     const void *cache;
     uint64_t len, t0;
@@ -304,9 +395,88 @@ static void test_hostile(void **state)
     close(fds[1]);
 }
 
+struct acceptor {
+    struct colo_listener *l;
+    struct colo_session *s;
+    int ret;
+    char why[512];
+    uint64_t done_ms;
+};
+
+static void *accept_once(void *arg)
+{
+    struct acceptor *a = arg;
+
+    a->ret = colo_listener_accept(a->l, &a->s);
+    a->done_ms = now_ms();
+    snprintf(a->why, sizeof(a->why), "%s", colo_errormsg());
+    return NULL;
+}
+
+/*
+ * preauth-silent: a keyless peer connects (good hello) and then sends
+ * nothing but its heartbeats; 0.5 s later a good primary connects. It is
+ * served at once, while the keyless one is still connected (before: the
+ * listener was held by it for every wait of the handshake).
+ */
+static void test_preauth_silent(void **state)
+{
+    struct acceptor a = {0};
+    struct colo_config *cfg;
+    int fds[2], ready[2], status;
+    pthread_t acc, tid;
+    uint64_t t0;
+    uint16_t port;
+    char c;
+    void *good;
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(pipe(ready), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[1]);
+        close(ready[0]);
+        child_ready_fd = ready[1];
+        hostile_child(fds[0]);
+    }
+    close(fds[0]);
+    close(ready[1]);
+    memset(sec_ram, 0x11, RAM_LEN);
+    cfg = config(sec_ram, 0);
+    assert_int_equal(colo_listener_new(cfg, &a.l), 0);
+    port = colo_listener_port(a.l);
+    assert_int_equal(pthread_create(&acc, NULL, accept_once, &a), 0);
+    assert_int_equal(write(fds[1], &port, sizeof(port)), sizeof(port));
+    assert_int_equal(read(ready[0], &c, 1), 1); /* the keyless one is connected */
+    usleep(500000);
+    t0 = now_ms();
+    assert_int_equal(pthread_create(&tid, NULL, good_primary, &port), 0);
+    pthread_join(acc, NULL);
+    print_message("preauth-silent: accept returned %s %" PRIu64 " ms after the good primary "
+                  "started (a keyless peer connected 0.5 s before it): %s\n",
+                  colo_strerror(a.ret), a.done_ms - t0, a.ret ? a.why : "");
+    assert_int_equal(a.ret, 0);
+    assert_int_equal(colo_secondary_serve(a.s, NULL), 0);
+    assert_int_equal(colo_secondary_serve(a.s, NULL), COLO_E_SHUTDOWN);
+    colo_session_close(&a.s);
+    pthread_join(tid, &good);
+    assert_int_equal((intptr_t)good, 0);
+    assert_int_equal(memcmp(sec_ram, pri_ram, RAM_LEN), 0);
+    /* the keyless one was closed once the good one won */
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    colo_listener_delete(&a.l);
+    colo_config_delete(&cfg);
+    close(fds[1]);
+    close(ready[0]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile)};
+    const struct CMUnitTest silent[] = {cmocka_unit_test(test_preauth_silent)};
     int ret;
 
     addr = getenv("COLO_RDMA_ADDR");
@@ -318,7 +488,8 @@ int main(int argc, char **argv)
     which = argv[1];
     snprintf(cache_path, sizeof(cache_path), "/tmp/colo-hostile-cache.%ld", (long)getpid());
     signal(SIGPIPE, SIG_IGN);
-    ret = cmocka_run_group_tests(tests, NULL, NULL);
+    ret = strcmp(which, "preauth-silent") ? cmocka_run_group_tests(tests, NULL, NULL)
+                                          : cmocka_run_group_tests(silent, NULL, NULL);
     unlink(cache_path);
     return ret;
 }

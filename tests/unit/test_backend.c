@@ -31,6 +31,7 @@ static void test_every_entry_is_complete(void **state)
         assert_int_equal(colo_backend_check(t), 0);
         assert_non_null(be->connect);
         assert_non_null(be->listen);
+        assert_non_null(be->accept_fd);
         assert_non_null(be->accept);
         assert_non_null(be->port);
         assert_non_null(be->listener_delete);

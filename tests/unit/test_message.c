@@ -161,6 +161,56 @@ static void test_hello_round_trip_and_checks(void **state)
     assert_int_equal(colo_hello_decode(wire, sizeof(wire), &got), COLO_E_HANDSHAKE);
 }
 
+/* A refusal says why, with the refusing side's version and nothing else of
+ * its hello (which would tell anyone the hello to send); one from a peer
+ * before 0.4 (its hello) is still understood. */
+static void test_hello_refusal(void **state)
+{
+    struct colo_ram_layout a, b;
+    struct colo_hello pri, sec, pri_b;
+    uint8_t wire[COLO_HELLO_WIRE_SIZE], sec_wire[COLO_HELLO_WIRE_SIZE];
+    uint8_t ref[COLO_HELLO_REFUSAL_SIZE];
+
+    make_layout(&a, 8192);
+    make_layout(&b, 4096);
+    colo_hello_from_layout(&sec, COLO_ROLE_SECONDARY, 0, &a);
+    colo_hello_from_layout(&pri_b, COLO_ROLE_PRIMARY, 0, &b);
+    colo_hello_encode(&pri_b, wire);
+    assert_int_equal(colo_hello_check_wire(&sec, wire, sizeof(wire)), COLO_E_HANDSHAKE);
+    colo_hello_refusal_encode(&sec, wire, sizeof(wire), ref);
+    /* the check's own message survives the classification */
+    assert_non_null(strstr(colo_errormsg(), "RAM layout differs"));
+    assert_memory_equal(ref, "CREF\0\1\0\5", sizeof(ref));
+    assert_int_equal(colo_hello_refusal_check(&pri_b, ref, sizeof(ref)), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "RAM layout: the peer refused ours"));
+    /* version, role, page size, garbage */
+    colo_hello_from_layout(&pri, COLO_ROLE_PRIMARY, 0, &a);
+    pri.version = 2;
+    colo_hello_encode(&pri, wire);
+    colo_hello_refusal_encode(&sec, wire, sizeof(wire), ref);
+    assert_int_equal(colo_hello_refusal_check(&pri, ref, sizeof(ref)), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "protocol version: the peer speaks 1, we speak 2"));
+    colo_hello_encode(&sec, wire); /* our own hello echoed back */
+    colo_hello_refusal_encode(&sec, wire, sizeof(wire), ref);
+    assert_int_equal(ref[7], COLO_HELLO_REFUSED_ROLE);
+    colo_hello_from_layout(&pri, COLO_ROLE_PRIMARY, 0, &a);
+    pri.page_size = 8192;
+    colo_hello_encode(&pri, wire);
+    colo_hello_refusal_encode(&sec, wire, sizeof(wire), ref);
+    assert_int_equal(ref[7], COLO_HELLO_REFUSED_PAGE_SIZE);
+    colo_hello_refusal_encode(&sec, (const uint8_t *)"noise", 5, ref);
+    assert_int_equal(ref[7], COLO_HELLO_REFUSED_MALFORMED);
+    assert_int_equal(colo_hello_refusal_check(&pri, ref, sizeof(ref)), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "could not read our hello"));
+    /* a secondary before 0.4 rejected with its hello */
+    colo_hello_encode(&sec, sec_wire);
+    assert_int_equal(colo_hello_refusal_check(&pri_b, sec_wire, sizeof(sec_wire)),
+                     COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "RAM layout differs"));
+    /* neither: a plain refusal */
+    assert_int_equal(colo_hello_refusal_check(&pri_b, (const uint8_t *)"xx", 2), 0);
+}
+
 static void test_layout_rejections(void **state)
 {
     struct colo_ram_layout l;
@@ -187,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_rejects_out_of_range_values),
         cmocka_unit_test(test_command_names),
         cmocka_unit_test(test_hello_round_trip_and_checks),
+        cmocka_unit_test(test_hello_refusal),
         cmocka_unit_test(test_layout_rejections),
     };
 

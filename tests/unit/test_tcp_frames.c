@@ -57,7 +57,7 @@ static int setup_timeout(void **state, uint32_t timeout_ms)
         colo_ram_cache_open(fx->cache_path, &fx->layout, &fx->cache) ||
         colo_tcp_listen("127.0.0.1", 0, &fx->l) ||
         colo_tcp_connect("127.0.0.1", colo_tcp_listener_port(fx->l), 2000, &fx->peer) ||
-        colo_tcp_accept(fx->l, timeout_ms, &fx->in))
+        colo_tcp_accept(fx->l, timeout_ms, timeout_ms, &fx->in))
         return -1;
     colo_stream_set_ram(fx->in, &fx->layout, fx->cache);
     if (colo_stream_open_return_path(fx->in, &fx->rp))

@@ -5,17 +5,21 @@
  * guest RAM compared byte for byte with the primary's RAM after each one;
  * then the ways a session can go wrong.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdbool.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -704,6 +708,302 @@ static void test_connect_refused_and_accept_timeout(void **state)
     side_fini(&sd);
 }
 
+
+/* ---- peers without the key, before authentication ---- */
+
+static int raw_connect(uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Reads exactly len bytes (0) or fails (-1) within 10 s. */
+static int raw_read(int fd, uint8_t *buf, size_t len)
+{
+    while (len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&p, 1, 10000) != 1)
+            return -1;
+        n = recv(fd, buf, len, 0);
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* True once the secondary has closed fd (whatever it sent before). */
+static bool closed_by_peer(int fd)
+{
+    uint8_t buf[256];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&p, 1, 10000) != 1)
+            return false;
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            return true;
+    }
+}
+
+/* A peer without the key that sends a hello that passes (the secondary's own
+ * with the role turned to primary's) one byte every delay_ms. */
+struct dripper {
+    uint16_t port;
+    int delay_ms;
+    int fd;
+    int sent;
+    pthread_t tid;
+};
+
+static void *drip(void *arg)
+{
+    struct dripper *d = arg;
+    uint8_t hello[40];
+
+    if (raw_read(d->fd, hello, sizeof(hello)))
+        return NULL;
+    hello[7] = 0; /* role: primary */
+    for (d->sent = 0; d->sent < (int)sizeof(hello); d->sent++) {
+        usleep((useconds_t)d->delay_ms * 1000);
+        if (send(d->fd, hello + d->sent, 1, MSG_NOSIGNAL) != 1)
+            break;
+    }
+    return NULL;
+}
+
+static void start_dripper(struct dripper *d, uint16_t port, int delay_ms)
+{
+    d->port = port;
+    d->delay_ms = delay_ms;
+    d->sent = 0;
+    d->fd = raw_connect(port);
+    assert_int_equal(pthread_create(&d->tid, NULL, drip, d), 0);
+}
+
+/*
+ * A secondary whose waits and handshake deadline are far away (20 s) and a
+ * primary that gives up after 5 s: the primary is served only if the
+ * unauthenticated connections before it do not hold the listener.
+ */
+static void hostile_sides(struct side *sec, struct side *pri, struct secondary_thread *t)
+{
+    side_init(sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_timeout_ms(sec->cfg, 20000), 0);
+    assert_int_equal(colo_config_set_handshake_timeout_ms(sec->cfg, 20000), 0);
+    assert_int_equal(colo_config_set_auth_key(sec->cfg, "key", 3), 0);
+    start_secondary(t, sec, 1);
+    side_init(pri, "127.0.0.1", colo_listener_port(t->l), block_len);
+    assert_int_equal(colo_config_set_timeout_ms(pri->cfg, 5000), 0);
+    assert_int_equal(colo_config_set_auth_key(pri->cfg, "key", 3), 0);
+}
+
+static void one_checkpoint_and_close(struct side *pri, struct secondary_thread *t)
+{
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = 1};
+    struct colo_session *p = NULL;
+
+    assert_int_equal(colo_primary_connect(pri->cfg, &p), 0);
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, NULL, 0, NULL), 0);
+    colo_session_close(&p);
+    stop_secondary(t);
+    assert_int_equal(t->accept_ret, 0);
+    assert_true(t->served == 1);
+}
+
+/* A connection that never says anything, then a real primary 0.2 s later:
+ * served at once, the silent one closed once the primary won. */
+static void test_silent_peer_does_not_delay_primary(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    int silent;
+
+    hostile_sides(&sec, &pri, &t);
+    silent = raw_connect(colo_listener_port(t.l));
+    usleep(200000);
+    one_checkpoint_and_close(&pri, &t);
+    assert_true(closed_by_peer(silent));
+    close(silent);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+/* A hello dripped one byte every 100 ms (4 s for all of it): the primary is
+ * served meanwhile, and the dripper is cut off before its hello is whole. */
+static void test_dripping_peer_does_not_delay_primary(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    struct dripper d;
+
+    hostile_sides(&sec, &pri, &t);
+    start_dripper(&d, colo_listener_port(t.l), 100);
+    usleep(200000);
+    one_checkpoint_and_close(&pri, &t);
+    pthread_join(d.tid, NULL);
+    assert_true(d.sent < 40);
+    close(d.fd);
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+/* More silent connections than the secondary runs handshakes at once, then
+ * a primary: the oldest are cancelled for the newcomers, the primary served. */
+static void test_many_silent_peers_do_not_delay_primary(void **state)
+{
+    struct side pri, sec;
+    struct secondary_thread t;
+    int silent[12];
+
+    hostile_sides(&sec, &pri, &t);
+    for (int i = 0; i < 12; i++)
+        silent[i] = raw_connect(colo_listener_port(t.l));
+    usleep(200000);
+    one_checkpoint_and_close(&pri, &t);
+    for (int i = 0; i < 12; i++) {
+        assert_true(closed_by_peer(silent[i]));
+        close(silent[i]);
+    }
+    side_fini(&pri);
+    side_fini(&sec);
+}
+
+/* The deadline covers the whole phase: a hello dripped faster than every
+ * wait's timeout (20 s) still ends at the 300 ms handshake deadline. */
+static void test_handshake_deadline_is_absolute(void **state)
+{
+    struct side sec;
+    struct colo_listener *l = NULL;
+    struct colo_session *s = NULL;
+    struct dripper d;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_timeout_ms(sec.cfg, 20000), 0);
+    assert_int_equal(colo_config_set_handshake_timeout_ms(sec.cfg, 300), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+    start_dripper(&d, colo_listener_port(l), 100);
+    assert_int_equal(colo_listener_accept(l, &s), -ETIMEDOUT);
+    assert_non_null(strstr(colo_errormsg(), "not authenticated within the 300 ms handshake "
+                                            "deadline"));
+    assert_null(s);
+    pthread_join(d.tid, NULL);
+    assert_true(d.sent < 40);
+    close(d.fd);
+    colo_listener_delete(&l);
+    side_fini(&sec);
+}
+
+/* The primary's side too: a "secondary" that accepts and says nothing. */
+static void *accept_and_hold(void *arg)
+{
+    int *fds = arg;
+
+    fds[1] = accept(fds[0], NULL, NULL);
+    return NULL;
+}
+
+static void test_primary_handshake_deadline(void **state)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof(a);
+    struct colo_session *p = NULL;
+    int fds[2] = {socket(AF_INET, SOCK_STREAM, 0), -1};
+    struct side pri;
+    pthread_t tid;
+
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(bind(fds[0], (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fds[0], 1), 0);
+    assert_int_equal(getsockname(fds[0], (struct sockaddr *)&a, &alen), 0);
+    assert_int_equal(pthread_create(&tid, NULL, accept_and_hold, fds), 0);
+    side_init(&pri, "127.0.0.1", ntohs(a.sin_port), block_len);
+    assert_int_equal(colo_config_set_timeout_ms(pri.cfg, 20000), 0);
+    assert_int_equal(colo_config_set_handshake_timeout_ms(pri.cfg, 300), 0);
+    assert_int_equal(colo_primary_connect(pri.cfg, &p), -ETIMEDOUT);
+    assert_non_null(strstr(colo_errormsg(), "the secondary was not authenticated within the "
+                                            "300 ms handshake deadline"));
+    pthread_join(tid, NULL);
+    close(fds[1]);
+    close(fds[0]);
+    side_fini(&pri);
+}
+
+/* One colo_listener_accept() in a thread of its own, its error message kept. */
+struct acceptor {
+    struct colo_listener *l;
+    struct colo_session *s;
+    int ret;
+    char why[512];
+    pthread_t tid;
+};
+
+static void *accept_once(void *arg)
+{
+    struct acceptor *a = arg;
+
+    a->ret = colo_listener_accept(a->l, &a->s);
+    snprintf(a->why, sizeof(a->why), "%s", colo_errormsg());
+    return NULL;
+}
+
+static void start_acceptor(struct acceptor *a, struct colo_listener *l)
+{
+    a->l = l;
+    a->s = NULL;
+    assert_int_equal(pthread_create(&a->tid, NULL, accept_once, a), 0);
+}
+
+/* Echoing the secondary's own hello, or its challenge, gets a keyless peer
+ * nowhere: the role in the hello and the nonce in the challenge are checked. */
+static void test_echo_refused(void **state)
+{
+    struct colo_listener *l = NULL;
+    struct acceptor a;
+    struct side sec;
+    uint8_t buf[40];
+    int fd;
+
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_auth_key(sec.cfg, "key", 3), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+
+    start_acceptor(&a, l);
+    fd = raw_connect(colo_listener_port(l));
+    assert_int_equal(raw_read(fd, buf, sizeof(buf)), 0);
+    assert_int_equal(send(fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+    pthread_join(a.tid, NULL);
+    assert_int_equal(a.ret, COLO_E_HANDSHAKE);
+    assert_non_null(strstr(a.why, "peer role 1: expected the primary"));
+    close(fd);
+
+    start_acceptor(&a, l);
+    fd = raw_connect(colo_listener_port(l));
+    assert_int_equal(raw_read(fd, buf, sizeof(buf)), 0);
+    buf[7] = 0; /* a hello that passes: anyone can make one, the key decides */
+    assert_int_equal(send(fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+    assert_int_equal(raw_read(fd, buf, 36), 0); /* AUTH and the secondary's nonce */
+    assert_int_equal(send(fd, buf, 36, MSG_NOSIGNAL), 36);
+    pthread_join(a.tid, NULL);
+    assert_int_equal(a.ret, COLO_E_AUTH);
+    assert_non_null(strstr(a.why, "echoed our challenge"));
+    assert_null(a.s);
+    close(fd);
+    colo_listener_delete(&l);
+    side_fini(&sec);
+}
+
 static void test_config_errors(void **state)
 {
     struct colo_config *cfg;
@@ -715,6 +1015,10 @@ static void test_config_errors(void **state)
     assert_int_equal(colo_config_set_transport(cfg, "carrier-pigeon"), COLO_E_CONFIG);
     assert_non_null(strstr(colo_errormsg(), "expected tcp or rdma"));
     assert_int_equal(colo_config_set_timeout_ms(cfg, 0), COLO_E_CONFIG);
+    assert_int_equal(colo_config_set_handshake_timeout_ms(cfg, 0), COLO_E_CONFIG);
+    assert_non_null(strstr(colo_errormsg(), "handshake timeout 0 ms: expected 10..600000 ms"));
+    assert_int_equal(colo_config_set_handshake_timeout_ms(cfg, 600001), COLO_E_CONFIG);
+    assert_int_equal(colo_config_set_handshake_timeout_ms(cfg, 10), 0);
     assert_int_equal(colo_config_set_page_size(cfg, 3000), COLO_E_CONFIG);
     assert_int_equal(colo_config_add_ram_block(cfg, "a", ram, 100), COLO_E_CONFIG);
     assert_int_equal(colo_config_set_max_vmstate(cfg, UINT64_MAX), COLO_E_CONFIG);
@@ -762,6 +1066,12 @@ int main(void)
         cmocka_unit_test(test_closed_connection_names_the_stage),
         cmocka_unit_test(test_applied_checkpoint_counts_when_its_ack_is_lost),
         cmocka_unit_test(test_connect_refused_and_accept_timeout),
+        cmocka_unit_test(test_silent_peer_does_not_delay_primary),
+        cmocka_unit_test(test_dripping_peer_does_not_delay_primary),
+        cmocka_unit_test(test_many_silent_peers_do_not_delay_primary),
+        cmocka_unit_test(test_handshake_deadline_is_absolute),
+        cmocka_unit_test(test_primary_handshake_deadline),
+        cmocka_unit_test(test_echo_refused),
         cmocka_unit_test(test_config_errors),
     };
 
