@@ -195,3 +195,9 @@ int colo_config_set_early_resume(struct colo_config *cfg, int enabled)
     cfg->early_resume = enabled != 0;
     return 0;
 }
+
+int colo_config_set_cache_overwrite(struct colo_config *cfg, int enabled)
+{
+    cfg->cache_overwrite = enabled != 0;
+    return 0;
+}

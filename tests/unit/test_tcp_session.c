@@ -633,6 +633,35 @@ static void test_connect_refused_and_accept_timeout(void **state)
     side_fini(&sd);
 }
 
+/* The public side of the cache check: the listener refuses a foreign file unless told. */
+static void test_listener_refuses_a_foreign_cache_file(void **state)
+{
+    struct side sec;
+    struct colo_listener *l = NULL;
+    char path[64] = "/tmp/colo-foreign-cache.XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a cache", 11), 11);
+    close(fd);
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_cache_path(sec.cfg, path), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), COLO_E_CACHE);
+    print_message("%s\n", colo_errormsg());
+    assert_non_null(strstr(colo_errormsg(), path));
+    assert_non_null(strstr(colo_errormsg(), "colo_config_set_cache_overwrite()"));
+    assert_null(l);
+    assert_int_equal(colo_config_set_cache_overwrite(sec.cfg, 1), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+    colo_listener_delete(&l);
+    /* the same process's cache: a later listener takes it without the option */
+    assert_int_equal(colo_config_set_cache_overwrite(sec.cfg, 0), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+    colo_listener_delete(&l);
+    unlink(path);
+    side_fini(&sec);
+}
+
 static void test_config_errors(void **state)
 {
     struct colo_config *cfg;
@@ -689,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_closed_connection_names_the_stage),
         cmocka_unit_test(test_applied_checkpoint_counts_when_its_ack_is_lost),
         cmocka_unit_test(test_connect_refused_and_accept_timeout),
+        cmocka_unit_test(test_listener_refuses_a_foreign_cache_file),
         cmocka_unit_test(test_config_errors),
     };
 
