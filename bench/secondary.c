@@ -187,8 +187,9 @@ static int verify_one(struct secondary *sec, const struct colo_session *s)
     seq = strtoull(p, &end, 10);
     vh = strtoull(end, &end, 16);
     if (seq != colo_session_seq(s)) {
-        snprintf(sec->err, sizeof(sec->err), "verify: the primary checked checkpoint %" PRIu64
-                 " but the secondary completed %" PRIu64, seq, colo_session_seq(s));
+        snprintf(sec->err, sizeof(sec->err), "verify: checkpoint numbers differ: the primary "
+                 "checked %" PRIu64 ", the secondary completed %" PRIu64, seq,
+                 colo_session_seq(s));
         return -1;
     }
     if (colo_session_vmstate(s, &state, &len) || bench_hash_page(state, len) != vh) {

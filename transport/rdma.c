@@ -266,15 +266,26 @@ static void crdma_close(void *opaque)
     free(s);
     if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL))
         return;
-    crdma_heartbeat_stop(c);
     pthread_mutex_lock(&c->lock);
     /*
      * The last messages (a goodbye) must reach the peer before the
      * disconnect, which travels another path and could overtake them: a
-     * send's completion means the peer acknowledged it.
+     * send's completion means the peer acknowledged it. Under loss that can
+     * take several retransmissions, so the wait is as long as the peer's own
+     * patience (its heartbeat deadline), and the probe keeps running
+     * meanwhile so that the peer does not give up on us first.
      */
-    if (!c->lost)
-        crdma_wait(c, sends_done, NULL, colo_deadline_after_ms(1000), "flushing the last messages");
+    if (!c->lost) {
+        uint32_t patience_ms = c->heartbeat_ms ? c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES
+                                               : CRDMA_CLOSE_FLUSH_MS;
+
+        c->closing = true;
+        crdma_wait(c, sends_done, NULL, colo_deadline_after_ms(patience_ms),
+                   "flushing the last messages");
+    }
+    pthread_mutex_unlock(&c->lock);
+    crdma_heartbeat_stop(c);
+    pthread_mutex_lock(&c->lock);
     c->tearing_down = true;
     if (!c->lost)
         colo_verbs->disconnect(c->id);

@@ -75,6 +75,8 @@ _Static_assert((CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS) * CRDMA_PROBE_SLOT <= CRD
 #define CRDMA_POLL_BATCH 32
 /* The peer is lost after this many heartbeat intervals without a word. */
 #define CRDMA_HEARTBEAT_MISSES 4
+/* Without a heartbeat, how long close waits for its last sends to be acknowledged. */
+#define CRDMA_CLOSE_FLUSH_MS 1000
 /* The heartbeat thread wakes (and probes) this many times an interval. */
 #define CRDMA_TICKS_PER_INTERVAL 4
 /* A waiter without a heartbeat still wakes this often to look at events. */
@@ -183,6 +185,7 @@ struct crdma_conn {
     bool busy_poll;
     bool lost;
     bool tearing_down;
+    bool closing;            /* close flushes the last sends: no RC heartbeat */
     int lost_err;
     char lost_reason[200];
     uint64_t last_rx_ns, last_tx_ns;

@@ -302,7 +302,7 @@ static void *heartbeat_main(void *arg)
             continue;
         }
         crdma_probe_send(c);
-        if (now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS)
+        if (!c->closing && now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS)
             crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT);
     }
     pthread_mutex_unlock(&c->lock);
