@@ -54,6 +54,7 @@ static const char usage[] =
     "                           peer is lost after 4 silent intervals)\n"
     "  -c, --cache PATH         secondary's RAM cache: a file or /dev/daxX.Y\n"
     "                           (default: a file in /dev/shm, removed at exit)\n"
+    "      --cache-overwrite    take over an existing --cache file that holds data\n"
     "  -V, --verify             check the secondary's guest RAM and cache after every\n"
     "                           checkpoint (hashes over the control connection)\n"
     "Output:\n"
@@ -84,6 +85,7 @@ enum {
     OPT_CSV,
     OPT_SAMPLES,
     OPT_PLOT,
+    OPT_CACHE_OVERWRITE,
 };
 
 static const char *const workload_names[] = {
@@ -230,7 +232,7 @@ static int check_combination(struct bench_options *o, bool dirty_given, FILE *er
     }
     if (o->listen)
         return 0; /* the rest comes from the primary */
-    if (o->cache_path && o->host) {
+    if ((o->cache_path || o->cache_overwrite) && o->host) {
         fprintf(err, "colo-rdma-bench: --cache belongs to the secondary: give it to "
                      "'colo-rdma-bench --listen --cache PATH' on the secondary's host\n");
         return -1;
@@ -324,6 +326,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         {"poll", required_argument, NULL, OPT_POLL},
         {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
         {"cache", required_argument, NULL, 'c'},
+        {"cache-overwrite", no_argument, NULL, OPT_CACHE_OVERWRITE},
         {"verify", no_argument, NULL, 'V'},
         {"per-checkpoint", no_argument, NULL, 'v'},
         {"json", required_argument, NULL, OPT_JSON},
@@ -355,6 +358,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         case OPT_HUGEPAGES: o->hugepages = true; break;
         case OPT_EARLY_RESUME: o->early_resume = true; break;
         case OPT_SAMPLES: o->samples = true; break;
+        case OPT_CACHE_OVERWRITE: o->cache_overwrite = true; break;
         case 'h': fputs(usage, out); return 1;
         case 'p':
         case 'P':

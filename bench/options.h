@@ -59,6 +59,7 @@ struct bench_options {
     char *replay_path;
     enum bench_tracking tracking;
     char *cache_path; /* secondary only; NULL: a file in /dev/shm */
+    bool cache_overwrite; /* secondary only: take over an existing --cache file */
     char *json_path;
     char *csv_path;
     char *plot_path;

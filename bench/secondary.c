@@ -106,6 +106,8 @@ static struct colo_config *make_config(struct secondary *sec, const char *transp
         ret = colo_config_set_page_size(cfg, sec->p.page_size);
     if (!ret)
         ret = colo_config_set_cache_path(cfg, sec->cache_path);
+    if (!ret)
+        ret = colo_config_set_cache_overwrite(cfg, sec->o->cache_overwrite);
     if (!ret && sec->p.vmstate_bytes > (64ull << 20))
         ret = colo_config_set_max_vmstate(cfg, sec->p.vmstate_bytes);
     if (!ret)

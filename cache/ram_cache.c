@@ -2,12 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "cache/cache_map.h"
 #include "cache/ram_cache.h"
 
@@ -20,6 +22,64 @@ struct colo_ram_cache {
     bool fsdax;
     size_t offset[COLO_RAM_BLOCKS_MAX];
 };
+
+/*
+ * The files this process made its RAM cache (created, or taken over), by
+ * device and inode: a later listener of the same process may reopen them
+ * without the overwrite option. The oldest is forgotten past the last slot.
+ */
+static struct {
+    dev_t dev;
+    ino_t ino;
+} ours[64];
+static size_t ours_next;
+static pthread_mutex_t ours_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool is_ours(const struct stat *st)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&ours_lock);
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]) && !found; i++)
+        found = ours[i].ino && ours[i].dev == st->st_dev && ours[i].ino == st->st_ino;
+    pthread_mutex_unlock(&ours_lock);
+    return found;
+}
+
+static void make_ours(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st))
+        return;
+    if (is_ours(&st))
+        return;
+    pthread_mutex_lock(&ours_lock);
+    ours[ours_next].dev = st.st_dev;
+    ours[ours_next].ino = st.st_ino;
+    ours_next = (ours_next + 1) % (sizeof(ours) / sizeof(ours[0]));
+    pthread_mutex_unlock(&ours_lock);
+}
+
+/*
+ * An existing plain file with data in it is somebody's: unless this process
+ * made it its cache before, or the caller allowed overwriting, it is refused
+ * before a byte of it changes. An empty one holds nothing to lose.
+ */
+static int check_existing(const char *path, const struct stat *st, unsigned flags)
+{
+    if (st->st_size == 0 || is_ours(st))
+        return 0;
+    if (!(flags & COLO_CACHE_OVERWRITE))
+        return colo_err(COLO_E_CACHE,
+                        "RAM cache %s: the file exists and holds %lld bytes this process did "
+                        "not write: not overwriting it (remove it, choose another path, or "
+                        "allow it with colo_config_set_cache_overwrite())",
+                        path, (long long)st->st_size);
+    colo_log(COLO_LOG_INFO, "RAM cache %s: overwriting an existing file of %lld bytes "
+             "(colo_config_set_cache_overwrite)", path, (long long)st->st_size);
+    return 0;
+}
 
 static size_t align_up(size_t v, size_t a)
 {
@@ -59,7 +119,7 @@ static int reserve_file(int fd, const char *path, size_t need, off_t orig_size, 
                     strerror(err));
 }
 
-int colo_ram_cache_open(const char *path, const struct colo_ram_layout *layout,
+int colo_ram_cache_open(const char *path, const struct colo_ram_layout *layout, unsigned flags,
                         struct colo_ram_cache **out)
 {
     struct colo_ram_cache *c;
@@ -105,6 +165,9 @@ int colo_ram_cache_open(const char *path, const struct colo_ram_layout *layout,
     }
     if (S_ISREG(st.st_mode)) {
         c->kind = "file";
+        ret = created ? 0 : check_existing(path, &st, flags);
+        if (ret)
+            goto out_close;
         ret = reserve_file(c->fd, path, need, st.st_size, created);
         if (ret) {
             created = false; /* reserve_file removed it */
@@ -129,6 +192,8 @@ int colo_ram_cache_open(const char *path, const struct colo_ram_layout *layout,
     ret = colo_cache_map_new(c->fd, need, &c->map);
     if (ret)
         goto out_close;
+    if (S_ISREG(st.st_mode))
+        make_ours(c->fd);
     *out = c;
     return 0;
 

@@ -18,12 +18,18 @@
 
 struct colo_ram_cache;
 
+/* colo_ram_cache_open flags: take over an existing plain file with data in it. */
+#define COLO_CACHE_OVERWRITE 1u
+
 /*
  * Opens (creating or extending a plain file) the cache for layout. Refuses a
  * path that is too small, not writable or on a file system without room,
- * before anything is mapped, and leaves no file it created behind.
+ * before anything is mapped, and leaves no file it created behind. An
+ * existing plain file that holds data is refused unless this process made
+ * it its cache before or flags has COLO_CACHE_OVERWRITE (a device-DAX
+ * device is dedicated to its use by its namespace and always taken).
  */
-int colo_ram_cache_open(const char *path, const struct colo_ram_layout *layout,
+int colo_ram_cache_open(const char *path, const struct colo_ram_layout *layout, unsigned flags,
                         struct colo_ram_cache **out);
 void colo_ram_cache_close(struct colo_ram_cache **c);
 

@@ -212,3 +212,9 @@ int colo_config_set_pipelined(struct colo_config *cfg, int enabled)
     cfg->pipelined = enabled != 0;
     return 0;
 }
+
+int colo_config_set_cache_overwrite(struct colo_config *cfg, int enabled)
+{
+    cfg->cache_overwrite = enabled != 0;
+    return 0;
+}

@@ -43,6 +43,7 @@ struct colo_config {
         uint64_t length;
     } blocks[COLO_RAM_BLOCKS_MAX];
     char *cache_path;
+    bool cache_overwrite;
     uint64_t max_vmstate;
     struct colo_secondary_ops ops;
     void *opaque;

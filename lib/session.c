@@ -285,7 +285,8 @@ int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
                        "colo_config_add_ram_block()");
     /* The cache is checked before anyone connects: a bad path fails here. */
     if (!ret)
-        ret = colo_ram_cache_open(l->cfg->cache_path, &l->layout, &l->cache);
+        ret = colo_ram_cache_open(l->cfg->cache_path, &l->layout,
+                                  l->cfg->cache_overwrite ? COLO_CACHE_OVERWRITE : 0, &l->cache);
     if (!ret)
         ret = l->be->listen(l->cfg, &l->be_listener);
     if (ret) {

@@ -114,9 +114,19 @@ int colo_config_add_ram_block(struct colo_config *cfg, const char *name, void *h
                               uint64_t length);
 /* Guest page size, default 4096 (a power of two, 4096..1 GiB). */
 int colo_config_set_page_size(struct colo_config *cfg, uint32_t page_size);
-/* Secondary: where the RAM cache lives: a plain file (created or extended)
- * or a device-DAX character device /dev/daxX.Y. */
+/*
+ * Secondary: where the RAM cache lives: a plain file (created or extended)
+ * or a device-DAX character device /dev/daxX.Y. An existing file that holds
+ * data is refused (COLO_E_CACHE, naming the path) unless this process made
+ * it its cache before (an earlier listener) or colo_config_set_cache_overwrite()
+ * allows it: a mistyped path never destroys somebody's file. An empty file
+ * is taken; a device-DAX device always is (its namespace dedicates it).
+ */
 int colo_config_set_cache_path(struct colo_config *cfg, const char *path);
+/* Secondary (since 0.4): take over an existing cache file with data in it
+ * (its contents are never trusted: only a validated checkpoint's pages are
+ * applied). Off by default. */
+int colo_config_set_cache_overwrite(struct colo_config *cfg, int enabled);
 /* Secondary: the largest device state it accepts (default 64 MiB). */
 int colo_config_set_max_vmstate(struct colo_config *cfg, uint64_t max_bytes);
 
@@ -278,7 +288,13 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
  */
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats);
 
-/* Secondary: the cache mapping of one RAM block (for verification). */
+/*
+ * Secondary: the cache mapping of one RAM block (for verification). After
+ * a failed checkpoint the cache may hold pages of it (those that arrived
+ * before the failure): they are never applied to the guest RAM, which stays
+ * at the last completed checkpoint, but the cache no longer equals it in
+ * those pages until the next checkpoint that lists them completes.
+ */
 int colo_session_cache_block(const struct colo_session *s, uint32_t block, const void **addr,
                              uint64_t *len);
 /*

@@ -85,6 +85,10 @@ static void test_everything(void **state)
     assert_string_equal(o.replay_path, "rec.txt");
     bench_options_free(&o);
     assert_int_equal(parse(&o, "--listen", "--cache", "/dev/dax0.0", "-P", "0", NULL), 0);
+    assert_false(o.cache_overwrite);
+    bench_options_free(&o);
+    assert_int_equal(parse(&o, "--listen", "--cache", "/tmp/c", "--cache-overwrite", NULL), 0);
+    assert_true(o.cache_overwrite);
     bench_options_free(&o);
     assert_int_equal(parse(&o, "--help", NULL), 1);
     bench_options_free(&o);

@@ -45,7 +45,7 @@ void fuzz_ram_init(struct fuzz_ram *r)
     fd = mkstemp(path);
     FUZZ_CHECK(fd >= 0);
     close(fd);
-    if (colo_ram_cache_open(path, &r->layout, &r->cache)) {
+    if (colo_ram_cache_open(path, &r->layout, 0, &r->cache)) {
         fprintf(stderr, "fuzz: RAM cache %s: %s\n", path, colo_errormsg());
         unlink(path);
         abort();

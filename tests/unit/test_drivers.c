@@ -72,7 +72,7 @@ static int setup(void **state)
     memset(calls, 0, sizeof(calls));
     if (colo_ram_layout_init(&fx->layout, 4096) ||
         colo_ram_layout_add(&fx->layout, "pc.ram", guest, sizeof(guest)) ||
-        colo_ram_cache_open(cache_path, &fx->layout, &fx->cache))
+        colo_ram_cache_open(cache_path, &fx->layout, 0, &fx->cache))
         return -1;
     memset(colo_ram_cache_block(fx->cache, 0), 0x5a, sizeof(guest));
     fx->conn = mock_conn_new();
@@ -286,7 +286,7 @@ static void test_list_over_several_chunks(void **state)
     close(fd);
     assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(&l, "pc.ram", ram, (uint64_t)N * 4096), 0);
-    assert_int_equal(colo_ram_cache_open(path, &l, &cache), 0);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &cache), 0);
     memset(colo_ram_cache_block(cache, 0), 0x77, (size_t)N * 4096);
     colo_stream_set_ram(fx->in, &l, cache);
     colo_secondary_fini(&fx->sec);

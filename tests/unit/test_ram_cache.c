@@ -60,7 +60,7 @@ static void test_file_cache_persist_and_apply(void **state)
 
     layout(&l);
     path_in_dir(path, sizeof(path), "cache");
-    assert_int_equal(colo_ram_cache_open(path, &l, &c), 0);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), 0);
     assert_string_equal(colo_ram_cache_kind(c), "file");
     assert_false(colo_ram_cache_is_fsdax(c));
     assert_int_equal(stat(path, &st), 0);
@@ -93,7 +93,7 @@ static void test_file_cache_persist_and_apply(void **state)
 
     /* an existing, larger file is reused */
     assert_int_equal(truncate(path, 1 << 20), 0);
-    assert_int_equal(colo_ram_cache_open(path, &l, &c), 0);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), 0);
     colo_ram_cache_close(&c);
 }
 
@@ -104,12 +104,12 @@ static void test_refuses_bad_paths(void **state)
     char path[128];
 
     layout(&l);
-    assert_int_equal(colo_ram_cache_open(NULL, &l, &c), COLO_E_CONFIG);
-    assert_int_equal(colo_ram_cache_open(dir, &l, &c), COLO_E_CACHE); /* a directory */
+    assert_int_equal(colo_ram_cache_open(NULL, &l, 0, &c), COLO_E_CONFIG);
+    assert_int_equal(colo_ram_cache_open(dir, &l, 0, &c), COLO_E_CACHE); /* a directory */
     assert_non_null(strstr(colo_errormsg(), "cannot open for writing"));
     path_in_dir(path, sizeof(path), "missing/cache");
-    assert_int_equal(colo_ram_cache_open(path, &l, &c), COLO_E_CACHE);
-    assert_int_equal(colo_ram_cache_open("/dev/null", &l, &c), COLO_E_CACHE);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), COLO_E_CACHE);
+    assert_int_equal(colo_ram_cache_open("/dev/null", &l, 0, &c), COLO_E_CACHE);
     assert_null(c);
 }
 
@@ -127,17 +127,68 @@ static void test_no_room_leaves_nothing_behind(void **state)
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     small.rlim_max = old.rlim_max;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-    assert_int_equal(colo_ram_cache_open(path, &l, &c), COLO_E_CACHE);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), COLO_E_CACHE);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     assert_non_null(strstr(colo_errormsg(), "no room"));
     assert_int_equal(access(path, F_OK), -1); /* the file it created is gone */
     assert_null(c);
 }
 
+/*
+ * An existing file with data in it that this process did not make is not
+ * taken over without a word: refused with the path and the option to name,
+ * its bytes untouched.
+ */
+static void test_refuses_a_foreign_file(void **state)
+{
+    struct colo_ram_layout l;
+    struct colo_ram_cache *c = NULL;
+    char path[128], buf[16] = {0};
+    struct stat st;
+    FILE *f;
+
+    layout(&l);
+    path_in_dir(path, sizeof(path), "someone-elses");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite("precious data", 1, 13, f), 13);
+    fclose(f);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), COLO_E_CACHE);
+    print_message("%s\n", colo_errormsg());
+    assert_non_null(strstr(colo_errormsg(), path));
+    assert_non_null(strstr(colo_errormsg(), "colo_config_set_cache_overwrite"));
+    assert_null(c);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 13);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(buf, 1, 13, f), 13);
+    fclose(f);
+    assert_string_equal(buf, "precious data");
+    /* allowed explicitly, it is taken over */
+    assert_int_equal(colo_ram_cache_open(path, &l, COLO_CACHE_OVERWRITE, &c), 0);
+    assert_true((size_t)colo_ram_cache_size(c) >= sizeof(guest0) + sizeof(guest1));
+    colo_ram_cache_close(&c);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), 0); /* now this process's */
+    colo_ram_cache_close(&c);
+
+    /* an existing empty file (mkstemp's) holds nothing to lose: taken */
+    path_in_dir(path, sizeof(path), "empty");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), 0);
+    colo_ram_cache_close(&c);
+    /* and once this process made it its cache, a later listener may reopen it */
+    assert_int_equal(colo_ram_cache_open(path, &l, 0, &c), 0);
+    colo_ram_cache_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_cache_persist_and_apply),
+        cmocka_unit_test(test_refuses_a_foreign_file),
         cmocka_unit_test(test_refuses_bad_paths),
         cmocka_unit_test(test_no_room_leaves_nothing_behind),
     };

@@ -54,7 +54,7 @@ static int setup_timeout(void **state, uint32_t timeout_ms)
     memset(guest, 0, sizeof(guest));
     if (colo_ram_layout_init(&fx->layout, 4096) ||
         colo_ram_layout_add(&fx->layout, "pc.ram", guest, sizeof(guest)) ||
-        colo_ram_cache_open(fx->cache_path, &fx->layout, &fx->cache) ||
+        colo_ram_cache_open(fx->cache_path, &fx->layout, 0, &fx->cache) ||
         colo_tcp_listen("127.0.0.1", 0, &fx->l) ||
         colo_tcp_connect("127.0.0.1", colo_tcp_listener_port(fx->l), 2000, &fx->peer) ||
         colo_tcp_accept(fx->l, timeout_ms, timeout_ms, &fx->in))
@@ -190,6 +190,28 @@ static void test_bad_frame_is_not_a_dirty_list_error(void **state)
     assert_null(strstr(colo_errormsg(), "dirty"));
 }
 
+/*
+ * Pages of a checkpoint that then fails stay in the cache (documented): the
+ * guest RAM is untouched, the cache differs from it in those pages.
+ */
+static void test_failed_checkpoint_pages_stay_in_the_cache(void **state)
+{
+    struct fixture *fx = *state;
+    uint8_t page[4096];
+    long ms;
+
+    memset(page, 0xc3, sizeof(page));
+    memset(colo_ram_cache_block(fx->cache, 0), 0, sizeof(guest));
+    put_msg(fx, COLO_CMD_CHECKPOINT_REQUEST, 1);
+    put_frame(fx, 0x50414745u, 0, 3, 1);
+    colo_stream_put_buffer(fx->peer, page, sizeof(page));
+    put_frame(fx, 0x50414745u, 0, 9, 1); /* outside the 8-page block */
+    assert_int_equal(serve(fx, &ms), COLO_E_PROTOCOL);
+    assert_int_equal(colo_ram_cache_block(fx->cache, 0)[3 * 4096 + 5], 0xc3);
+    for (size_t i = 0; i < sizeof(guest); i++)
+        assert_int_equal(guest[i], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +220,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_short_frame_then_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_frame_then_silence, setup_short, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frame_is_not_a_dirty_list_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_checkpoint_pages_stay_in_the_cache, setup,
                                         teardown),
     };
 

@@ -531,17 +531,17 @@ static void test_timeout_names_what_was_awaited(void **state)
     int ret;
 
     side_init(&sec, "127.0.0.1", 0, block_len);
-    assert_int_equal(colo_config_set_timeout_ms(sec.cfg, 300), 0);
+    assert_int_equal(colo_config_set_timeout_ms(sec.cfg, 1000), 0);
     start_secondary(&t, &sec, 1);
     side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
     assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
     assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), 0);
-    /* the primary now stays silent: the secondary gives up after 300 ms */
+    /* the primary now stays silent: the secondary gives up after 1000 ms */
     pthread_join(t.tid, NULL);
     print_message("secondary: %s\n", t.msg);
     assert_int_equal(t.last_ret, COLO_E_PEER_LOST);
     assert_true(t.served == 1);
-    assert_non_null(strstr(t.msg, "checkpoint 2 failed: tcp: nothing from the peer for 300 ms "
+    assert_non_null(strstr(t.msg, "checkpoint 2 failed: tcp: nothing from the peer for 1000 ms "
                                   "while the secondary waited for checkpoint-request"));
     /* the primary's next checkpoint meets the closed connection, and says where */
     ret = colo_primary_checkpoint(p, &run, 1, "s", 1, NULL);
@@ -557,7 +557,7 @@ static void test_timeout_names_what_was_awaited(void **state)
 
 static int slow_load(void *opaque, const void *state, uint64_t len)
 {
-    usleep(700 * 1000);
+    usleep(2500 * 1000);
     return 0;
 }
 
@@ -574,12 +574,12 @@ static void test_primary_timeout_names_vmstate_loaded(void **state)
     assert_int_equal(colo_config_set_secondary_ops(sec.cfg, &slow, NULL), 0);
     start_secondary(&t, &sec, 1);
     side_init(&pri, "127.0.0.1", colo_listener_port(t.l), block_len);
-    assert_int_equal(colo_config_set_timeout_ms(pri.cfg, 200), 0);
+    assert_int_equal(colo_config_set_timeout_ms(pri.cfg, 2000), 0);
     assert_int_equal(colo_primary_connect(pri.cfg, &p), 0);
     assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), COLO_E_PEER_LOST);
     print_message("primary: %s\n", colo_errormsg());
     assert_non_null(strstr(colo_errormsg(), "checkpoint 1 failed: tcp: nothing from the peer "
-                                            "for 200 ms while the primary waited for "
+                                            "for 2000 ms while the primary waited for "
                                             "vmstate-loaded"));
     colo_session_close(&p);
     stop_secondary(&t);
@@ -1004,6 +1004,35 @@ static void test_echo_refused(void **state)
     side_fini(&sec);
 }
 
+/* The public side of the cache check: the listener refuses a foreign file unless told. */
+static void test_listener_refuses_a_foreign_cache_file(void **state)
+{
+    struct side sec;
+    struct colo_listener *l = NULL;
+    char path[64] = "/tmp/colo-foreign-cache.XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a cache", 11), 11);
+    close(fd);
+    side_init(&sec, "127.0.0.1", 0, block_len);
+    assert_int_equal(colo_config_set_cache_path(sec.cfg, path), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), COLO_E_CACHE);
+    print_message("%s\n", colo_errormsg());
+    assert_non_null(strstr(colo_errormsg(), path));
+    assert_non_null(strstr(colo_errormsg(), "colo_config_set_cache_overwrite()"));
+    assert_null(l);
+    assert_int_equal(colo_config_set_cache_overwrite(sec.cfg, 1), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+    colo_listener_delete(&l);
+    /* the same process's cache: a later listener takes it without the option */
+    assert_int_equal(colo_config_set_cache_overwrite(sec.cfg, 0), 0);
+    assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+    colo_listener_delete(&l);
+    unlink(path);
+    side_fini(&sec);
+}
+
 static void test_config_errors(void **state)
 {
     struct colo_config *cfg;
@@ -1072,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_handshake_deadline_is_absolute),
         cmocka_unit_test(test_primary_handshake_deadline),
         cmocka_unit_test(test_echo_refused),
+        cmocka_unit_test(test_listener_refuses_a_foreign_cache_file),
         cmocka_unit_test(test_config_errors),
     };
 
