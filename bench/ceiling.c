@@ -68,7 +68,7 @@ void bench_ceiling_judge(struct bench_ceiling *c, const char *transport, double 
     if (c->reliable)
         return;
     snprintf(c->reason, sizeof(c->reason),
-             "the page push ran at %.2fx its ceiling (%s %.4f GB/s), above %.2f: that ceiling "
+             "the page push ran at %.3fx its ceiling (%s %.4f GB/s), above %.2f: that ceiling "
              "did not bound this path (%s), so the ratio is no result",
              c->ratio, c->source, c->gbytes, BENCH_LIMIT_SLACK,
              !strcmp(c->source, "ib_write_bw")

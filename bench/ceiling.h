@@ -66,6 +66,8 @@ struct bench_ceiling {
     char perftest_note[192]; /* its command line shape, or why it failed */
     double pump_gbytes;      /* the bench's own raw pump of this transport */
     char pump_note[192];     /* what it did, or why it failed */
+    double pump_paired;      /* median over the checkpoints of the library's rate over
+                                the pump's for the same runs just after; 0: none */
     /* set by bench_ceiling_judge */
     double gbytes;           /* the ceiling: the lower of the measured ones */
     const char *source;      /* "ib_write_bw", "verbs pump", "socket pump", or NULL */

@@ -45,6 +45,8 @@ struct primary {
     const char *host;        /* the secondary's address: the path the pumps take */
     double rdma_lat_us;      /* ib_send_lat one-way: 0 unknown, <0 failed */
     double tcp_lat_us;       /* tcp ping-pong one-way: 0 unknown, <0 failed */
+    uint64_t *paired;        /* this run: pump time / page push time, ppm, per checkpoint */
+    size_t npaired;
     char line[BENCH_CONTROL_LINE_MAX];
     char err[1024];
     bool progress;           /* stderr is a terminal */
@@ -344,9 +346,15 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
                 print_checkpoint(&st, w.nruns);
         }
         /* the ceiling: the same runs again through the raw pump, outside the timing */
-        if (*pump && bench_pump_push(*pump, w.runs, w.nruns, i >= o->warmup, r->limit.pump_note,
-                                     sizeof(r->limit.pump_note)))
-            bench_pump_close(pump);
+        if (*pump) {
+            uint64_t pns = 0;
+
+            if (bench_pump_push(*pump, w.runs, w.nruns, i >= o->warmup, &pns,
+                                r->limit.pump_note, sizeof(r->limit.pump_note)))
+                bench_pump_close(pump);
+            else if (i >= o->warmup && st.pages_ns && pr->npaired < o->checkpoints)
+                pr->paired[pr->npaired++] = pns * 1000000 / st.pages_ns;
+        }
         if (o->verify) {
             /* The secondary answers over the control connection; a fault of
              * the link stalls it too, so the session is watched meanwhile. */
@@ -437,6 +445,12 @@ static void ceilings_for(struct primary *pr, struct bench_run *r, const struct b
         snprintf(c->perftest_note, sizeof(c->perftest_note), "not measured (--no-ceilings)");
         bench_run_judge(r);
         return;
+    }
+    if (pr->npaired) {
+        struct bench_summary sum;
+
+        bench_summarize(pr->paired, pr->npaired, &sum);
+        c->pump_paired = sum.median / 1e6;
     }
     if (pump) {
         bench_pump_result(pump, &res);
@@ -542,6 +556,7 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
         return end_run(pr, r, true);
     }
     pump = open_pump(pr, r);
+    pr->npaired = 0;
     ret = checkpoints(pr, s, r, o->dirty[di], &cpu, &pump);
     colo_session_close(&s);
     colo_config_delete(&cfg);
@@ -576,9 +591,10 @@ static int prepare(struct primary *pr)
         return -1;
     pr->vmstate = malloc(o->vmstate_bytes ? o->vmstate_bytes : 1);
     pr->page_hashes = malloc((o->ram_bytes / o->blocks / o->page_size) * sizeof(uint64_t));
+    pr->paired = malloc((size_t)o->checkpoints * sizeof(*pr->paired));
     pr->nruns = (size_t)o->ntransports * o->ndirty;
     pr->runs = calloc(pr->nruns, sizeof(*pr->runs));
-    if (!pr->vmstate || !pr->page_hashes || !pr->runs) {
+    if (!pr->vmstate || !pr->page_hashes || !pr->runs || !pr->paired) {
         snprintf(pr->err, sizeof(pr->err), "out of memory");
         return -1;
     }
@@ -667,6 +683,7 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
         bench_run_free(&pr.runs[i]);
     free(pr.runs);
     free(pr.vmstate);
+    free(pr.paired);
     free(pr.page_hashes);
     bench_ram_free(&pr.ram, o->ram_bytes);
     bench_replay_free(&pr.replay);

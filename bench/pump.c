@@ -42,7 +42,7 @@ int bench_pump_open(struct bench_pump **pp, const char *transport,
 }
 
 int bench_pump_push(struct bench_pump *pm, const struct colo_dirty_run *runs, size_t nruns,
-                    bool timed, char *note, size_t len)
+                    bool timed, uint64_t *ns, char *note, size_t len)
 {
     uint64_t writes = 0, bytes = 0, t0 = bench_pump_now_ns(), t1;
 
@@ -51,6 +51,8 @@ int bench_pump_push(struct bench_pump *pm, const struct colo_dirty_run *runs, si
     t1 = bench_pump_now_ns();
     if (pm->ops->settle && pm->ops->settle(pm->impl, note, len))
         return -1;
+    if (ns)
+        *ns = t1 - t0;
     if (!timed)
         return 0;
     for (size_t i = 0; i < nruns; i++)

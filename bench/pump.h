@@ -56,9 +56,12 @@ struct bench_pump;
 int bench_pump_open(struct bench_pump **pp, const char *transport,
                     const struct bench_rdma_dev *d, const char *host,
                     const struct bench_pump_params *p, char *note, size_t len);
-/* Pushes one checkpoint's runs; timed ones count in the result. 0, or -1 (note). */
+/*
+ * Pushes one checkpoint's runs; timed ones count in the result. *ns (if not
+ * NULL): this push's time. 0, or -1 (note).
+ */
 int bench_pump_push(struct bench_pump *pm, const struct colo_dirty_run *runs, size_t nruns,
-                    bool timed, char *note, size_t len);
+                    bool timed, uint64_t *ns, char *note, size_t len);
 void bench_pump_result(const struct bench_pump *pm, struct bench_pump_result *res);
 /* "verbs pump: 50 checkpoints, 12000 WRITEs of 4363 bytes on average, events" */
 void bench_pump_describe(const struct bench_pump *pm, char *buf, size_t len);

@@ -8,8 +8,8 @@
 #include "bench/report.h"
 
 const char bench_emulation_sentence[] =
-    "absolute times favour tcp here, because the RDMA device (rxe) is itself software that\n"
-    "                   runs on the same emulated CPUs as the bench, so RDMA saves no CPU work.";
+    "absolute times favour tcp here: the RDMA device (rxe) is itself software, run by\n"
+    "                   the same emulated CPUs as the bench, so RDMA saves them no work.";
 
 static const char rule[] =
     "---------------------------------------------------------------------------------------\n";
@@ -147,6 +147,9 @@ static void ceiling_lines(FILE *out, const struct bench_run *r)
     if (c->pump_gbytes > 0)
         fprintf(out, " ceiling    %s %.4f GB/s (%s)\n", rdma ? "verbs pump" : "socket pump",
                 c->pump_gbytes, c->pump_note);
+    if (c->pump_paired > 0)
+        fprintf(out, " paired     checkpoint by checkpoint, the page push ran at a median %.2fx "
+                     "the pump's rate for the same runs\n", c->pump_paired);
     else
         fprintf(out, " ceiling    %s: %s\n", rdma ? "verbs pump" : "socket pump",
                 c->pump_note[0] ? c->pump_note : "not measured");
@@ -221,7 +224,7 @@ void bench_report_table(FILE *out, const struct bench_env *env, const struct ben
                  "process, getrusage; times in us; GB/s: page push)\n",
             100 * (BENCH_LIMIT_SLACK - 1));
     if (env->rdma_soft)
-        fprintf(out, " Under emulation %s\n", bench_emulation_sentence);
+        fprintf(out, " Emulation:        %s\n", bench_emulation_sentence);
     fputs(rule, out);
 }
 
@@ -317,6 +320,8 @@ static void json_limit(FILE *f, const struct bench_run *r)
     json_num_or_null(f, c->pump_gbytes > 0, c->pump_gbytes);
     fprintf(f, ", \"pump\": ");
     json_str_or_null(f, c->pump_note);
+    fprintf(f, ", \"pump_paired_median_ratio\": ");
+    json_num_or_null(f, c->pump_paired > 0, c->pump_paired);
     fprintf(f, "},\n     \"latency_one_way_us\": ");
     json_num_or_null(f, lhave, l->one_way_us);
     fprintf(f, ", \"latency_source\": ");
