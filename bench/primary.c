@@ -545,6 +545,10 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
         not_run(pr, r, false, "the secondary's answer to 'run' is malformed");
         return -1;
     }
+    /* the pump is built (and its memory registered) before the session exists, so that
+     * its setup never stalls a session whose heartbeat already runs */
+    pump = open_pump(pr, r);
+    pr->npaired = 0;
     cfg = make_config(pr, r->transport, host, (uint16_t)port);
     ret = cfg ? colo_primary_connect(cfg, &s) : -1;
     if (ret) {
@@ -553,10 +557,9 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
                      "%u: %s", r->transport, port, colo_errormsg());
         not_run(pr, r, bench_transport_unavailable(ret), pr->err);
         colo_config_delete(&cfg);
+        bench_pump_close(&pump);
         return end_run(pr, r, true);
     }
-    pump = open_pump(pr, r);
-    pr->npaired = 0;
     ret = checkpoints(pr, s, r, o->dirty[di], &cpu, &pump);
     colo_session_close(&s);
     colo_config_delete(&cfg);
