@@ -73,7 +73,7 @@ struct bench_ceiling {
     const char *source;      /* "ib_write_bw", "verbs pump", "socket pump", or NULL */
     double ratio;            /* page push / ceiling (0 without a ceiling) */
     bool reliable;           /* ratio <= BENCH_LIMIT_SLACK */
-    char reason[320];        /* why unreliable, or why there is no ceiling */
+    char reason[400];        /* why unreliable, or why there is no ceiling */
 };
 
 /*

@@ -68,6 +68,8 @@ static void test_judge_rdma(void **state)
     assert_false(c.reliable);
     assert_non_null(strstr(c.reason, "1.220x its ceiling (ib_write_bw 0.0400 GB/s)"));
     assert_non_null(strstr(c.reason, "busy-polls"));
+    assert_non_null(strstr(c.reason, "; the other ceiling (verbs pump 0.0500 GB/s) was not "
+                                     "beaten"));
     /* only one measured */
     c = (struct bench_ceiling){.pump_gbytes = 0.05};
     snprintf(c.perftest_note, sizeof(c.perftest_note), "ib_write_bw not installed");
