@@ -81,6 +81,8 @@ void bench_rdma_dev_detect(struct bench_rdma_dev *d)
         return;
     }
     d->present = true;
+    /* soft-RoCE and soft-iWARP: the "device" is the kernel, on the bench's own CPUs */
+    d->soft = !strncmp(d->name, "rxe", 3) || !strncmp(d->name, "siw", 3);
     device_info(d);
 }
 
@@ -100,7 +102,7 @@ static uint16_t free_port(void)
     return port ? port : 18517;
 }
 
-static int parse_bw(const char *out, double *gbits)
+int bench_parse_write_bw(const char *out, double *gbits)
 {
     const char *hdr = strstr(out, "#bytes");
     const char *nl = hdr ? strchr(hdr, '\n') : NULL;
@@ -108,8 +110,8 @@ static int parse_bw(const char *out, double *gbits)
     double peak, avg;
 
     if (!nl || sscanf(nl + 1, " %" SCNu64 " %" SCNu64 " %lf %lf", &bytes, &iters, &peak,
-                      &avg) != 4)
-        return -1;
+                      &avg) != 4 || !(avg > 0))
+        return -1; /* perftest prints 0 when its measurement broke */
     *gbits = avg;
     return 0;
 }
@@ -142,36 +144,45 @@ static int perftest_pair(const struct bench_rdma_dev *d, char **srv, char **cli,
     }
     /* the server needs a moment to listen; the client fails fast until it does */
     for (int attempt = 0; attempt < 20 && ret; attempt++) {
+        bool ran;
+
         usleep(200000);
         free(out);
         out = NULL;
-        if (bench_run(cli, 60000, &out) == 0 && out && !parse(out, v))
+        ran = bench_run(cli, 60000, &out) == 0;
+        if (ran && out && !parse(out, v))
             ret = 0;
+        else if (ran)
+            break; /* it ran but reported nothing usable: the server is gone too */
     }
     bench_stop(server, 5000);
     if (ret)
-        snprintf(note, len, "%s on %s failed", prog, d->name);
+        snprintf(note, len, "%s on %s failed or reported no figure", prog, d->name);
     free(out);
     return ret;
 }
 
-int bench_limit_measure(const struct bench_rdma_dev *d, uint64_t msg_size, uint64_t total,
+int bench_limit_measure(const struct bench_rdma_dev *d, const struct bench_write_bw_shape *s,
                         double *gbytes_per_s, char *note, size_t len)
 {
-    char size[24], iters[24], port[8];
-    char *srv[] = {"ib_write_bw", "-d", (char *)d->name, "-p", port, "-s", size, "-n", iters,
-                   "-F", "--report_gbits", NULL};
-    char *cli[] = {"ib_write_bw", "-d", (char *)d->name, "-p", port, "-s", size, "-n", iters,
-                   "-F", "--report_gbits", (char *)d->addr, NULL};
-    uint64_t n = msg_size ? total / msg_size : 0;
+    char size[24], depth[16], mod[16], list[16], dur[16], port[8];
+    /* -F: no cpufreq warning; BW average of the middle duration - 2 s (-f 1) */
+#define WRITE_BW_ARGS(...)                                                                  \
+    {"ib_write_bw", "-d", (char *)d->name, "-p", port, "-s", size, "-t", depth, "-Q", mod,   \
+     "-l", list, "-D", dur, "-f", "1", "--use_old_post_send", "-F", "--report_gbits",        \
+     __VA_ARGS__ NULL}
+    char *srv[] = WRITE_BW_ARGS();
+    char *cli[] = WRITE_BW_ARGS((char *)d->addr, );
+#undef WRITE_BW_ARGS
     double gbits = 0;
 
-    if (msg_size > (8u << 20))
-        msg_size = 8u << 20; /* perftest's largest message */
-    snprintf(size, sizeof(size), "%" PRIu64, msg_size ? msg_size : 4096);
-    snprintf(iters, sizeof(iters), "%" PRIu64, n < 5 ? 5 : n > 100000 ? 100000 : n);
+    snprintf(size, sizeof(size), "%" PRIu64, s->size);
+    snprintf(depth, sizeof(depth), "%" PRIu32, s->tx_depth);
+    snprintf(mod, sizeof(mod), "%" PRIu32, s->cq_mod);
+    snprintf(list, sizeof(list), "%" PRIu32, s->post_list);
+    snprintf(dur, sizeof(dur), "%" PRIu32, s->duration);
     snprintf(port, sizeof(port), "%u", free_port());
-    if (perftest_pair(d, srv, cli, parse_bw, &gbits, note, len))
+    if (perftest_pair(d, srv, cli, bench_parse_write_bw, &gbits, note, len))
         return -1;
     *gbytes_per_s = gbits / 8;
     return 0;
@@ -192,14 +203,15 @@ static int parse_lat(const char *out, double *us)
     return 0;
 }
 
-int bench_latency_measure(const struct bench_rdma_dev *d, double *one_way_us, char *note,
-                          size_t len)
+int bench_latency_measure(const struct bench_rdma_dev *d, bool events, double *one_way_us,
+                          char *note, size_t len)
 {
     char port[8];
+    /* without -e the last argument is the end of the list */
     char *srv[] = {"ib_send_lat", "-d", (char *)d->name, "-p", port, "-s", "64", "-n", "1000",
-                   "-F", NULL};
+                   "-F", events ? "-e" : NULL, NULL};
     char *cli[] = {"ib_send_lat", "-d", (char *)d->name, "-p", port, "-s", "64", "-n", "1000",
-                   "-F", (char *)d->addr, NULL};
+                   "-F", (char *)d->addr, events ? "-e" : NULL, NULL};
 
     snprintf(port, sizeof(port), "%u", free_port());
     return perftest_pair(d, srv, cli, parse_lat, one_way_us, note, len);

@@ -36,6 +36,8 @@ struct bench_options {
     bool busy_poll;
     uint32_t heartbeat_ms;
     bool samples;
+    bool no_ceilings;       /* skip ib_write_bw, the pumps and the latency figures */
+    uint32_t ceiling_duration; /* ib_write_bw -D seconds (>= 3) */
     char *host;
     uint16_t port;      /* bench control connection */
     uint16_t data_port; /* the library session on the secondary; 0 = ephemeral */

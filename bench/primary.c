@@ -18,6 +18,7 @@
 #include "bench/control.h"
 #include "bench/limit.h"
 #include "bench/plot.h"
+#include "bench/pump.h"
 #include "bench/ram.h"
 #include "bench/replay.h"
 #include "bench/report.h"
@@ -41,8 +42,11 @@ struct primary {
     char rdma_unavailable[512]; /* set when rdma cannot run here (memlock) */
     struct bench_run *runs;
     size_t nruns;
-    double *limits;          /* per dirty size: GB/s, 0 unknown, <0 failed */
-    double lat_us;           /* ib_send_lat one-way: 0 unknown, <0 failed */
+    const char *host;        /* the secondary's address: the path the pumps take */
+    double rdma_lat_us;      /* ib_send_lat one-way: 0 unknown, <0 failed */
+    double tcp_lat_us;       /* tcp ping-pong one-way: 0 unknown, <0 failed */
+    uint64_t *paired;        /* this run: pump time / page push time, ppm, per checkpoint */
+    size_t npaired;
     char line[BENCH_CONTROL_LINE_MAX];
     char err[1024];
     bool progress;           /* stderr is a terminal */
@@ -347,7 +351,7 @@ static int running_epoch(struct primary *pr, struct colo_session *s, struct benc
 
 /* Warm-up and timed checkpoints of one session. */
 static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_run *r,
-                       uint64_t dirty_pages, uint64_t *cpu_total)
+                       uint64_t dirty_pages, uint64_t *cpu_total, struct bench_pump **pump)
 {
     const struct bench_options *o = pr->o;
     struct bench_workload_params wp = {
@@ -417,6 +421,16 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
             if (o->per_checkpoint)
                 print_checkpoint(&st, w.nruns);
         }
+        /* the ceiling: the same runs again through the raw pump, outside the timing */
+        if (*pump) {
+            uint64_t pns = 0;
+
+            if (bench_pump_push(*pump, w.runs, w.nruns, i >= o->warmup, &pns,
+                                r->limit.pump_note, sizeof(r->limit.pump_note)))
+                bench_pump_close(pump);
+            else if (i >= o->warmup && st.pages_ns && pr->npaired < o->checkpoints)
+                pr->paired[pr->npaired++] = pns * 1000000 / st.pages_ns;
+        }
         if (o->verify) {
             /* The secondary answers over the control connection; a fault of
              * the link stalls it too, so the session is watched meanwhile. */
@@ -476,35 +490,103 @@ static int end_run(struct primary *pr, struct bench_run *r, bool failed)
     return 0;
 }
 
-/* ib_write_bw with this row's average run size and checkpoint size, once per dirty size. */
-static void limit_for(struct primary *pr, struct bench_run *r, unsigned dirty_index)
+/* One latency figure per transport, measured once; 0 none. */
+static double latency_for(struct primary *pr, bool rdma)
 {
-    double *l = &pr->limits[dirty_index];
-    double n = (double)r->samples.n;
+    double *l = rdma ? &pr->rdma_lat_us : &pr->tcp_lat_us;
+    char note[256];
 
-    if (*l == 0 && pr->dev.present && r->nruns && n > 0) {
+    if (*l == 0) {
+        if (rdma && !pr->dev.present)
+            *l = -1;
+        else if (rdma ? bench_latency_measure(&pr->dev, !pr->o->busy_poll, l, note, sizeof(note))
+                      : bench_tcp_pingpong(pr->host, pr->o->timeout_ms, l, note, sizeof(note)))
+            *l = -1;
+    }
+    return *l > 0 ? *l : 0;
+}
+
+/*
+ * The row's ceilings (see ceiling.h): the raw pump's figure, taken between
+ * the run's checkpoints, and for rdma ib_write_bw shaped like the bench's
+ * posts, right after the run; then the judgement.
+ */
+static void ceilings_for(struct primary *pr, struct bench_run *r, const struct bench_pump *pump)
+{
+    const struct bench_options *o = pr->o;
+    struct bench_ceiling *c = &r->limit;
+    bool rdma = !strcmp(r->transport, "rdma");
+    struct bench_pump_result res;
+
+    if (o->no_ceilings) {
+        snprintf(c->pump_note, sizeof(c->pump_note), "not measured (--no-ceilings)");
+        snprintf(c->perftest_note, sizeof(c->perftest_note), "not measured (--no-ceilings)");
+        bench_run_judge(r);
+        return;
+    }
+    if (pr->npaired) {
+        struct bench_summary sum;
+
+        bench_summarize(pr->paired, pr->npaired, &sum);
+        c->pump_paired = sum.median / 1e6;
+    }
+    if (pump) {
+        bench_pump_result(pump, &res);
+        if (res.checkpoints && res.gbytes > 0) {
+            c->pump_gbytes = res.gbytes;
+            bench_pump_describe(pump, c->pump_note, sizeof(c->pump_note));
+        } else {
+            snprintf(c->pump_note, sizeof(c->pump_note), "%s: no pages pushed",
+                     rdma ? "verbs pump" : "socket pump");
+        }
+    }
+    if (rdma && !pr->dev.present) {
+        snprintf(c->perftest_note, sizeof(c->perftest_note), "no RDMA device");
+    } else if (rdma && r->nruns) {
+        struct bench_write_bw_shape sh;
         double gb = 0;
 
-        if (bench_limit_measure(&pr->dev, r->bytes / r->nruns, (uint64_t)((double)r->bytes / n),
-                                &gb, r->limit_note, sizeof(r->limit_note)))
-            *l = -1;
-        else
-            *l = gb;
+        /* the runs are split at the chunk size, as the library splits them */
+        bench_write_bw_shape(r->bytes / r->nruns, o->page_size, o->ceiling_duration, &sh);
+        if (!bench_limit_measure(&pr->dev, &sh, &gb, c->perftest_note,
+                                 sizeof(c->perftest_note))) {
+            c->perftest_gbytes = gb;
+            snprintf(c->perftest_note, sizeof(c->perftest_note), "ib_write_bw ");
+            bench_write_bw_shape_str(&sh, c->perftest_note + strlen(c->perftest_note),
+                                     sizeof(c->perftest_note) - strlen(c->perftest_note));
+        }
     }
-    if (pr->lat_us == 0 && pr->dev.present) {
-        char note[160];
+    r->lat.one_way_us = latency_for(pr, rdma);
+    r->lat.source = rdma ? (o->busy_poll ? "ib_send_lat" : "ib_send_lat -e") : "tcp ping-pong";
+    bench_run_judge(r);
+}
 
-        if (bench_latency_measure(&pr->dev, &pr->lat_us, note, sizeof(note)))
-            pr->lat_us = -1;
-    }
-    if (pr->lat_us > 0)
-        r->lat_one_way_us = pr->lat_us;
-    if (*l > 0)
-        r->limit_gbytes = *l;
-    else if (!pr->dev.present)
-        snprintf(r->limit_note, sizeof(r->limit_note), "no RDMA device");
-    else if (!r->limit_note[0])
-        snprintf(r->limit_note, sizeof(r->limit_note), "ib_write_bw failed");
+/* The row's raw pump (pump.h), or NULL with the reason in the row's pump note. */
+static struct bench_pump *open_pump(struct primary *pr, struct bench_run *r)
+{
+    const struct bench_options *o = pr->o;
+    struct bench_ceiling *c = &r->limit;
+    bool rdma = !strcmp(r->transport, "rdma");
+    struct bench_pump_params pp = {.ram = pr->ram, .ram_bytes = o->ram_bytes,
+                                   .blocks = o->blocks, .page_size = o->page_size,
+                                   .busy_poll = o->busy_poll, .timeout_ms = o->timeout_ms};
+    struct bench_pump *pump = NULL;
+    struct bench_meminfo m;
+
+    if (o->no_ceilings)
+        return NULL;
+    bench_meminfo_read(&m);
+    if (m.available && m.available < o->ram_bytes + o->ram_bytes / 8)
+        snprintf(c->pump_note, sizeof(c->pump_note), "pump: not run, it needs a cache-sized "
+                 "buffer (%" PRIu64 " MiB) and MemAvailable is %" PRIu64 " MiB",
+                 o->ram_bytes >> 20, m.available >> 20);
+    else if (!rdma && !o->loopback)
+        snprintf(c->pump_note, sizeof(c->pump_note), "socket pump: only with --loopback "
+                 "(it needs both ends on the path)");
+    else
+        bench_pump_open(&pump, r->transport, &pr->dev, pr->host, &pp, c->pump_note,
+                        sizeof(c->pump_note));
+    return pump;
 }
 
 /* One transport and dirty size; -1 only when the control connection is lost. */
@@ -512,6 +594,7 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
 {
     const struct bench_options *o = pr->o;
     struct colo_session *s = NULL;
+    struct bench_pump *pump = NULL;
     struct colo_config *cfg;
     uint64_t cpu = 0;
     unsigned port;
@@ -540,6 +623,10 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
         not_run(pr, r, false, "the secondary's answer to 'run' is malformed");
         return -1;
     }
+    /* the pump is built (and its memory registered) before the session exists, so that
+     * its setup never stalls a session whose heartbeat already runs */
+    pump = open_pump(pr, r);
+    pr->npaired = 0;
     cfg = make_config(pr, r->transport, host, (uint16_t)port);
     ret = cfg ? colo_primary_connect(cfg, &s) : -1;
     if (ret) {
@@ -548,23 +635,30 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
                      "%u: %s", r->transport, port, colo_errormsg());
         not_run(pr, r, bench_transport_unavailable(ret), pr->err);
         colo_config_delete(&cfg);
+        bench_pump_close(&pump);
         return end_run(pr, r, true);
     }
-    ret = checkpoints(pr, s, r, o->dirty[di], &cpu);
+    ret = checkpoints(pr, s, r, o->dirty[di], &cpu, &pump);
     colo_session_close(&s);
     colo_config_delete(&cfg);
     if (ret)
         not_run(pr, r, false, pr->err);
-    if (end_run(pr, r, ret != 0))
+    if (end_run(pr, r, ret != 0)) {
+        bench_pump_close(&pump);
         return -1;
-    if (r->status != BENCH_RUN_OK)
+    }
+    if (r->status != BENCH_RUN_OK) {
+        bench_pump_close(&pump);
         return 0;
+    }
     r->cpu_primary_us = r->samples.n ? (double)cpu / (double)r->samples.n : 0;
     if (bench_run_summarize(r)) {
         not_run(pr, r, false, "out of memory for the summary");
+        bench_pump_close(&pump);
         return 0;
     }
-    limit_for(pr, r, di);
+    ceilings_for(pr, r, pump);
+    bench_pump_close(&pump);
     return 0;
 }
 
@@ -578,10 +672,10 @@ static int prepare(struct primary *pr)
         return -1;
     pr->vmstate = malloc(o->vmstate_bytes ? o->vmstate_bytes : 1);
     pr->page_hashes = malloc((o->ram_bytes / o->blocks / o->page_size) * sizeof(uint64_t));
+    pr->paired = malloc((size_t)o->checkpoints * sizeof(*pr->paired));
     pr->nruns = (size_t)o->ntransports * o->ndirty;
     pr->runs = calloc(pr->nruns, sizeof(*pr->runs));
-    pr->limits = calloc(o->ndirty, sizeof(*pr->limits));
-    if (!pr->vmstate || !pr->page_hashes || !pr->runs || !pr->limits) {
+    if (!pr->vmstate || !pr->page_hashes || !pr->runs || !pr->paired) {
         snprintf(pr->err, sizeof(pr->err), "out of memory");
         return -1;
     }
@@ -589,6 +683,7 @@ static int prepare(struct primary *pr)
     bench_kernel(pr->env.kernel, sizeof(pr->env.kernel));
     bench_rdma_dev_detect(&pr->dev);
     snprintf(pr->env.rdma, sizeof(pr->env.rdma), "%s", pr->dev.info);
+    pr->env.rdma_soft = pr->dev.soft;
     snprintf(pr->env.ram_kind, sizeof(pr->env.ram_kind), "%s",
              o->hugepages ? "huge pages (MAP_HUGETLB)" : "anonymous memory");
     snprintf(pr->env.tracking, sizeof(pr->env.tracking), "%s",
@@ -624,7 +719,7 @@ static int outputs(struct primary *pr)
 
 int bench_primary_main(const struct bench_options *o, const char *host, uint16_t port)
 {
-    struct primary pr = {.o = o, .ctl = {.fd = -1}, .env = {.o = o},
+    struct primary pr = {.o = o, .host = host, .ctl = {.fd = -1}, .env = {.o = o},
                          .sd = {.pagemap_fd = -1, .clear_fd = -1}};
     bool failed = false;
     int ret;
@@ -651,7 +746,7 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
         if (!ret && (bench_ctl_send(&pr.ctl, "quit") ||
                      bench_ctl_recv(&pr.ctl, pr.line, sizeof(pr.line))))
             ret = -1;
-        bench_report_table(stdout, pr.runs, pr.nruns);
+        bench_report_table(stdout, &pr.env, pr.runs, pr.nruns);
         fflush(stdout);
         if (outputs(&pr))
             failed = true;
@@ -668,8 +763,8 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
     for (size_t i = 0; i < pr.nruns && pr.runs; i++)
         bench_run_free(&pr.runs[i]);
     free(pr.runs);
-    free(pr.limits);
     free(pr.vmstate);
+    free(pr.paired);
     free(pr.page_hashes);
     bench_ram_free(&pr.ram, o->ram_bytes);
     bench_replay_free(&pr.replay);

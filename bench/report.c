@@ -7,6 +7,10 @@
 #include "bench/limit.h"
 #include "bench/report.h"
 
+const char bench_emulation_sentence[] =
+    "absolute times favour tcp here: the RDMA device (rxe) is itself software, run by\n"
+    "                   the same emulated CPUs as the bench, so RDMA saves them no work.";
+
 static const char rule[] =
     "---------------------------------------------------------------------------------------\n";
 
@@ -37,6 +41,12 @@ int bench_run_summarize(struct bench_run *r)
         if (bench_samples_summary(&r->samples, (enum bench_phase)p, &r->phase[p]))
             return -1;
     return 0;
+}
+
+void bench_run_judge(struct bench_run *r)
+{
+    bench_ceiling_judge(&r->limit, r->transport, r->push_gbytes);
+    bench_latency_judge(&r->lat, r->phase[BENCH_PAUSE].median / 1e3, BENCH_CRITICAL_MESSAGES);
 }
 
 void bench_run_free(struct bench_run *r)
@@ -102,6 +112,11 @@ void bench_report_header(FILE *out, const struct bench_env *env)
                          : "event");
     fprintf(out, " Verify          : %s\n", o->verify ? "on (guest RAM and cache, every checkpoint)"
                                                       : "off");
+    fprintf(out, " Compare         : each transport's page push with its own ceiling (rdma: the\n"
+                 "                   lower of ib_write_bw posting like the bench and the raw verbs\n"
+                 "                   pump; tcp: the socket pump), and CPU per checkpoint\n");
+    if (env->rdma_soft)
+        fprintf(out, " Emulation       : %s\n", bench_emulation_sentence);
     fputs(rule, out);
 }
 
@@ -112,19 +127,48 @@ static void phase_line(FILE *out, const char *name, const struct bench_summary *
             s->max / 1e3);
 }
 
+/* The comparable figure: the page push against its ceiling, or why there is none. */
 static void limit_text(const struct bench_run *r, char *buf, size_t len)
 {
-    if (r->limit_gbytes > 0)
-        snprintf(buf, len, "%.0f%% of the limit %.3f GB/s (ib_write_bw)",
-                 100 * r->push_gbytes / r->limit_gbytes, r->limit_gbytes);
+    const struct bench_ceiling *c = &r->limit;
+
+    if (c->gbytes <= 0)
+        snprintf(buf, len, "%s", c->reason[0] ? c->reason : "no ceiling");
+    else if (!c->reliable)
+        snprintf(buf, len, "UNRELIABLE ceiling, no result: %s", c->reason);
     else
-        snprintf(buf, len, "limit: %s", r->limit_note[0] ? r->limit_note : "unknown");
+        snprintf(buf, len, "%.0f%% of %.4f GB/s (%s, the lower measured ceiling)",
+                 100 * c->ratio, c->gbytes, c->source);
+}
+
+static void ceiling_lines(FILE *out, const struct bench_run *r)
+{
+    const struct bench_ceiling *c = &r->limit;
+    bool rdma = !strcmp(r->transport, "rdma");
+
+    if (rdma) {
+        if (c->perftest_gbytes > 0)
+            fprintf(out, " ceiling    ib_write_bw %.4f GB/s (BW average; %s; it polls its CQ)\n",
+                    c->perftest_gbytes, c->perftest_note);
+        else
+            fprintf(out, " ceiling    ib_write_bw: %s\n",
+                    c->perftest_note[0] ? c->perftest_note : "not measured");
+    }
+    if (c->pump_gbytes > 0)
+        fprintf(out, " ceiling    %s %.4f GB/s (%s)\n", rdma ? "verbs pump" : "socket pump",
+                c->pump_gbytes, c->pump_note);
+    if (c->pump_paired > 0)
+        fprintf(out, " paired     checkpoint by checkpoint, the page push ran at a median %.2fx "
+                     "the pump's rate for the same runs\n", c->pump_paired);
+    else
+        fprintf(out, " ceiling    %s: %s\n", rdma ? "verbs pump" : "socket pump",
+                c->pump_note[0] ? c->pump_note : "not measured");
 }
 
 void bench_report_run(FILE *out, const struct bench_env *env, const struct bench_run *r)
 {
     double n = (double)(r->samples.n ? r->samples.n : 1);
-    char label[32], limit[256];
+    char label[32], limit[512];
 
     dirty_label(env->o, r->dirty, label, sizeof(label));
     if (r->status != BENCH_RUN_OK) {
@@ -135,6 +179,17 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
     fprintf(out, " %s, dirty %s: %zu checkpoints, %.1f pages (%.2f MiB) in %.1f runs each\n",
             r->transport, label, r->samples.n, (double)r->pages / n,
             (double)r->bytes / n / 1048576.0, (double)r->nruns / n);
+    /* the comparable figures first */
+    limit_text(r, limit, sizeof(limit));
+    fprintf(out, " vs ceiling %s\n", limit);
+    fprintf(out, " cpu/ckpt   primary %.1f us, secondary %.1f us (each process's user + system "
+                 "time, getrusage)\n", r->cpu_primary_us, r->cpu_secondary_us);
+    if (r->lat.one_way_us > 0 && r->lat.reliable)
+        fprintf(out, " latency    pause median %.2fx one round trip (%d one-way messages of "
+                     "%.1f us, %s)\n",
+                r->lat.ratio, BENCH_CRITICAL_MESSAGES, r->lat.one_way_us, r->lat.source);
+    else if (r->lat.one_way_us > 0)
+        fprintf(out, " latency    UNRELIABLE floor, no result: %s\n", r->lat.reason);
     fprintf(out, " %-10s %10s %10s %10s %10s %10s %10s %10s\n", "phase (us)", "min", "median",
             "avg", "stdev", "p99", "p99.9", "max");
     for (int p = 0; p < BENCH_NPHASES; p++)
@@ -146,29 +201,20 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
                      "(every %" PRIu32 " ms), %.1f in the pause\n",
                 (double)r->background_pages / n, env->o->background_ms,
                 (double)(r->pages - r->background_pages) / n);
-    limit_text(r, limit, sizeof(limit));
-    fprintf(out, " throughput %.3f GB/s, %.3f Gb/s (page push); %s\n", r->push_gbytes,
-            r->push_gbytes * 8, limit);
-    if (r->lat_one_way_us > 0) {
-        double budget = BENCH_CRITICAL_MESSAGES * r->lat_one_way_us;
-
-        fprintf(out, " latency    ib_send_lat one-way %.1f us x %d messages on the critical "
-                     "path = %.1f us; pause median %.2fx that\n",
-                r->lat_one_way_us, BENCH_CRITICAL_MESSAGES, budget,
-                r->phase[BENCH_PAUSE].median / 1e3 / budget);
-    }
-    fprintf(out, " cpu/ckpt   primary %.1f us, secondary %.1f us (user + system)\n",
-            r->cpu_primary_us, r->cpu_secondary_us);
+    fprintf(out, " throughput %.4f GB/s, %.3f Gb/s (page push)\n", r->push_gbytes,
+            r->push_gbytes * 8);
+    ceiling_lines(out, r);
     fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n\n",
             r->sec_persist_us, r->sec_apply_us);
 }
 
-void bench_report_table(FILE *out, const struct bench_run *runs, size_t n)
+void bench_report_table(FILE *out, const struct bench_env *env, const struct bench_run *runs,
+                        size_t n)
 {
     fputs(rule, out);
-    fprintf(out, " %-9s %7s %6s %8s %9s %9s %9s %7s %7s %7s %8s %8s\n", "transport", "dirty",
-            "ckpts", "MiB/ck", "pause-med", "pause-p99", "pause-max", "GB/s", "Gb/s", "%limit",
-            "cpu-pri", "cpu-sec");
+    fprintf(out, " %-9s %7s %5s %10s %-11s %9s %9s %7s %9s %9s %7s\n", "transport", "dirty",
+            "ckpts", "vs-ceiling", "ceiling-by", "cpu-pri", "cpu-sec", "MiB/ck", "pause-med",
+            "pause-p99", "GB/s");
     for (size_t i = 0; i < n; i++) {
         const struct bench_run *r = &runs[i];
         double c = (double)(r->samples.n ? r->samples.n : 1);
@@ -179,17 +225,22 @@ void bench_report_table(FILE *out, const struct bench_run *runs, size_t n)
                     r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
             continue;
         }
-        if (r->limit_gbytes > 0)
-            snprintf(lim, sizeof(lim), "%.0f%%", 100 * r->push_gbytes / r->limit_gbytes);
+        if (r->limit.gbytes > 0 && r->limit.reliable)
+            snprintf(lim, sizeof(lim), "%.0f%%", 100 * r->limit.ratio);
         else
-            snprintf(lim, sizeof(lim), "-");
-        fprintf(out, " %-9s %7" PRIu64 " %6zu %8.2f %9.1f %9.1f %9.1f %7.3f %7.3f %7s %8.1f "
-                     "%8.1f\n", r->transport, r->dirty, r->samples.n,
+            snprintf(lim, sizeof(lim), "%s", r->limit.gbytes > 0 ? "unreliable" : "-");
+        fprintf(out, " %-9s %7" PRIu64 " %5zu %10s %-11s %9.0f %9.0f %7.2f %9.1f %9.1f %7.4f\n",
+                r->transport, r->dirty, r->samples.n, lim,
+                r->limit.source ? r->limit.source : "-", r->cpu_primary_us, r->cpu_secondary_us,
                 (double)r->bytes / c / 1048576.0, r->phase[BENCH_PAUSE].median / 1e3,
-                r->phase[BENCH_PAUSE].p99 / 1e3, r->phase[BENCH_PAUSE].max / 1e3,
-                r->push_gbytes, r->push_gbytes * 8, lim, r->cpu_primary_us, r->cpu_secondary_us);
+                r->phase[BENCH_PAUSE].p99 / 1e3, r->push_gbytes);
     }
-    fprintf(out, " (times in us; GB/s = page push throughput; cpu per checkpoint in us)\n");
+    fprintf(out, " (vs-ceiling: page push / the transport's own ceiling, \"unreliable\" when it "
+                 "beat it by more than %.0f%%;\n  cpu: user + system per checkpoint of each "
+                 "process, getrusage; times in us; GB/s: page push)\n",
+            100 * (BENCH_LIMIT_SLACK - 1));
+    if (env->rdma_soft)
+        fprintf(out, " Emulation:        %s\n", bench_emulation_sentence);
     fputs(rule, out);
 }
 
@@ -239,6 +290,65 @@ static void json_summary(FILE *f, const struct bench_summary *s)
     fputc('}', f);
 }
 
+static void json_num_or_null(FILE *f, bool have, double v)
+{
+    if (have)
+        json_num(f, v);
+    else
+        fputs("null", f);
+}
+
+static void json_str_or_null(FILE *f, const char *s)
+{
+    if (s && *s)
+        json_str(f, s);
+    else
+        fputs("null", f);
+}
+
+/*
+ * The ceiling and its judgement: ratio_to_limit only when the ceiling held
+ * (limit_reliable), the measured ratio always, and both ceilings with how
+ * each was measured.
+ */
+static void json_limit(FILE *f, const struct bench_run *r)
+{
+    const struct bench_ceiling *c = &r->limit;
+    const struct bench_latency_ceiling *l = &r->lat;
+    bool have = c->gbytes > 0, lhave = l->one_way_us > 0;
+
+    fprintf(f, ",\n     \"limit_GBps\": ");
+    json_num_or_null(f, have, c->gbytes);
+    fprintf(f, ", \"limit_source\": ");
+    json_str_or_null(f, c->source);
+    fprintf(f, ", \"ratio_to_limit\": ");
+    json_num_or_null(f, have && c->reliable, c->ratio);
+    fprintf(f, ", \"measured_ratio_to_limit\": ");
+    json_num_or_null(f, have, c->ratio);
+    fprintf(f, ",\n     \"limit_reliable\": %s, \"limit_reason\": ",
+            have && c->reliable ? "true" : "false");
+    json_str_or_null(f, c->reason);
+    fprintf(f, ",\n     \"ceilings\": {\"ib_write_bw_GBps\": ");
+    json_num_or_null(f, c->perftest_gbytes > 0, c->perftest_gbytes);
+    fprintf(f, ", \"ib_write_bw\": ");
+    json_str_or_null(f, c->perftest_note);
+    fprintf(f, ",\n       \"pump_GBps\": ");
+    json_num_or_null(f, c->pump_gbytes > 0, c->pump_gbytes);
+    fprintf(f, ", \"pump\": ");
+    json_str_or_null(f, c->pump_note);
+    fprintf(f, ", \"pump_paired_median_ratio\": ");
+    json_num_or_null(f, c->pump_paired > 0, c->pump_paired);
+    fprintf(f, "},\n     \"latency_one_way_us\": ");
+    json_num_or_null(f, lhave, l->one_way_us);
+    fprintf(f, ", \"latency_source\": ");
+    json_str_or_null(f, lhave ? l->source : NULL);
+    fprintf(f, ", \"pause_median_vs_latency_limit\": ");
+    json_num_or_null(f, lhave && l->reliable, l->ratio);
+    fprintf(f, ",\n     \"latency_limit_reliable\": %s, \"latency_limit_reason\": ",
+            lhave && l->reliable ? "true" : "false");
+    json_str_or_null(f, l->reason);
+}
+
 static void json_run(FILE *f, const struct bench_run *r, bool samples)
 {
     static const char *const status[] = {"ok", "unavailable", "failed"};
@@ -271,32 +381,11 @@ static void json_run(FILE *f, const struct bench_run *r, bool samples)
     json_num(f, r->push_gbytes);
     fprintf(f, ", \"throughput_Gbps\": ");
     json_num(f, r->push_gbytes * 8);
-    fprintf(f, ",\n     \"limit_GBps\": ");
-    if (r->limit_gbytes > 0)
-        json_num(f, r->limit_gbytes);
-    else
-        fputs("null", f);
-    fprintf(f, ", \"ratio_to_limit\": ");
-    if (r->limit_gbytes > 0)
-        json_num(f, r->push_gbytes / r->limit_gbytes);
-    else
-        fputs("null", f);
-    fprintf(f, ", \"limit_note\": ");
-    json_str(f, r->limit_gbytes > 0 ? "ib_write_bw" : r->limit_note);
-    fprintf(f, ",\n     \"send_lat_one_way_us\": ");
-    if (r->lat_one_way_us > 0)
-        json_num(f, r->lat_one_way_us);
-    else
-        fputs("null", f);
-    fprintf(f, ", \"pause_median_vs_latency_limit\": ");
-    if (r->lat_one_way_us > 0)
-        json_num(f, r->phase[BENCH_PAUSE].median / 1e3 /
-                        (BENCH_CRITICAL_MESSAGES * r->lat_one_way_us));
-    else
-        fputs("null", f);
+    json_limit(f, r);
     fprintf(f, ",\n     \"background_pages_per_checkpoint\": ");
     json_num(f, r->samples.n ? (double)r->background_pages / (double)r->samples.n : 0);
-    fprintf(f, ",\n     \"cpu_us_per_checkpoint\": {\"primary\": ");
+    fprintf(f, ",\n     \"cpu_us_per_checkpoint\": {\"what\": \"user + system of each process "
+               "(getrusage RUSAGE_SELF)\", \"primary\": ");
     json_num(f, r->cpu_primary_us);
     fprintf(f, ", \"secondary\": ");
     json_num(f, r->cpu_secondary_us);
@@ -466,8 +555,9 @@ int bench_report_csv(const char *path, const struct bench_env *env, const struct
             fprintf(f, ",%s_%s_us",
                     p < BENCH_NPHASES ? bench_phase_name((enum bench_phase)p)
                                       : "pause_to_received", stat_names[k]);
-    fprintf(f, ",throughput_GBps,throughput_Gbps,limit_GBps,ratio_to_limit,cpu_primary_us,"
-               "cpu_secondary_us,secondary_persist_us,secondary_apply_us,note\n");
+    fprintf(f, ",throughput_GBps,throughput_Gbps,limit_GBps,limit_source,ratio_to_limit,"
+               "measured_ratio_to_limit,limit_reliable,ib_write_bw_GBps,pump_GBps,"
+               "cpu_primary_us,cpu_secondary_us,secondary_persist_us,secondary_apply_us,note\n");
     for (size_t i = 0; i < n; i++) {
         const struct bench_run *r = &runs[i];
 
@@ -483,14 +573,24 @@ int bench_report_csv(const char *path, const struct bench_env *env, const struct
                 fprintf(f, ",%.3f", v[k] / 1e3);
         }
         fprintf(f, ",%.6f,%.6f,", r->push_gbytes, r->push_gbytes * 8);
-        if (r->limit_gbytes > 0)
-            fprintf(f, "%.6f,%.4f", r->limit_gbytes, r->push_gbytes / r->limit_gbytes);
+        if (r->limit.gbytes > 0)
+            fprintf(f, "%.6f,%s,", r->limit.gbytes, r->limit.source);
         else
-            fprintf(f, ",");
+            fprintf(f, ",,");
+        if (r->limit.gbytes > 0 && r->limit.reliable)
+            fprintf(f, "%.4f", r->limit.ratio);
+        fprintf(f, ",");
+        if (r->limit.gbytes > 0)
+            fprintf(f, "%.4f", r->limit.ratio);
+        fprintf(f, ",%s,", r->limit.gbytes > 0 && r->limit.reliable ? "true" : "false");
+        if (r->limit.perftest_gbytes > 0)
+            fprintf(f, "%.6f", r->limit.perftest_gbytes);
+        fprintf(f, ",");
+        if (r->limit.pump_gbytes > 0)
+            fprintf(f, "%.6f", r->limit.pump_gbytes);
         fprintf(f, ",%.3f,%.3f,%.3f,%.3f,", r->cpu_primary_us, r->cpu_secondary_us,
                 r->sec_persist_us, r->sec_apply_us);
-        csv_str(f, r->status == BENCH_RUN_OK ? (r->limit_gbytes > 0 ? "" : r->limit_note)
-                                             : r->error);
+        csv_str(f, r->status == BENCH_RUN_OK ? r->limit.reason : r->error);
         fputc('\n', f);
     }
     if (close_file(f, path, err, errlen))

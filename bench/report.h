@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "bench/ceiling.h"
 #include "bench/options.h"
 #include "bench/stats.h"
 
@@ -31,9 +32,8 @@ struct bench_run {
     double cpu_secondary_us;
     double sec_persist_us;        /* the secondary's own view, averages */
     double sec_apply_us;
-    double limit_gbytes;          /* ib_write_bw, GB/s; 0: none (see limit_note) */
-    char limit_note[160];
-    double lat_one_way_us;        /* ib_send_lat typical one-way, us; 0: none */
+    struct bench_ceiling limit;   /* the page push's ceiling (bench_ceiling_judge) */
+    struct bench_latency_ceiling lat; /* the pause against one-way messages */
 };
 
 /* The configuration as the header shows it. */
@@ -43,17 +43,23 @@ struct bench_env {
     char kernel[128];
     char cache[600];  /* "PATH (KIND)", from the secondary */
     char rdma[256];   /* device, port, state, MTU, or why there is none */
+    bool rdma_soft;   /* rxe/siw: the RDMA device is software on the same CPUs */
     char ram_kind[64];
     char tracking[64];
 };
 
 /* Fills the summaries from the samples; -1 when out of memory. */
 int bench_run_summarize(struct bench_run *r);
+/* Judges r->limit and r->lat against the run's figures (after the ceilings are measured). */
+void bench_run_judge(struct bench_run *r);
 void bench_run_free(struct bench_run *r);
 void bench_report_header(FILE *out, const struct bench_env *env);
 void bench_report_run(FILE *out, const struct bench_env *env, const struct bench_run *r);
 /* One line per run, for comparing transports and dirty sizes at a glance. */
-void bench_report_table(FILE *out, const struct bench_run *runs, size_t n);
+void bench_report_table(FILE *out, const struct bench_env *env, const struct bench_run *runs,
+                        size_t n);
+/* Why absolute times under emulation favour tcp (printed when the device is soft). */
+extern const char bench_emulation_sentence[];
 /* 0, or -1 with the reason in err. */
 int bench_report_json(const char *path, const struct bench_env *env, const struct bench_run *runs,
                       size_t n, char *err, size_t errlen);

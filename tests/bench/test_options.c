@@ -47,6 +47,13 @@ static void test_defaults(void **state)
     assert_int_equal(o.dirty[0], 1024);
     assert_int_equal(o.warmup, 2);
     assert_int_equal(o.workload, BENCH_WL_UNIFORM);
+    assert_false(o.no_ceilings);
+    assert_int_equal(o.ceiling_duration, 4);
+    bench_options_free(&o);
+    assert_int_equal(parse(&o, "--loopback", "--no-ceilings", "--ceiling-duration", "10", NULL),
+                     0);
+    assert_true(o.no_ceilings);
+    assert_int_equal(o.ceiling_duration, 10);
     bench_options_free(&o);
 }
 
@@ -121,6 +128,9 @@ static void test_bad(void **state)
         {{"--loopback", "--interval", "x"}, "invalid --interval 'x'"},
         {{"--loopback", "--poll", "spin"}, "invalid --poll 'spin': expected event or busy"},
         {{"--loopback", "--pipeline", "yes"}, "invalid --pipeline 'yes': expected on or off"},
+        {{"--loopback", "--ceiling-duration", "2"}, "invalid --ceiling-duration '2': expected "
+                                                     "seconds, 3..600"},
+        {{"--loopback", "--ceiling-duration", "x"}, "invalid --ceiling-duration 'x'"},
         {{"--loopback", "--dirty-tracking", "uffd"}, "expected workload or softdirty"},
         {{"--loopback", "--page-size", "3000"}, "invalid --page-size '3000'"},
         {{"--loopback", "--vmstate", "2G"}, "invalid --vmstate '2G'"},
