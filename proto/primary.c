@@ -51,6 +51,19 @@ static bool begun(const struct colo_primary *p)
     return p->fsm.state == COLO_ST_REPLIED && p->cur.seq;
 }
 
+/* Between checkpoints (none begun, at most a vmstate-loaded to collect): 0, or
+ * why `what` cannot start now. */
+static int check_between(const struct colo_primary *p, const char *what)
+{
+    if (begun(p))
+        return colo_err(-EINVAL, "%s: checkpoint %" PRIu64 " was begun: "
+                        "expected colo_primary_checkpoint_commit()", what, p->cur.seq);
+    if (p->fsm.state != COLO_ST_IDLE && !p->loaded_pending)
+        return colo_err(COLO_E_PROTOCOL, "%s: session is %s, expected idle", what,
+                        colo_fsm_state_str(p->fsm.state));
+    return 0;
+}
+
 /* Pushes every run of list through the RAM hooks; returns when they are placed. */
 static int push_list(struct colo_primary *p, const struct colo_dirty_list *list, uint64_t seq)
 {
@@ -109,14 +122,10 @@ int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run 
                             size_t nruns)
 {
     uint64_t seq = p->fsm.completed + 1;
-    int ret;
+    int ret = check_between(p, "background push");
 
-    if (begun(p))
-        return colo_err(-EINVAL, "background push: checkpoint %" PRIu64 " was begun: "
-                        "expected colo_primary_checkpoint_commit()", p->cur.seq);
-    if (p->fsm.state != COLO_ST_IDLE && !p->loaded_pending)
-        return colo_err(COLO_E_PROTOCOL, "background push: session is %s, expected idle",
-                        colo_fsm_state_str(p->fsm.state));
+    if (ret)
+        return ret;
     /* Bad runs are refused before anything moves: the session stays usable. */
     ret = colo_dirty_list_normalize(&p->pushing, p->layout, runs, nruns,
                                     COLO_DIRTY_RUNS_HARD_MAX);
@@ -387,13 +396,9 @@ int colo_primary_run(struct colo_primary *p, const struct colo_dirty_run *runs, 
     int ret;
 
     /* In one call, a bad list or state leaves the session idle and usable. */
-    if (begun(p))
-        return colo_err(-EINVAL, "checkpoint: checkpoint %" PRIu64 " was begun: "
-                        "expected colo_primary_checkpoint_commit()", p->cur.seq);
-    if (p->fsm.state != COLO_ST_IDLE && !p->loaded_pending)
-        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
-                        colo_fsm_state_str(p->fsm.state));
-    ret = take_list(p, runs, nruns, vmstate, vmstate_len);
+    ret = check_between(p, "checkpoint");
+    if (!ret)
+        ret = take_list(p, runs, nruns, vmstate, vmstate_len);
     if (ret)
         return ret;
     if (p->pipelined)
