@@ -63,6 +63,15 @@ int colo_glue_config_new(struct colo_config **out, const char *transport, const 
         ret = colo_config_set_address(cfg, host, port);
     if (!ret && timeout_ms)
         ret = colo_config_set_timeout_ms(cfg, timeout_ms);
+    /*
+     * The handshake (rdma connection, hello, authentication) of a QEMU whose
+     * guest dirties memory while it starts COLO can outlast the library's 5 s
+     * default under emulation: give it the link's timeout. A peer without
+     * the key still cannot hold the listener, which runs handshakes side by
+     * side.
+     */
+    if (!ret)
+        ret = colo_config_set_handshake_timeout_ms(cfg, timeout_ms ? timeout_ms : 30000);
     if (!ret && key && *key)
         ret = colo_config_set_auth_key(cfg, key, strlen(key));
     free(host);
