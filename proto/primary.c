@@ -215,6 +215,38 @@ static int take_list(struct colo_primary *p, const struct colo_dirty_run *runs, 
                                            COLO_DIRTY_RUNS_HARD_MAX);
 }
 
+/*
+ * The start of every checkpoint: the previous vmstate-loaded collected (early
+ * resume; its wait is this checkpoint's loaded_ns until it has its own), then
+ * checkpoint-request sent and flushed (a failure to send fails the session).
+ * *seq its number, *t0 when it went.
+ */
+static int send_request(struct colo_primary *p, uint64_t *seq, uint64_t *t0)
+{
+    uint64_t t = colo_now_ns();
+    int ret;
+
+    memset(&p->cur, 0, sizeof(p->cur));
+    ret = colo_primary_collect_loaded(p);
+    if (ret)
+        return ret;
+    p->cur.loaded_ns = colo_now_ns() - t;
+    if (p->fsm.state != COLO_ST_IDLE)
+        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
+                        colo_fsm_state_str(p->fsm.state));
+    *seq = p->fsm.completed + 1;
+    COLO_TRACE(primary_begin, *seq);
+    *t0 = colo_now_ns();
+    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, *seq);
+    if (!ret)
+        ret = colo_stream_fflush(p->out);
+    if (ret)
+        colo_fsm_fail(&p->fsm);
+    else
+        COLO_TRACE(primary_begin_request_sent, *seq);
+    return ret;
+}
+
 int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
 {
     uint64_t t0, seq;
@@ -224,26 +256,10 @@ int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
         return colo_err(-EINVAL, "checkpoint begin: checkpoint %" PRIu64 " was begun and "
                         "is not committed: session is %s, expected idle", p->cur.seq,
                         colo_fsm_state_str(p->fsm.state));
-    memset(&p->cur, 0, sizeof(p->cur));
-    t0 = colo_now_ns();
-    ret = colo_primary_collect_loaded(p);
+    ret = send_request(p, &seq, &t0);
     if (ret)
         return ret;
-    p->cur.loaded_ns = colo_now_ns() - t0;
-    if (p->fsm.state != COLO_ST_IDLE)
-        return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
-                        colo_fsm_state_str(p->fsm.state));
-
-    seq = p->fsm.completed + 1;
-    COLO_TRACE(primary_begin, seq);
-    t0 = colo_now_ns();
-    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, seq);
-    if (!ret)
-        ret = colo_stream_fflush(p->out);
-    if (!ret) {
-        COLO_TRACE(primary_begin_request_sent, seq);
-        ret = expect(p); /* checkpoint-reply: the secondary stopped */
-    }
+    ret = expect(p); /* checkpoint-reply: the secondary stopped */
     if (ret) {
         colo_fsm_fail(&p->fsm);
         return ret;
@@ -367,24 +383,10 @@ static int run_pipelined(struct colo_primary *p, const void *vmstate, uint64_t v
     uint64_t t0, seq;
     int ret;
 
-    memset(&p->cur, 0, sizeof(p->cur));
-    t0 = colo_now_ns();
-    ret = colo_primary_collect_loaded(p);
+    /* On its way at once: the secondary stops its guest while the pages move. */
+    ret = send_request(p, &seq, &t0);
     if (ret)
         return ret;
-    p->cur.loaded_ns = colo_now_ns() - t0;
-    seq = p->fsm.completed + 1;
-    COLO_TRACE(primary_begin, seq);
-    t0 = colo_now_ns();
-    /* On its way at once: the secondary stops its guest while the pages move. */
-    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, seq);
-    if (!ret)
-        ret = colo_stream_fflush(p->out);
-    if (ret) {
-        colo_fsm_fail(&p->fsm);
-        return ret;
-    }
-    COLO_TRACE(primary_begin_request_sent, seq);
     p->cur.seq = seq;
     return commit_list(p, vmstate, vmstate_len, true, t0, st);
 }
