@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Big-endian load and store of the wire's fixed-width fields, byte by byte
+ * Big-endian load and store of the wire's fixed-width fields (and one
+ * little-endian store for a hash input), byte by byte
  * so that alignment and host byte order never matter.
  */
 #ifndef COLO_CORE_BYTEORDER_H
@@ -20,6 +21,14 @@ static inline void colo_put_be64(uint8_t *p, uint64_t v)
 {
     colo_put_be32(p, (uint32_t)(v >> 32));
     colo_put_be32(p + 4, (uint32_t)v);
+}
+
+/* Little-endian: only where a hash input is defined that way (the RAM
+ * layout fingerprint), never for a wire field. */
+static inline void colo_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static inline uint32_t colo_get_be32(const uint8_t *p)

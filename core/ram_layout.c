@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "core/byteorder.h"
 #include "core/ram_layout.h"
 
 int colo_ram_layout_init(struct colo_ram_layout *layout, uint32_t page_size)
@@ -57,17 +58,25 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
     return h;
 }
 
+/*
+ * The integers are hashed as 8 little-endian bytes on every host: that is
+ * what x86 and arm64 hosts always hashed (their own order), so a
+ * little-endian peer of any version agrees, and a big-endian host now agrees
+ * with them too (before 0.5 it hashed its own order and agreed with no one).
+ */
 uint64_t colo_ram_layout_fingerprint(const struct colo_ram_layout *layout)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    uint64_t v = layout->page_size;
+    uint8_t le[8];
 
-    h = fnv1a(h, &v, sizeof(v));
+    colo_put_le64(le, layout->page_size);
+    h = fnv1a(h, le, sizeof(le));
     for (uint32_t i = 0; i < layout->nblocks; i++) {
         const struct colo_ram_block *b = &layout->blocks[i];
 
         h = fnv1a(h, b->name, strlen(b->name) + 1);
-        h = fnv1a(h, &b->length, sizeof(b->length));
+        colo_put_le64(le, b->length);
+        h = fnv1a(h, le, sizeof(le));
     }
     return h;
 }

@@ -15,6 +15,7 @@
 #include "colo-rdma-config.h"
 #include "core/ram_layout.h"
 #include "lib/config.h"
+#include "proto/handshake.h"
 #include "stream/stream.h"
 
 struct colo_backend {
@@ -22,10 +23,12 @@ struct colo_backend {
     /* Why this build cannot run it, or NULL; the operations are NULL then. */
     const char *unavailable;
     /* The hello was checked while connecting (rdma: in the private data),
-     * so the session does not exchange it over the stream. */
+     * so the session does not exchange it over the stream. Such a backend
+     * sends hellos->mine and stores the peer's in hellos->peer once it
+     * passed the check; the others leave hellos alone. */
     bool checks_hello;
     int (*connect)(const struct colo_config *cfg, const struct colo_ram_layout *layout,
-                   struct colo_stream **out);
+                   struct colo_hello_pair *hellos, struct colo_stream **out);
     int (*listen)(const struct colo_config *cfg, void **listener);
     /* Readable when accept has a connection to take (the session polls it
      * beside its running handshakes). */
@@ -40,16 +43,16 @@ struct colo_backend {
      * establish turns into one.
      */
     int (*accept)(void *listener, const struct colo_config *cfg,
-                  const struct colo_ram_layout *layout, uint32_t wait_ms,
-                  struct colo_stream **out, void **pending);
+                  const struct colo_ram_layout *layout, struct colo_hello_pair *hellos,
+                  uint32_t wait_ms, struct colo_stream **out, void **pending);
     /*
      * Optional (NULL: accept gives the stream). Runs in the handshake's
      * thread, by deadline_ns, and fails at once when cancel_fd (an eventfd)
      * becomes readable. Always takes over pending, also when it fails.
      */
     int (*establish)(void *pending, const struct colo_config *cfg,
-                     const struct colo_ram_layout *layout, uint64_t deadline_ns, int cancel_fd,
-                     struct colo_stream **out);
+                     const struct colo_ram_layout *layout, struct colo_hello_pair *hellos,
+                     uint64_t deadline_ns, int cancel_fd, struct colo_stream **out);
     uint16_t (*port)(const void *listener);
     /* Accepts NULL; sets *listener to NULL. */
     void (*listener_delete)(void **listener);

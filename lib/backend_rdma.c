@@ -11,7 +11,7 @@
 
 struct rdma_hello {
     struct colo_hello mine;
-    uint8_t wire[COLO_HELLO_WIRE_SIZE];
+    struct colo_hello_pair *pair; /* mine as sent; the peer's once checked */
     uint8_t refusal[COLO_HELLO_REFUSAL_SIZE];
     struct colo_rdma_hello h;
 };
@@ -25,9 +25,13 @@ static int hello_check(void *arg, const void *peer, size_t len)
     struct rdma_hello *rh = arg;
     int ret = colo_hello_check_wire(&rh->mine, peer, len);
 
-    if (ret)
+    if (ret) {
         colo_hello_refusal_encode(&rh->mine, peer, len, rh->refusal);
-    return ret;
+        return ret;
+    }
+    memcpy(rh->pair->peer, peer, COLO_HELLO_WIRE_SIZE);
+    rh->pair->have_peer = true;
+    return 0;
 }
 
 static int hello_refused(void *arg, const void *data, size_t len)
@@ -37,14 +41,15 @@ static int hello_refused(void *arg, const void *data, size_t len)
     return colo_hello_refusal_check(&rh->mine, data, len);
 }
 
-static void hello_init(struct rdma_hello *rh, enum colo_role role,
-                       const struct colo_ram_layout *layout)
+/* pair->mine is the session's hello, valid by construction. */
+static void hello_init(struct rdma_hello *rh, struct colo_hello_pair *pair)
 {
-    colo_hello_from_layout(&rh->mine, role, 0, layout);
-    colo_hello_encode(&rh->mine, rh->wire);
+    if (colo_hello_decode(pair->mine, sizeof(pair->mine), &rh->mine))
+        memset(&rh->mine, 0, sizeof(rh->mine));
+    rh->pair = pair;
     memset(rh->refusal, 0, sizeof(rh->refusal));
     rh->h = (struct colo_rdma_hello){
-        .data = rh->wire, .len = sizeof(rh->wire), .check = hello_check, .arg = rh,
+        .data = pair->mine, .len = sizeof(pair->mine), .check = hello_check, .arg = rh,
         .refusal = rh->refusal, .refusal_len = sizeof(rh->refusal), .refused = hello_refused};
 }
 
@@ -58,13 +63,13 @@ static void options(const struct colo_config *cfg, struct colo_rdma_options *opt
 }
 
 static int backend_rdma_connect(const struct colo_config *cfg, const struct colo_ram_layout *layout,
-                                struct colo_stream **out)
+                                struct colo_hello_pair *hellos, struct colo_stream **out)
 {
     struct colo_rdma_options opt;
     struct rdma_hello hello;
 
     options(cfg, &opt);
-    hello_init(&hello, COLO_ROLE_PRIMARY, layout);
+    hello_init(&hello, hellos);
     return colo_rdma_connect(cfg->host, cfg->port, &opt, &hello.h, out);
 }
 
@@ -85,7 +90,8 @@ static int backend_rdma_accept_fd(const void *listener)
 
 /* Answers the request at once: refused, or handed to establish. */
 static int backend_rdma_accept(void *listener, const struct colo_config *cfg,
-                               const struct colo_ram_layout *layout, uint32_t wait_ms,
+                               const struct colo_ram_layout *layout,
+                               struct colo_hello_pair *hellos, uint32_t wait_ms,
                                struct colo_stream **out, void **pending)
 {
     struct colo_rdma_pending *p;
@@ -93,7 +99,7 @@ static int backend_rdma_accept(void *listener, const struct colo_config *cfg,
     int ret;
 
     *out = NULL;
-    hello_init(&hello, COLO_ROLE_SECONDARY, layout);
+    hello_init(&hello, hellos);
     ret = colo_rdma_accept_request(listener, &hello.h, wait_ms, &p);
     if (!ret)
         *pending = p;
@@ -101,14 +107,15 @@ static int backend_rdma_accept(void *listener, const struct colo_config *cfg,
 }
 
 static int backend_rdma_establish(void *pending, const struct colo_config *cfg,
-                                  const struct colo_ram_layout *layout, uint64_t deadline_ns,
+                                  const struct colo_ram_layout *layout,
+                                  struct colo_hello_pair *hellos, uint64_t deadline_ns,
                                   int cancel_fd, struct colo_stream **out)
 {
     struct colo_rdma_options opt;
     struct rdma_hello hello;
 
     options(cfg, &opt);
-    hello_init(&hello, COLO_ROLE_SECONDARY, layout);
+    hello_init(&hello, hellos);
     return colo_rdma_accept_finish(pending, &opt, &hello.h, deadline_ns, cancel_fd, out);
 }
 

@@ -4,7 +4,7 @@
 #include "transport/tcp.h"
 
 static int backend_tcp_connect(const struct colo_config *cfg, const struct colo_ram_layout *layout,
-                               struct colo_stream **out)
+                               struct colo_hello_pair *hellos, struct colo_stream **out)
 {
     return colo_tcp_connect(cfg->host, cfg->port, cfg->timeout_ms, out);
 }
@@ -25,7 +25,8 @@ static int backend_tcp_accept_fd(const void *listener)
 }
 
 static int backend_tcp_accept(void *listener, const struct colo_config *cfg,
-                              const struct colo_ram_layout *layout, uint32_t wait_ms,
+                              const struct colo_ram_layout *layout,
+                              struct colo_hello_pair *hellos, uint32_t wait_ms,
                               struct colo_stream **out, void **pending)
 {
     *pending = NULL;

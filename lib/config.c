@@ -8,6 +8,7 @@
 #include "lib/backend.h"
 #include "lib/config.h"
 #include "proto/auth.h"
+#include "proto/handshake.h"
 #include "proto/message.h"
 
 int colo_config_new(struct colo_config **out)
@@ -24,6 +25,7 @@ int colo_config_new(struct colo_config **out)
     cfg->heartbeat_ms = COLO_DEFAULT_HEARTBEAT_MS;
     cfg->pipelined = true;
     cfg->handshake_timeout_ms = COLO_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    cfg->max_version = COLO_PROTO_VERSION_MAX;
     *out = cfg;
     return 0;
 }
@@ -216,5 +218,20 @@ int colo_config_set_pipelined(struct colo_config *cfg, int enabled)
 int colo_config_set_cache_overwrite(struct colo_config *cfg, int enabled)
 {
     cfg->cache_overwrite = enabled != 0;
+    return 0;
+}
+
+int colo_config_set_protocol_version(struct colo_config *cfg, uint32_t version)
+{
+    if (version < COLO_PROTO_VERSION || version > COLO_PROTO_VERSION_MAX)
+        return colo_err(COLO_E_CONFIG, "protocol version %" PRIu32 ": expected %d..%d",
+                        version, COLO_PROTO_VERSION, COLO_PROTO_VERSION_MAX);
+    cfg->max_version = (uint16_t)version;
+    return 0;
+}
+
+int colo_config_set_integrity(struct colo_config *cfg, int enabled)
+{
+    cfg->integrity = enabled != 0;
     return 0;
 }

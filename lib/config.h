@@ -54,6 +54,8 @@ struct colo_config {
     bool pipelined;
     uint32_t heartbeat_ms;
     uint32_t handshake_timeout_ms;
+    uint16_t max_version; /* the highest protocol version offered */
+    bool integrity;
 };
 
 /* Deep copy (strings duplicated). */

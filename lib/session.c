@@ -44,31 +44,75 @@ struct colo_session {
     struct colo_secondary sec;
     const char *transport; /* the backend's name, for messages */
     bool failed;
+    struct colo_hello_pair hellos;
+    struct colo_features features;       /* agreed in the handshake */
+    uint8_t digest_key[COLO_AUTH_PROOF]; /* version 2 */
 };
+
+/* This side's hello, from the layout and what the config offers. */
+static void hello_prepare(struct colo_session *s, const struct colo_config *cfg)
+{
+    struct colo_hello mine;
+
+    colo_hello_from_layout(&mine, s->role, colo_hello_caps(cfg->max_version, cfg->integrity),
+                           &s->layout);
+    colo_hello_encode(&mine, s->hellos.mine);
+    s->hellos.have_peer = false;
+}
+
+/* Integrity digests are keyed: without a key they would prove nothing. */
+static int check_features_config(const struct colo_config *cfg, const char *who)
+{
+    if (cfg->integrity && !cfg->auth_key_len)
+        return colo_err(COLO_E_CONFIG, "%s: integrity digests need an authentication key: "
+                        "set one with colo_config_set_auth_key()", who);
+    if (cfg->integrity && cfg->max_version < 2)
+        return colo_err(COLO_E_CONFIG, "%s: integrity digests need protocol version 2, but "
+                        "colo_config_set_protocol_version() allows only %u", who,
+                        (unsigned)cfg->max_version);
+    return 0;
+}
 
 /* Both sides send their hello first, then read the peer's: 40 bytes each
  * way never block on socket buffers. */
-static int exchange_hello(struct colo_session *s, uint32_t caps)
+static int exchange_hello(struct colo_session *s)
 {
     struct colo_stream *out = s->role == COLO_ROLE_PRIMARY ? s->fwd : s->rp;
     struct colo_stream *in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
-    uint8_t wire[COLO_HELLO_WIRE_SIZE];
     struct colo_hello mine;
     int ret;
 
-    colo_hello_from_layout(&mine, s->role, caps, &s->layout);
-    colo_hello_encode(&mine, wire);
-    colo_stream_put_buffer(out, wire, sizeof(wire));
+    colo_stream_put_buffer(out, s->hellos.mine, sizeof(s->hellos.mine));
     ret = colo_stream_fflush(out);
     if (!ret)
-        ret = colo_stream_get_buffer(in, wire, sizeof(wire));
+        ret = colo_stream_get_buffer(in, s->hellos.peer, sizeof(s->hellos.peer));
     if (!ret)
-        ret = colo_hello_check_wire(&mine, wire, sizeof(wire));
+        ret = colo_hello_decode(s->hellos.mine, sizeof(s->hellos.mine), &mine);
+    if (!ret)
+        ret = colo_hello_check_wire(&mine, s->hellos.peer, sizeof(s->hellos.peer));
+    s->hellos.have_peer = !ret;
+    return ret;
+}
+
+/* The features of two checked hellos (both passed colo_hello_check_wire). */
+static int negotiate(struct colo_session *s)
+{
+    struct colo_hello mine, peer;
+    int ret;
+
+    if (!s->hellos.have_peer)
+        return colo_err(COLO_E_HANDSHAKE, "%s: no hello from the peer", s->transport);
+    ret = colo_hello_decode(s->hellos.mine, sizeof(s->hellos.mine), &mine);
+    if (!ret)
+        ret = colo_hello_decode(s->hellos.peer, sizeof(s->hellos.peer), &peer);
+    if (!ret)
+        ret = colo_hello_negotiate(&mine, &peer, &s->features);
     return ret;
 }
 
 static void session_free(struct colo_session *s)
 {
+    memset(s->digest_key, 0, sizeof(s->digest_key));
     if (s->role == COLO_ROLE_PRIMARY)
         colo_primary_fini(&s->pri);
     else
@@ -97,11 +141,21 @@ static int session_handshake(struct colo_session *s, struct colo_stream *fwd,
     colo_stream_set_deadline(s->fwd, deadline_ns, cfg->handshake_timeout_ms);
     ret = colo_stream_open_return_path(s->fwd, &s->rp);
     if (!ret && !hello_done)
-        ret = exchange_hello(s, 0);
+        ret = exchange_hello(s);
+    if (!ret)
+        ret = negotiate(s);
     out = s->role == COLO_ROLE_PRIMARY ? s->fwd : s->rp;
     in = s->role == COLO_ROLE_PRIMARY ? s->rp : s->fwd;
-    if (!ret)
-        ret = colo_auth_run(out, in, s->role, cfg->auth_key, cfg->auth_key_len);
+    if (!ret) {
+        bool primary = s->role == COLO_ROLE_PRIMARY;
+        struct colo_auth_transcript t = {
+            .primary_hello = primary ? s->hellos.mine : s->hellos.peer,
+            .secondary_hello = primary ? s->hellos.peer : s->hellos.mine,
+        };
+
+        ret = colo_auth_run(out, in, s->role, cfg->auth_key, cfg->auth_key_len,
+                            s->features.version >= 2 ? &t : NULL, s->digest_key);
+    }
     if (ret == -ETIMEDOUT && colo_now_ns() >= deadline_ns)
         return colo_err(-ETIMEDOUT, "%s: the %s was not authenticated within the %" PRIu32
                         " ms handshake deadline (colo_config_set_handshake_timeout_ms)",
@@ -143,11 +197,14 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     if (!ret && !s->layout.nblocks)
         ret = colo_err(COLO_E_CONFIG, "primary: no RAM block: add one with "
                        "colo_config_add_ram_block()");
+    if (!ret)
+        ret = check_features_config(cfg, "primary");
     if (ret)
         goto out_free;
     s->transport = be->name;
+    hello_prepare(s, cfg);
     deadline = colo_deadline_after_ms(cfg->handshake_timeout_ms);
-    ret = be->connect(cfg, &s->layout, &fwd);
+    ret = be->connect(cfg, &s->layout, &s->hellos, &fwd);
     if (ret)
         goto out_free;
     ret = session_handshake(s, fwd, cfg, be->checks_hello, deadline);
@@ -156,13 +213,16 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     if (ret)
         goto out_free;
     colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
+    colo_fsm_set_features(&s->pri.fsm, s->features.version, s->features.integrity);
     s->pri.early_resume = cfg->early_resume;
     s->pri.pipelined = cfg->pipelined;
     ret = colo_primary_wait_ready(&s->pri);
     if (ret)
         goto out_free;
-    colo_log(COLO_LOG_INFO, "primary: connected to %s port %u over %s (epoch %" PRIu64 ")",
-             cfg->host ? cfg->host : "localhost", (unsigned)cfg->port, be->name, s->pri.epoch);
+    colo_log(COLO_LOG_INFO, "primary: connected to %s port %u over %s, protocol version %u%s "
+             "(epoch %" PRIu64 ")", cfg->host ? cfg->host : "localhost", (unsigned)cfg->port,
+             be->name, (unsigned)s->features.version,
+             s->features.integrity ? " with integrity digests" : "", s->pri.epoch);
     COLO_TRACE(session_primary_connect, cfg->port, s->pri.epoch);
     *out = s;
     return 0;
@@ -283,6 +343,8 @@ int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
     if (!ret && !l->layout.nblocks)
         ret = colo_err(COLO_E_CONFIG, "secondary: no RAM block: add one with "
                        "colo_config_add_ram_block()");
+    if (!ret)
+        ret = check_features_config(l->cfg, "secondary");
     /* The cache is checked before anyone connects: a bad path fails here. */
     if (!ret)
         ret = colo_ram_cache_open(l->cfg->cache_path, &l->layout,
@@ -395,8 +457,8 @@ static void *handshake_run(void *arg)
         void *pending = h->pending;
 
         h->pending = NULL;
-        ret = l->be->establish(pending, l->cfg, &h->s->layout, h->deadline_ns, h->cancel_fd,
-                               &fwd);
+        ret = l->be->establish(pending, l->cfg, &h->s->layout, &h->s->hellos, h->deadline_ns,
+                               h->cancel_fd, &fwd);
         if (!ret) {
             pthread_mutex_lock(&h->lock);
             h->s->fwd = fwd; /* a cancel from now on shuts it down */
@@ -443,8 +505,9 @@ static int handshake_start(struct colo_listener *l, int done_fd, struct handshak
     h->s->layout = l->layout;
     h->s->cache = l->cache;
     h->s->transport = l->be->name;
+    hello_prepare(h->s, l->cfg);
     /* The listener's fd was readable: this returns at once. */
-    ret = l->be->accept(l->be_listener, l->cfg, &h->s->layout, 1, &fwd, &pending);
+    ret = l->be->accept(l->be_listener, l->cfg, &h->s->layout, &h->s->hellos, 1, &fwd, &pending);
     if (ret)
         goto out_free;
     h->deadline_ns = colo_deadline_after_ms(l->cfg->handshake_timeout_ms);
@@ -599,12 +662,15 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
         goto out_free;
     colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,
                         COLO_DIRTY_RUNS_HARD_MAX, &l->cfg->ops, l->cfg->opaque);
+    colo_fsm_set_features(&s->sec.fsm, s->features.version, s->features.integrity);
     epoch = new_epoch();
     ret = colo_secondary_send_ready(&s->sec, epoch);
     if (ret)
         goto out_free;
-    colo_log(COLO_LOG_INFO, "secondary: accepted a primary over %s on port %u (epoch %" PRIu64
-             ")", l->be->name, (unsigned)colo_listener_port(l), epoch);
+    colo_log(COLO_LOG_INFO, "secondary: accepted a primary over %s on port %u, protocol version "
+             "%u%s (epoch %" PRIu64 ")", l->be->name, (unsigned)colo_listener_port(l),
+             (unsigned)s->features.version,
+             s->features.integrity ? " with integrity digests" : "", epoch);
     COLO_TRACE(session_secondary_accept, colo_listener_port(l), epoch);
     *out = s;
     return 0;
@@ -662,6 +728,11 @@ int colo_session_vmstate(const struct colo_session *s, const void **state, uint6
         return colo_err(-EINVAL, "vmstate: expected a secondary session");
     colo_secondary_vmstate(&s->sec, state, len);
     return 0;
+}
+
+uint32_t colo_session_protocol_version(const struct colo_session *s)
+{
+    return s ? s->features.version : 0;
 }
 
 uint64_t colo_session_seq(const struct colo_session *s)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stddef.h>
 
@@ -10,10 +11,20 @@
 enum value_rule {
     V_ANY_NONZERO, /* checkpoint-ready: the session epoch */
     V_NEXT_SEQ,    /* checkpoint-request: last completed + 1 */
+    V_COMING_SEQ,  /* background-pages: last completed + 1, nothing begins */
     V_THIS_SEQ,    /* the rest of a checkpoint: the number in progress */
     V_COMPLETED,   /* goodbye: the last completed number */
     V_MAX_RUNS,    /* dirty-list: bounded run count */
     V_MAX_VMSTATE, /* vmstate-size: bounded byte count */
+    V_DIGEST_SIZE, /* checkpoint-digest: COLO_DIGEST_SIZE */
+};
+
+/* Which sessions a transition belongs to (what the handshake agreed). */
+enum need {
+    ALWAYS,
+    V2,           /* version 2 */
+    INTEGRITY,    /* version 2 with digests */
+    NO_INTEGRITY, /* without digests (every version-1 session) */
 };
 
 struct transition {
@@ -23,36 +34,51 @@ struct transition {
     enum value_rule rule;
     enum colo_fsm_state to;
     enum { BOTH_SIDES, SENDER_ONLY } view; /* SENDER_ONLY: never accepted from the peer */
+    enum need need;
 };
 
 static const struct transition table[] = {
     {COLO_ST_WAIT_READY, COLO_CMD_CHECKPOINT_READY, COLO_ROLE_SECONDARY, V_ANY_NONZERO,
-     COLO_ST_IDLE, BOTH_SIDES},
+     COLO_ST_IDLE, BOTH_SIDES, ALWAYS},
     {COLO_ST_IDLE, COLO_CMD_CHECKPOINT_REQUEST, COLO_ROLE_PRIMARY, V_NEXT_SEQ,
-     COLO_ST_REQUESTED, BOTH_SIDES},
-    {COLO_ST_IDLE, COLO_CMD_GOODBYE, COLO_ROLE_PRIMARY, V_COMPLETED, COLO_ST_CLOSED, BOTH_SIDES},
+     COLO_ST_REQUESTED, BOTH_SIDES, ALWAYS},
+    {COLO_ST_IDLE, COLO_CMD_GOODBYE, COLO_ROLE_PRIMARY, V_COMPLETED, COLO_ST_CLOSED, BOTH_SIDES, ALWAYS},
     {COLO_ST_REQUESTED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ,
-     COLO_ST_REPLIED, BOTH_SIDES},
+     COLO_ST_REPLIED, BOTH_SIDES, ALWAYS},
     {COLO_ST_REPLIED, COLO_CMD_VMSTATE_SEND, COLO_ROLE_PRIMARY, V_THIS_SEQ, COLO_ST_ANNOUNCED,
-     BOTH_SIDES},
+     BOTH_SIDES, ALWAYS},
     {COLO_ST_ANNOUNCED, COLO_CMD_DIRTY_LIST, COLO_ROLE_PRIMARY, V_MAX_RUNS, COLO_ST_LISTED,
-     BOTH_SIDES},
+     BOTH_SIDES, ALWAYS},
     {COLO_ST_LISTED, COLO_CMD_VMSTATE_SIZE, COLO_ROLE_PRIMARY, V_MAX_VMSTATE, COLO_ST_SIZED,
-     BOTH_SIDES},
+     BOTH_SIDES, ALWAYS},
     {COLO_ST_SIZED, COLO_CMD_VMSTATE_RECEIVED, COLO_ROLE_SECONDARY, V_THIS_SEQ,
-     COLO_ST_RECEIVED, BOTH_SIDES},
+     COLO_ST_RECEIVED, BOTH_SIDES, NO_INTEGRITY},
     {COLO_ST_RECEIVED, COLO_CMD_VMSTATE_LOADED, COLO_ROLE_SECONDARY, V_THIS_SEQ, COLO_ST_IDLE,
-     BOTH_SIDES},
+     BOTH_SIDES, ALWAYS},
     /* Pipelined: the primary sends the whole checkpoint, then reads the reply.
      * The secondary sees the same order on the wire as without. */
     {COLO_ST_REQUESTED, COLO_CMD_VMSTATE_SEND, COLO_ROLE_PRIMARY, V_THIS_SEQ,
-     COLO_ST_AHEAD_ANNOUNCED, SENDER_ONLY},
+     COLO_ST_AHEAD_ANNOUNCED, SENDER_ONLY, ALWAYS},
     {COLO_ST_AHEAD_ANNOUNCED, COLO_CMD_DIRTY_LIST, COLO_ROLE_PRIMARY, V_MAX_RUNS,
-     COLO_ST_AHEAD_LISTED, SENDER_ONLY},
+     COLO_ST_AHEAD_LISTED, SENDER_ONLY, ALWAYS},
     {COLO_ST_AHEAD_LISTED, COLO_CMD_VMSTATE_SIZE, COLO_ROLE_PRIMARY, V_MAX_VMSTATE,
-     COLO_ST_AHEAD_SIZED, SENDER_ONLY},
+     COLO_ST_AHEAD_SIZED, SENDER_ONLY, ALWAYS},
     {COLO_ST_AHEAD_SIZED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ,
-     COLO_ST_SIZED, BOTH_SIDES},
+     COLO_ST_SIZED, BOTH_SIDES, NO_INTEGRITY},
+    /* Version 2: pages pushed between checkpoints travel in the stream,
+     * announced; they belong to the coming checkpoint. */
+    {COLO_ST_IDLE, COLO_CMD_BACKGROUND, COLO_ROLE_PRIMARY, V_COMING_SEQ, COLO_ST_IDLE,
+     BOTH_SIDES, V2},
+    /* Version 2 with integrity: the digest follows the device state, and the
+     * secondary checks it before it persists or applies anything. */
+    {COLO_ST_SIZED, COLO_CMD_DIGEST, COLO_ROLE_PRIMARY, V_DIGEST_SIZE, COLO_ST_DIGESTED,
+     BOTH_SIDES, INTEGRITY},
+    {COLO_ST_DIGESTED, COLO_CMD_VMSTATE_RECEIVED, COLO_ROLE_SECONDARY, V_THIS_SEQ,
+     COLO_ST_RECEIVED, BOTH_SIDES, INTEGRITY},
+    {COLO_ST_AHEAD_SIZED, COLO_CMD_DIGEST, COLO_ROLE_PRIMARY, V_DIGEST_SIZE,
+     COLO_ST_AHEAD_DIGESTED, SENDER_ONLY, INTEGRITY},
+    {COLO_ST_AHEAD_DIGESTED, COLO_CMD_CHECKPOINT_REPLY, COLO_ROLE_SECONDARY, V_THIS_SEQ,
+     COLO_ST_DIGESTED, BOTH_SIDES, INTEGRITY},
 };
 
 static const char *const state_names[] = {
@@ -66,6 +92,8 @@ static const char *const state_names[] = {
     [COLO_ST_AHEAD_ANNOUNCED] = "announced ahead of the reply",
     [COLO_ST_AHEAD_LISTED] = "listed ahead of the reply",
     [COLO_ST_AHEAD_SIZED] = "sized ahead of the reply",
+    [COLO_ST_AHEAD_DIGESTED] = "digested ahead of the reply",
+    [COLO_ST_DIGESTED] = "digested",
     [COLO_ST_RECEIVED] = "received",
     [COLO_ST_CLOSED] = "closed",
     [COLO_ST_FAILED] = "failed",
@@ -91,7 +119,29 @@ void colo_fsm_init(struct colo_fsm *fsm, enum colo_role role, uint64_t max_vmsta
         .state = COLO_ST_WAIT_READY,
         .max_vmstate = max_vmstate,
         .max_runs = max_runs,
+        .version = 1,
     };
+}
+
+void colo_fsm_set_features(struct colo_fsm *fsm, uint16_t version, bool integrity)
+{
+    fsm->version = version;
+    fsm->integrity = version >= 2 && integrity;
+}
+
+/* The transition belongs to this session's version and features. */
+static bool applies(const struct colo_fsm *fsm, const struct transition *t)
+{
+    switch (t->need) {
+    case V2:
+        return fsm->version >= 2;
+    case INTEGRITY:
+        return fsm->integrity;
+    case NO_INTEGRITY:
+        return !fsm->integrity;
+    default:
+        return true;
+    }
 }
 
 void colo_fsm_fail(struct colo_fsm *fsm)
@@ -106,7 +156,8 @@ static void expected_str(const struct colo_fsm *fsm, char *buf, size_t len)
 
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]) && used < len; i++) {
-        if (table[i].from != fsm->state || (table[i].view == SENDER_ONLY && table[i].sender != fsm->role))
+        if (table[i].from != fsm->state || !applies(fsm, &table[i]) ||
+            (table[i].view == SENDER_ONLY && table[i].sender != fsm->role))
             continue;
         used += (size_t)snprintf(buf + used, len - used, "%s%s from the %s", used ? " or " : "",
                                  colo_cmd_str(table[i].cmd), role_str(table[i].sender));
@@ -121,7 +172,8 @@ void colo_fsm_expected(const struct colo_fsm *fsm, char *buf, size_t len)
 
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]) && used < len; i++) {
-        if (table[i].from != fsm->state || table[i].sender == fsm->role)
+        if (table[i].from != fsm->state || table[i].sender == fsm->role ||
+            !applies(fsm, &table[i]))
             continue;
         used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? " or " : "",
                                  colo_cmd_str(table[i].cmd));
@@ -147,6 +199,7 @@ static int check_value(const struct colo_fsm *fsm, const struct transition *t,
             return colo_err(COLO_E_PROTOCOL, "%s: expected a nonzero epoch, received 0", name);
         return 0;
     case V_NEXT_SEQ:
+    case V_COMING_SEQ:
         want = fsm->completed + 1;
         break;
     case V_THIS_SEQ:
@@ -170,6 +223,11 @@ static int check_value(const struct colo_fsm *fsm, const struct transition *t,
                             "at most %" PRIu64,
                             name, msg->value, fsm->max_vmstate);
         return 0;
+    case V_DIGEST_SIZE:
+        if (msg->value != COLO_DIGEST_SIZE)
+            return colo_err(COLO_E_PROTOCOL, "%s: a digest of %" PRIu64 " bytes: expected %d",
+                            name, msg->value, COLO_DIGEST_SIZE);
+        return 0;
     default:
         return colo_err(COLO_E_PROTOCOL, "%s: no value rule", name);
     }
@@ -188,7 +246,8 @@ static int step(struct colo_fsm *fsm, enum colo_role sender, const struct colo_m
 
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (table[i].from == fsm->state && table[i].cmd == msg->cmd &&
-            table[i].sender == sender && (table[i].view == BOTH_SIDES || sender == fsm->role)) {
+            table[i].sender == sender && applies(fsm, &table[i]) &&
+            (table[i].view == BOTH_SIDES || sender == fsm->role)) {
             t = &table[i];
             break;
         }

@@ -36,6 +36,8 @@ enum colo_fsm_state {
     COLO_ST_AHEAD_ANNOUNCED,
     COLO_ST_AHEAD_LISTED,
     COLO_ST_AHEAD_SIZED,
+    COLO_ST_AHEAD_DIGESTED,
+    COLO_ST_DIGESTED,     /* checkpoint-digest passed (version 2, integrity on) */
     COLO_ST_RECEIVED,     /* vmstate-received passed */
     COLO_ST_CLOSED,       /* goodbye passed */
     COLO_ST_FAILED,       /* a violation or a transport error */
@@ -48,6 +50,8 @@ struct colo_fsm {
     uint64_t completed; /* last checkpoint that reached vmstate-loaded */
     uint64_t max_vmstate;
     uint32_t max_runs;
+    uint16_t version; /* agreed in the handshake: 1 until told otherwise */
+    bool integrity;   /* version 2: every checkpoint carries a digest */
 };
 
 void colo_fsm_init(struct colo_fsm *fsm, enum colo_role role, uint64_t max_vmstate,
@@ -56,6 +60,9 @@ void colo_fsm_init(struct colo_fsm *fsm, enum colo_role role, uint64_t max_vmsta
 int colo_fsm_send(struct colo_fsm *fsm, const struct colo_msg *msg);
 /* This side received msg: 0, or COLO_E_PROTOCOL naming expected and received. */
 int colo_fsm_recv(struct colo_fsm *fsm, const struct colo_msg *msg);
+/* What the handshake agreed: the protocol version (1 or 2) and whether
+ * checkpoints carry a digest (version 2 only). Before checkpoint-ready. */
+void colo_fsm_set_features(struct colo_fsm *fsm, uint16_t version, bool integrity);
 /* Marks the session failed: every later step is refused. */
 void colo_fsm_fail(struct colo_fsm *fsm);
 const char *colo_fsm_state_str(enum colo_fsm_state st);

@@ -87,9 +87,45 @@ int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *pee
 int colo_hello_check_wire(const struct colo_hello *mine, const uint8_t *buf, size_t len)
 {
     struct colo_hello peer;
+    struct colo_features f;
     int ret = colo_hello_decode(buf, len, &peer);
 
-    return ret ? ret : colo_hello_check(mine, &peer);
+    if (!ret)
+        ret = colo_hello_check(mine, &peer);
+    return ret ? ret : colo_hello_negotiate(mine, &peer, &f);
+}
+
+uint32_t colo_hello_caps(uint16_t max_version, bool integrity)
+{
+    if (max_version < 2)
+        return 0;
+    return COLO_HELLO_CAP_V2 | (integrity ? COLO_HELLO_CAP_INTEGRITY : 0);
+}
+
+static const char *peer_name(const struct colo_hello *mine)
+{
+    return mine->role == COLO_ROLE_PRIMARY ? "secondary" : "primary";
+}
+
+int colo_hello_negotiate(const struct colo_hello *mine, const struct colo_hello *peer,
+                         struct colo_features *out)
+{
+    bool v2 = mine->caps & peer->caps & COLO_HELLO_CAP_V2;
+    bool want = mine->caps & COLO_HELLO_CAP_INTEGRITY;
+    bool peer_wants = (peer->caps & COLO_HELLO_CAP_V2) && (peer->caps & COLO_HELLO_CAP_INTEGRITY);
+
+    *out = (struct colo_features){.version = v2 ? 2 : 1, .integrity = want && peer_wants};
+    if (want && !peer_wants)
+        return colo_err(COLO_E_HANDSHAKE, "integrity digests: this side asks for them and the %s "
+                        "does not (%s): enable colo_config_set_integrity() on both sides or on "
+                        "neither", peer_name(mine),
+                        peer->caps & COLO_HELLO_CAP_V2 ? "integrity off"
+                                                       : "it speaks protocol version 1 only");
+    if (peer_wants && !want)
+        return colo_err(COLO_E_HANDSHAKE, "integrity digests: the %s asks for them and this side "
+                        "does not: enable colo_config_set_integrity() on both sides or on "
+                        "neither", peer_name(mine));
+    return 0;
 }
 
 static enum colo_hello_refusal_reason refusal_reason(const struct colo_hello *mine,
@@ -111,7 +147,10 @@ static enum colo_hello_refusal_reason refusal_reason(const struct colo_hello *mi
         return COLO_HELLO_REFUSED_ROLE;
     if (peer.page_size != mine->page_size)
         return COLO_HELLO_REFUSED_PAGE_SIZE;
-    return COLO_HELLO_REFUSED_LAYOUT;
+    if (peer.nblocks != mine->nblocks || peer.total_pages != mine->total_pages ||
+        peer.fingerprint != mine->fingerprint)
+        return COLO_HELLO_REFUSED_LAYOUT;
+    return COLO_HELLO_REFUSED_FEATURES;
 }
 
 void colo_hello_refusal_encode(const struct colo_hello *mine, const uint8_t *buf, size_t len,
@@ -151,6 +190,11 @@ int colo_hello_refusal_check(const struct colo_hello *mine, const uint8_t *buf, 
                         " pages, fingerprint %016" PRIx64 "): add the same blocks in the same "
                         "order on both sides",
                         mine->nblocks, mine->total_pages, mine->fingerprint);
+    case COLO_HELLO_REFUSED_FEATURES:
+        return colo_err(COLO_E_HANDSHAKE, "integrity digests: the peer refused ours (%s): enable "
+                        "colo_config_set_integrity() on both sides or on neither",
+                        mine->caps & COLO_HELLO_CAP_INTEGRITY ? "we ask for them"
+                                                              : "we do not ask for them");
     default:
         return colo_err(COLO_E_HANDSHAKE, "the peer could not read our hello (it speaks "
                         "version %u)", version);

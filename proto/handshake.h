@@ -11,6 +11,7 @@
 #ifndef COLO_PROTO_HANDSHAKE_H
 #define COLO_PROTO_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,8 +19,16 @@
 #include "core/ram_layout.h"
 
 #define COLO_HELLO_MAGIC 0x434f4c4fu /* "COLO" */
+/* The hello's version field: the base version every peer since 0.1 speaks
+ * and checks for equality. Later versions are offered by capability bits,
+ * which a version-1 peer ignores, so a new peer still talks to an old one. */
 #define COLO_PROTO_VERSION 1
+#define COLO_PROTO_VERSION_MAX 2
 #define COLO_HELLO_WIRE_SIZE 40
+
+/* Capability bits of the hello (others are ignored, for later versions). */
+#define COLO_HELLO_CAP_V2 (1u << 0)        /* speaks protocol version 2 */
+#define COLO_HELLO_CAP_INTEGRITY (1u << 1) /* v2: checkpoint digests (both or neither) */
 
 struct colo_hello {
     uint16_t version;
@@ -41,6 +50,33 @@ int colo_hello_check(const struct colo_hello *mine, const struct colo_hello *pee
 /* Decodes the peer's hello from len bytes, then checks it against ours. */
 int colo_hello_check_wire(const struct colo_hello *mine, const uint8_t *buf, size_t len);
 
+/* What a session speaks, agreed from the two hellos. */
+struct colo_features {
+    uint16_t version; /* 1, or 2 when both offer it */
+    bool integrity;   /* checkpoint digests (version 2, both sides asked) */
+};
+
+/* The capability bits a side offers: protocol version at most max_version
+ * (1 or 2) and, in version 2, integrity digests when asked for. */
+uint32_t colo_hello_caps(uint16_t max_version, bool integrity);
+/*
+ * Agrees on the features of two hellos that passed colo_hello_check: the
+ * highest version both offer; integrity digests only when both sides asked
+ * for them: a side that asks refuses a peer that does not (COLO_E_HANDSHAKE,
+ * naming which side has to change), since a digest the secondary does not
+ * check protects nothing.
+ */
+int colo_hello_negotiate(const struct colo_hello *mine, const struct colo_hello *peer,
+                         struct colo_features *out);
+
+/* The two hellos of one connection, as sent: the session negotiates from
+ * them, and from version 2 on authentication covers them. */
+struct colo_hello_pair {
+    uint8_t mine[COLO_HELLO_WIRE_SIZE];
+    uint8_t peer[COLO_HELLO_WIRE_SIZE];
+    bool have_peer;
+};
+
 /*
  * What a refused peer is told (rdma: the private data of the rejection),
  * since 0.4 instead of the refusing side's own hello, which told anyone who
@@ -57,6 +93,7 @@ enum colo_hello_refusal_reason {
     COLO_HELLO_REFUSED_ROLE = 3,
     COLO_HELLO_REFUSED_PAGE_SIZE = 4,
     COLO_HELLO_REFUSED_LAYOUT = 5,
+    COLO_HELLO_REFUSED_FEATURES = 6, /* since 0.5: integrity digests asked by one side only */
 };
 
 /* The refusal for the peer's hello in buf (which colo_hello_check_wire refused). */

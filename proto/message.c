@@ -17,6 +17,8 @@ static const char *const cmd_names[] = {
     [COLO_CMD_DIRTY_LIST] = "dirty-list",
     [COLO_CMD_FAILOVER] = "failover",
     [COLO_CMD_GOODBYE] = "goodbye",
+    [COLO_CMD_BACKGROUND] = "background-pages",
+    [COLO_CMD_DIGEST] = "checkpoint-digest",
 };
 
 const char *colo_cmd_str(uint32_t cmd)
@@ -44,6 +46,9 @@ static void value_range(uint32_t cmd, uint64_t *lo, uint64_t *hi)
     case COLO_CMD_DIRTY_LIST:
         *lo = 0;
         *hi = COLO_DIRTY_RUNS_HARD_MAX;
+        return;
+    case COLO_CMD_DIGEST:
+        *lo = *hi = COLO_DIGEST_SIZE;
         return;
     case COLO_CMD_GOODBYE:
         *lo = 0; /* 0: no checkpoint completed yet */
@@ -73,7 +78,7 @@ int colo_msg_decode(const uint8_t *buf, size_t len, struct colo_msg *msg)
     if (msg->cmd == COLO_CMD_HEARTBEAT || msg->cmd == COLO_CMD_FAILOVER)
         return colo_err(COLO_E_PROTOCOL,
                         "COLO command %" PRIu32 " (%s) is reserved, never sent in protocol "
-                        "version 1: expected 1..7, 9 or 11",
+                        "version 1 or 2: expected 1..7, 9 or 11..13",
                         msg->cmd, colo_cmd_str(msg->cmd));
     value_range(msg->cmd, &lo, &hi);
     if (msg->value < lo || msg->value > hi)

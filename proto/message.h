@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * COLO control messages: be32 command + be64 value on the wire.
- * Numbers 1..7 are the COLO-Frame series' commands; 8 and up are extensions
- * of protocol version 1, used only after the handshake agreed on it.
+ * Numbers 1..7 are the COLO-Frame series' commands; 8..11 are extensions
+ * of protocol version 1, 12 and 13 of version 2, used only after the
+ * handshake agreed on it.
  */
 #ifndef COLO_PROTO_MESSAGE_H
 #define COLO_PROTO_MESSAGE_H
@@ -28,8 +29,14 @@ enum colo_cmd {
     COLO_CMD_DIRTY_LIST = 9, /* value: run count; the runs follow */
     COLO_CMD_FAILOVER = 10,
     COLO_CMD_GOODBYE = 11,   /* value: last completed sequence number */
-    COLO_CMD__MAX = COLO_CMD_GOODBYE,
+    /* version 2 only (the state machine refuses them in a version-1 session) */
+    COLO_CMD_BACKGROUND = 12, /* value: the coming checkpoint's number; page frames follow */
+    COLO_CMD_DIGEST = 13,     /* value: COLO_DIGEST_SIZE; the checkpoint's digest follows */
+    COLO_CMD__MAX = COLO_CMD_DIGEST,
 };
+
+/* An integrity digest: HMAC-SHA256 (proto/digest.h). */
+#define COLO_DIGEST_SIZE 32
 
 #define COLO_MSG_WIRE_SIZE 12
 

@@ -161,6 +161,28 @@ int colo_config_set_early_resume(struct colo_config *cfg, int enabled);
  */
 int colo_config_set_pipelined(struct colo_config *cfg, int enabled);
 
+/*
+ * The highest protocol version this side offers (since 0.5): 2 (the
+ * default) or 1. Both sides speak the highest version both offer, so a
+ * peer of 0.4 or older (version 1) still works with one of 0.5; version 2
+ * adds the background push over tcp and integrity digests (below), and
+ * authenticates the hellos. colo_session_protocol_version() tells what a
+ * session speaks. Other values: COLO_E_CONFIG.
+ */
+int colo_config_set_protocol_version(struct colo_config *cfg, uint32_t version);
+/*
+ * Integrity digests (since 0.5, off by default; needs an authentication
+ * key and protocol version 2 on both sides): every checkpoint carries a
+ * keyed digest (HMAC-SHA256 with a key derived per session) of its
+ * sequence number, dirty list, pages and device state, and the secondary
+ * checks it against what its cache holds before it persists or applies
+ * anything, so a page injected into the cache on the path, or corrupted
+ * there, fails the checkpoint instead of reaching the guest. Both sides must
+ * agree: a side that asks refuses a peer that does not (COLO_E_HANDSHAKE).
+ * It costs a hash of every pushed page on each side (see the README).
+ */
+int colo_config_set_integrity(struct colo_config *cfg, int enabled);
+
 /* Secondary callbacks, all optional. Return 0 or a negative error code. */
 struct colo_secondary_ops {
     int (*stop_vm)(void *opaque);                                  /* at checkpoint-request */
@@ -297,6 +319,8 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
  */
 int colo_session_cache_block(const struct colo_session *s, uint32_t block, const void **addr,
                              uint64_t *len);
+/* The protocol version the session speaks (1 or 2), 0 without a session. */
+uint32_t colo_session_protocol_version(const struct colo_session *s);
 /*
  * Secondary: the device state of the last completed checkpoint (0 bytes
  * before the first). A checkpoint that fails, also while its state is being

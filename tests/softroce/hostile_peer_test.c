@@ -202,7 +202,7 @@ static void hostile_child(int port_fd)
         _exit(0);
     }
     if (colo_stream_open_return_path(fwd, &rp) ||
-        colo_auth_run(fwd, rp, COLO_ROLE_PRIMARY, (const uint8_t *)KEY, strlen(KEY)) ||
+        colo_auth_run(fwd, rp, COLO_ROLE_PRIMARY, (const uint8_t *)KEY, strlen(KEY), NULL, NULL) ||
         colo_stream_register_ram(rp) || colo_stream_get_buffer(rp, ready, sizeof(ready)))
         _exit(13);
 

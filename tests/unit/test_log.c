@@ -172,7 +172,7 @@ static void test_session_messages(void **state)
     assert_int_equal(colo_set_log(record, &calls, COLO_LOG_DEBUG), 0);
     run_session();
     assert_int_equal(find("primary: connected to 127.0.0.1 port"), COLO_LOG_INFO);
-    assert_int_equal(find("over tcp (epoch"), COLO_LOG_INFO);
+    assert_int_equal(find("over tcp, protocol version 2 (epoch"), COLO_LOG_INFO);
     assert_int_equal(find("tcp: connection from 127.0.0.1 port"), COLO_LOG_INFO);
     assert_int_equal(find("secondary: accepted a primary over tcp"), COLO_LOG_INFO);
     assert_int_equal(find("primary: checkpoint 1: request sent"), COLO_LOG_DEBUG);

@@ -17,6 +17,16 @@ static void test_round_trip_every_command(void **state)
     for (uint32_t cmd = 1; cmd <= COLO_CMD__MAX; cmd++) {
         if (cmd == COLO_CMD_HEARTBEAT || cmd == COLO_CMD_FAILOVER)
             continue; /* reserved: test_rejects_invalid_unknown_and_reserved */
+        if (cmd == COLO_CMD_DIGEST) {
+            /* one value only: test_rejects_out_of_range_values */
+            struct colo_msg in = {.cmd = cmd, .value = COLO_DIGEST_SIZE}, out;
+            uint8_t wire[COLO_MSG_WIRE_SIZE];
+
+            colo_msg_encode(&in, wire);
+            assert_int_equal(colo_msg_decode(wire, sizeof(wire), &out), 0);
+            assert_true(out.cmd == cmd && out.value == COLO_DIGEST_SIZE);
+            continue;
+        }
         uint64_t values[] = {1, 2, 1000, cmd == COLO_CMD_VMSTATE_SIZE ? COLO_VMSTATE_HARD_MAX
                                          : cmd == COLO_CMD_DIRTY_LIST ? COLO_DIRTY_RUNS_HARD_MAX
                                                                       : COLO_SEQ_MAX};
@@ -60,13 +70,13 @@ static void test_rejects_invalid_unknown_and_reserved(void **state)
         uint32_t cmd;
         const char *why;
     } bad[] = {
-        {0, "unknown COLO command 0: expected 1..11"},
-        {COLO_CMD__MAX + 1, "unknown COLO command 12: expected 1..11"},
-        {100, "unknown COLO command 100: expected 1..11"},
+        {0, "unknown COLO command 0: expected 1..13"},
+        {COLO_CMD__MAX + 1, "unknown COLO command 14: expected 1..13"},
+        {100, "unknown COLO command 100: expected 1..13"},
         /* a uint32 command is printed unsigned, never as a negative number */
-        {UINT32_MAX, "unknown COLO command 4294967295: expected 1..11"},
-        {COLO_CMD_HEARTBEAT, "8 (heartbeat) is reserved, never sent in protocol version 1: "
-                             "expected 1..7, 9 or 11"},
+        {UINT32_MAX, "unknown COLO command 4294967295: expected 1..13"},
+        {COLO_CMD_HEARTBEAT, "8 (heartbeat) is reserved, never sent in protocol version 1 or 2: "
+                             "expected 1..7, 9 or 11..13"},
         {COLO_CMD_FAILOVER, "10 (failover) is reserved"},
     };
     struct colo_msg m;
@@ -92,6 +102,9 @@ static void test_rejects_out_of_range_values(void **state)
         {COLO_CMD_VMSTATE_SIZE, COLO_VMSTATE_HARD_MAX + 1},
         {COLO_CMD_DIRTY_LIST, COLO_DIRTY_RUNS_HARD_MAX + 1ull},
         {COLO_CMD_GOODBYE, UINT64_MAX},
+        {COLO_CMD_BACKGROUND, 0},
+        {COLO_CMD_DIGEST, COLO_DIGEST_SIZE - 1},
+        {COLO_CMD_DIGEST, COLO_DIGEST_SIZE + 1},
     };
     struct colo_msg m;
 
@@ -227,6 +240,84 @@ static void test_layout_rejections(void **state)
     assert_non_null(strstr(colo_errormsg(), "name used twice"));
 }
 
+/* Version 2 is offered by a capability bit that a version-1 peer ignores:
+ * the highest version both offer wins; integrity only when both ask. */
+static void test_hello_negotiation(void **state)
+{
+    struct colo_ram_layout a;
+    struct colo_hello pri, sec, old_sec;
+    struct colo_features f;
+    uint8_t wire[COLO_HELLO_WIRE_SIZE], ref[COLO_HELLO_REFUSAL_SIZE];
+
+    make_layout(&a, 8192);
+    assert_int_equal(colo_hello_caps(1, true), 0);
+    assert_int_equal(colo_hello_caps(2, false), COLO_HELLO_CAP_V2);
+    assert_int_equal(colo_hello_caps(2, true), COLO_HELLO_CAP_V2 | COLO_HELLO_CAP_INTEGRITY);
+
+    colo_hello_from_layout(&pri, COLO_ROLE_PRIMARY, colo_hello_caps(2, false), &a);
+    colo_hello_from_layout(&sec, COLO_ROLE_SECONDARY, colo_hello_caps(2, false), &a);
+    colo_hello_from_layout(&old_sec, COLO_ROLE_SECONDARY, 0, &a); /* 0.4: caps 0 */
+    /* the version field stays 1: a 0.4 peer compares it for equality */
+    assert_int_equal(pri.version, 1);
+    assert_int_equal(colo_hello_negotiate(&pri, &sec, &f), 0);
+    assert_true(f.version == 2 && !f.integrity);
+    assert_int_equal(colo_hello_negotiate(&pri, &old_sec, &f), 0);
+    assert_true(f.version == 1 && !f.integrity);
+    assert_int_equal(colo_hello_negotiate(&old_sec, &pri, &f), 0);
+    assert_true(f.version == 1);
+    /* unknown capability bits are ignored (for later versions) */
+    sec.caps |= 1u << 31;
+    assert_int_equal(colo_hello_negotiate(&pri, &sec, &f), 0);
+    assert_true(f.version == 2);
+
+    /* integrity: both, or a refusal on either side naming who must change */
+    pri.caps = colo_hello_caps(2, true);
+    sec.caps = colo_hello_caps(2, true);
+    assert_int_equal(colo_hello_negotiate(&pri, &sec, &f), 0);
+    assert_true(f.version == 2 && f.integrity);
+    sec.caps = colo_hello_caps(2, false);
+    assert_int_equal(colo_hello_negotiate(&pri, &sec, &f), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "this side asks for them and the secondary does "
+                                            "not (integrity off)"));
+    assert_int_equal(colo_hello_negotiate(&sec, &pri, &f), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "the primary asks for them and this side does not"));
+    assert_int_equal(colo_hello_negotiate(&pri, &old_sec, &f), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "protocol version 1 only"));
+    /* an integrity bit without version 2 means nothing */
+    old_sec.caps = COLO_HELLO_CAP_INTEGRITY;
+    sec.caps = colo_hello_caps(2, false);
+    assert_int_equal(colo_hello_negotiate(&sec, &old_sec, &f), 0);
+    assert_true(f.version == 1 && !f.integrity);
+
+    /* over rdma the mismatch is a refusal with its own reason */
+    colo_hello_encode(&pri, wire);
+    assert_int_equal(colo_hello_check_wire(&sec, wire, sizeof(wire)), COLO_E_HANDSHAKE);
+    colo_hello_refusal_encode(&sec, wire, sizeof(wire), ref);
+    assert_memory_equal(ref, "CREF\0\1\0\6", sizeof(ref));
+    assert_int_equal(colo_hello_refusal_check(&pri, ref, sizeof(ref)), COLO_E_HANDSHAKE);
+    assert_non_null(strstr(colo_errormsg(), "integrity digests: the peer refused ours "
+                                            "(we ask for them)"));
+}
+
+/* The fingerprint is defined over little-endian integers on every host
+ * (docs/protocol.md, test vectors): what x86 always computed. */
+static void test_fingerprint_vectors(void **state)
+{
+    static uint8_t ram[4096];
+    struct colo_ram_layout l;
+
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", ram, 1ull << 30), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "vga.vram", ram, 1ull << 24), 0);
+    assert_true(colo_ram_layout_fingerprint(&l) == 0x0ed0799260613897ull);
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "ram", ram, 16384), 0);
+    assert_true(colo_ram_layout_fingerprint(&l) == 0x6ede25b1ef92ff89ull);
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "ram", ram, 4096), 0);
+    assert_true(colo_ram_layout_fingerprint(&l) == 0x6f66fbc297db7679ull);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_hello_round_trip_and_checks),
         cmocka_unit_test(test_hello_refusal),
         cmocka_unit_test(test_layout_rejections),
+        cmocka_unit_test(test_hello_negotiation),
+        cmocka_unit_test(test_fingerprint_vectors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
