@@ -127,6 +127,23 @@ int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ra
     return 0;
 }
 
+int colo_dirty_list_merge(struct colo_dirty_list *into, const struct colo_dirty_list *add,
+                          struct colo_dirty_list *scratch, const struct colo_ram_layout *layout,
+                          size_t max_runs)
+{
+    int ret = colo_dirty_list_reserve(scratch, into->count + add->count);
+
+    if (ret)
+        return colo_err(ret, "dirty list: out of memory merging %zu and %zu runs", into->count,
+                        add->count);
+    if (into->count)
+        memcpy(scratch->runs, into->runs, into->count * sizeof(*into->runs));
+    if (add->count)
+        memcpy(scratch->runs + into->count, add->runs, add->count * sizeof(*add->runs));
+    scratch->count = into->count + add->count;
+    return colo_dirty_list_normalize(into, layout, scratch->runs, scratch->count, max_runs);
+}
+
 int colo_dirty_list_validate(const struct colo_ram_layout *layout,
                              const struct colo_dirty_run *runs, size_t n, size_t max_runs)
 {

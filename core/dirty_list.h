@@ -40,6 +40,11 @@ int colo_dirty_run_check_as(const struct colo_ram_layout *layout, const struct c
  */
 int colo_dirty_list_normalize(struct colo_dirty_list *list, const struct colo_ram_layout *layout,
                               const struct colo_dirty_run *runs, size_t n, size_t max_runs);
+/* into := the canonical union of into and add (runs of the layout), through
+ * scratch; COLO_E_DIRTY_LIST past max_runs, -ENOMEM. */
+int colo_dirty_list_merge(struct colo_dirty_list *into, const struct colo_dirty_list *add,
+                          struct colo_dirty_list *scratch, const struct colo_ram_layout *layout,
+                          size_t max_runs);
 /* Secondary: accepts only a canonical list inside the layout, of at most max_runs. */
 int colo_dirty_list_validate(const struct colo_ram_layout *layout,
                              const struct colo_dirty_run *runs, size_t n, size_t max_runs);

@@ -85,37 +85,47 @@ static int push_list(struct colo_primary *p, const struct colo_dirty_list *list,
 static int merge_runs(struct colo_primary *p, struct colo_dirty_list *into,
                       const struct colo_dirty_list *add)
 {
-    int ret = 0;
+    return colo_dirty_list_merge(into, add, &p->scratch, p->layout, COLO_DIRTY_RUNS_HARD_MAX);
+}
 
-    colo_dirty_list_reset(&p->scratch);
-    for (size_t i = 0; !ret && i < into->count; i++)
-        ret = colo_dirty_list_append(&p->scratch, &into->runs[i]);
-    for (size_t i = 0; !ret && i < add->count; i++)
-        ret = colo_dirty_list_append(&p->scratch, &add->runs[i]);
-    if (ret)
-        return colo_err(ret, "primary: out of memory for the dirty list");
-    return colo_dirty_list_normalize(into, p->layout, p->scratch.runs, p->scratch.count,
-                                     COLO_DIRTY_RUNS_HARD_MAX);
+/* Background pushes move pages before their checkpoint: always where the
+ * transport places them directly (rdma), in the stream (tcp) from version 2
+ * on (announced by background-pages). */
+static bool pushes_ahead(const struct colo_primary *p)
+{
+    return !colo_stream_places_pages(p->out) || p->fsm.version >= 2;
 }
 
 /*
- * The checkpoint's pages: where the transport places pages directly (rdma),
- * only its own runs, since what was pushed in the background is there; in
- * the stream (tcp), the frames must match the list, so those runs join
- * first. Either way the list sent then names both.
+ * The checkpoint's pages: where the background pushes moved theirs already,
+ * only its own runs; otherwise (tcp, version 1) the frames must match the
+ * list, so those runs join first. Either way the list sent then names both.
  */
 static int push_pages(struct colo_primary *p, uint64_t seq)
 {
-    bool direct = !colo_stream_places_pages(p->out);
+    bool ahead = pushes_ahead(p);
     int ret = 0;
 
-    if (!direct && p->background.count)
+    if (!ahead && p->background.count)
         ret = merge_runs(p, &p->list, &p->background);
     if (!ret)
         ret = push_list(p, &p->list, seq);
-    if (!ret && direct && p->background.count)
+    if (!ret && ahead && p->background.count)
         ret = merge_runs(p, &p->list, &p->background);
     return ret ? colo_stream_set_error(p->out, ret, "%s", colo_errormsg()) : 0;
+}
+
+/* Version 2 over a stream: background-pages, then the frames (ending with
+ * the coming checkpoint's number), flushed so they move while the guest runs. */
+static int push_announced(struct colo_primary *p, uint64_t seq)
+{
+    int ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_BACKGROUND, seq);
+
+    if (!ret)
+        ret = push_list(p, &p->pushing, seq);
+    if (!ret)
+        ret = colo_stream_fflush(p->out);
+    return ret;
 }
 
 int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run *runs,
@@ -135,9 +145,10 @@ int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run 
     if (ret)
         return ret;
     /* v1 tcp carries pages only inside a checkpoint: there they wait for it. */
-    if (!colo_stream_places_pages(p->out)) {
+    if (pushes_ahead(p)) {
         COLO_TRACE(primary_push_background, seq, p->pushing.count, p->pushing.pages);
-        ret = push_list(p, &p->pushing, seq);
+        ret = colo_stream_places_pages(p->out) ? push_announced(p, seq)
+                                               : push_list(p, &p->pushing, seq);
     }
     if (!ret)
         ret = merge_runs(p, &p->background, &p->pushing);
@@ -301,8 +312,8 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
     if (ret)
         goto out_fail;
     s.state_ns = colo_now_ns() - t1;
-    /* the list named them: they are this one's (over tcp they moved only now) */
-    s.background_pages = colo_stream_places_pages(p->out) ? 0 : p->background.pages;
+    /* the list named them: they are this one's (over tcp v1 they moved only now) */
+    s.background_pages = pushes_ahead(p) ? p->background.pages : 0;
     colo_dirty_list_reset(&p->background);
     COLO_TRACE(primary_commit_state_sent, seq, vmstate_len, s.state_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " bytes of device "

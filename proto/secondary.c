@@ -37,6 +37,9 @@ void colo_secondary_fini(struct colo_secondary *s)
 {
     colo_dirty_list_free(&s->list);
     colo_dirty_list_free(&s->placed);
+    colo_dirty_list_free(&s->background);
+    colo_dirty_list_free(&s->batch);
+    colo_dirty_list_free(&s->scratch);
     free(s->wire);
     free(s->vmstate);
     free(s->staging);
@@ -174,6 +177,43 @@ static int receive_dirty_list(struct colo_secondary *s, uint64_t count)
     return 0;
 }
 
+/*
+ * background-pages (version 2, pages in the stream): its frames go into the
+ * cache, never the guest, and join the coming checkpoint's placed runs; its
+ * dirty list must name them, and only its completion applies them.
+ */
+static int receive_background(struct colo_secondary *s, uint64_t seq)
+{
+    int ret;
+
+    colo_dirty_list_reset(&s->batch);
+    colo_stream_set_context(s->in, "the secondary received pages pushed ahead of checkpoint %"
+                            PRIu64, seq);
+    ret = colo_stream_load_ram(s->in, seq, &s->batch);
+    if (!ret)
+        ret = colo_dirty_list_merge(&s->background, &s->batch, &s->scratch, s->layout,
+                                    s->fsm.max_runs);
+    if (ret)
+        return colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
+    COLO_TRACE(secondary_serve_background, seq, s->batch.count, s->batch.pages);
+    colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": %" PRIu64 " pages in %zu runs "
+             "received ahead of it", seq, s->batch.pages, s->batch.count);
+    return 0;
+}
+
+/* The runs placed in the stream for this checkpoint: its own frames and
+ * what background-pages placed before it, as one canonical list. */
+static int placed_with_background(struct colo_secondary *s)
+{
+    int ret;
+
+    if (!s->background.count)
+        return 0;
+    ret = colo_dirty_list_merge(&s->placed, &s->background, &s->scratch, s->layout,
+                                s->fsm.max_runs);
+    return ret ? colo_stream_set_error(s->in, ret, "%s", colo_errormsg()) : 0;
+}
+
 int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_stats *st)
 {
     struct colo_checkpoint_stats stats = {0};
@@ -184,8 +224,15 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     if (s->ack_err)
         return colo_stream_error(s->out);
     ret = colo_recv_msg(&s->fsm, s->in, &msg);
-    if (ret)
+    while (!ret && msg.cmd == COLO_CMD_BACKGROUND) {
+        ret = receive_background(s, msg.value);
+        if (!ret)
+            ret = colo_recv_msg(&s->fsm, s->in, &msg);
+    }
+    if (ret) {
+        colo_fsm_fail(&s->fsm);
         return ret;
+    }
     if (msg.cmd == COLO_CMD_GOODBYE) {
         COLO_TRACE(secondary_serve_goodbye, msg.value);
         return colo_err(COLO_E_SHUTDOWN, "primary ended the session after checkpoint %" PRIu64,
@@ -205,9 +252,12 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     colo_dirty_list_reset(&s->placed);
     colo_stream_set_context(s->in, "the secondary received the pages of checkpoint %" PRIu64, seq);
     ret = colo_stream_load_ram(s->in, seq, &s->placed);
+    if (!ret)
+        ret = placed_with_background(s);
     if (ret)
         goto out_fail;
     stats.pages_ns = colo_now_ns() - t1;
+    stats.background_pages = s->background.pages;
 
     t1 = colo_now_ns();
     ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-send */
@@ -260,6 +310,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
      * completed once vmstate-loaded passed it, before it is written). Its
      * state is the last completed one before the primary can learn it. */
     vmstate_complete(s);
+    colo_dirty_list_reset(&s->background);
     ret = send_flush(s, COLO_CMD_VMSTATE_LOADED, seq);
     stats.loaded_ns = colo_now_ns() - t1;
     if (ret && s->fsm.completed == seq) {

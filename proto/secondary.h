@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The secondary's loop over the stream interface: checkpoint-ready once,
- * then per checkpoint: request -> stop, reply -> pages (RAM hooks) ->
+ * then per checkpoint (version 2 over a stream: after any number of
+ * background-pages, whose frames go into the cache only): request -> stop,
+ * reply -> pages (RAM hooks) ->
  * vmstate-send, dirty-list (validated), vmstate-size + device state ->
  * persist exactly the listed ranges -> vmstate-received -> apply them to the
  * guest RAM, load the state, resume -> vmstate-loaded.
@@ -25,6 +27,11 @@ struct colo_secondary {
     void *opaque;
     struct colo_dirty_list list;   /* the checkpoint's dirty list */
     struct colo_dirty_list placed; /* runs the backend placed from the stream */
+    /* Version 2, pages in the stream: what background-pages placed since
+     * the last checkpoint (canonical), part of the coming one. */
+    struct colo_dirty_list background;
+    struct colo_dirty_list batch;   /* one background-pages as it is read */
+    struct colo_dirty_list scratch; /* where two lists merge */
     uint8_t *wire;
     size_t wire_cap;
     uint8_t *vmstate; /* the device state of the last completed checkpoint */

@@ -232,6 +232,99 @@ static void test_bounds(void **state)
                      COLO_E_PROTOCOL);
 }
 
+/* Version 2: background-pages between checkpoints only, numbered for the
+ * coming one; a version-1 session refuses it (test_every_wrong_order_is_refused). */
+static void test_version_2_background(void **state)
+{
+    for (int r = 0; r < 2; r++) {
+        enum colo_role role = r ? COLO_ROLE_SECONDARY : COLO_ROLE_PRIMARY;
+        struct colo_fsm fsm;
+
+        drive(&fsm, role, 1);
+        colo_fsm_set_features(&fsm, 2, false);
+        assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_BACKGROUND, 1), 0);
+        assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_BACKGROUND, 1), 0);
+        assert_int_equal(fsm.state, COLO_ST_IDLE);
+        assert_true(fsm.seq == 0 && fsm.completed == 0); /* nothing began */
+        for (size_t i = 1; i < NHAPPY; i++)
+            assert_int_equal(feed(&fsm, happy[i].sender, happy[i].cmd, value_of(&happy[i], 1)),
+                             0);
+        assert_true(fsm.completed == 1);
+        /* for the coming checkpoint (2) only */
+        assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_BACKGROUND, 1), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), "expected sequence number 2, received 1"));
+
+        /* never inside a checkpoint, never from the secondary */
+        drive(&fsm, role, 2);
+        colo_fsm_set_features(&fsm, 2, false);
+        assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_BACKGROUND, 1), COLO_E_PROTOCOL);
+        assert_non_null(strstr(colo_errormsg(), "unexpected background-pages"));
+        drive(&fsm, role, 1);
+        colo_fsm_set_features(&fsm, 2, false);
+        assert_int_equal(feed(&fsm, COLO_ROLE_SECONDARY, COLO_CMD_BACKGROUND, 1),
+                         COLO_E_PROTOCOL);
+    }
+}
+
+/* Version 2 with integrity: checkpoint-digest between the state and
+ * vmstate-received, on both paths of the primary; none without. */
+static void test_version_2_digest(void **state)
+{
+    for (int r = 0; r < 2; r++) {
+        enum colo_role role = r ? COLO_ROLE_SECONDARY : COLO_ROLE_PRIMARY;
+        struct colo_fsm fsm;
+
+        drive(&fsm, role, 1);
+        colo_fsm_set_features(&fsm, 2, true);
+        for (size_t i = 1; i < NHAPPY; i++) {
+            if (happy[i].cmd == COLO_CMD_VMSTATE_RECEIVED) {
+                assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_DIGEST, 31),
+                                 COLO_E_PROTOCOL);
+                assert_non_null(strstr(colo_errormsg(), "a digest of 31 bytes: expected 32"));
+                drive(&fsm, role, i);
+                colo_fsm_set_features(&fsm, 2, true);
+                /* vmstate-received before the digest is refused */
+                assert_int_equal(feed(&fsm, COLO_ROLE_SECONDARY, COLO_CMD_VMSTATE_RECEIVED, 1),
+                                 COLO_E_PROTOCOL);
+                assert_non_null(strstr(colo_errormsg(), "expected checkpoint-digest"));
+                drive(&fsm, role, i);
+                colo_fsm_set_features(&fsm, 2, true);
+                assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_DIGEST, COLO_DIGEST_SIZE),
+                                 0);
+                assert_int_equal(fsm.state, COLO_ST_DIGESTED);
+            }
+            assert_int_equal(feed(&fsm, happy[i].sender, happy[i].cmd, value_of(&happy[i], 1)),
+                             0);
+        }
+        assert_true(fsm.completed == 1);
+    }
+    /* the pipelined primary sends the digest ahead of the reply too */
+    {
+        struct colo_fsm fsm;
+
+        drive(&fsm, COLO_ROLE_PRIMARY, 1);
+        colo_fsm_set_features(&fsm, 2, true);
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal(feed(&fsm, pipelined[i].sender, pipelined[i].cmd,
+                                  value_of(&pipelined[i], 1)), 0);
+        assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_DIGEST, COLO_DIGEST_SIZE), 0);
+        assert_int_equal(fsm.state, COLO_ST_AHEAD_DIGESTED);
+        assert_int_equal(feed(&fsm, COLO_ROLE_SECONDARY, COLO_CMD_CHECKPOINT_REPLY, 1), 0);
+        assert_int_equal(fsm.state, COLO_ST_DIGESTED);
+        assert_int_equal(feed(&fsm, COLO_ROLE_SECONDARY, COLO_CMD_VMSTATE_RECEIVED, 1), 0);
+    }
+    /* without integrity a digest is refused */
+    {
+        struct colo_fsm fsm;
+
+        drive(&fsm, COLO_ROLE_SECONDARY, 6);
+        colo_fsm_set_features(&fsm, 2, false);
+        assert_int_equal(fsm.state, COLO_ST_SIZED);
+        assert_int_equal(feed(&fsm, COLO_ROLE_PRIMARY, COLO_CMD_DIGEST, COLO_DIGEST_SIZE),
+                         COLO_E_PROTOCOL);
+    }
+}
+
 static void test_state_names(void **state)
 {
     assert_string_equal(colo_fsm_state_str(COLO_ST_IDLE), "idle");
@@ -250,6 +343,8 @@ int main(void)
         cmocka_unit_test(test_wrong_sequence_numbers),
         cmocka_unit_test(test_repeated_and_skipped_checkpoints),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_version_2_background),
+        cmocka_unit_test(test_version_2_digest),
         cmocka_unit_test(test_state_names),
     };
 
