@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "proto/auth.h"
 #include "proto/handshake.h"
 #include "proto/message.h"
 
@@ -318,6 +320,46 @@ static void test_fingerprint_vectors(void **state)
     assert_true(colo_ram_layout_fingerprint(&l) == 0x6f66fbc297db7679ull);
 }
 
+static void hex_equal(const uint8_t *got, const char *want_hex)
+{
+    char hex[2 * COLO_AUTH_PROOF + 1];
+
+    for (size_t i = 0; i < COLO_AUTH_PROOF; i++)
+        snprintf(hex + 2 * i, 3, "%02x", got[i]);
+    assert_string_equal(hex, want_hex);
+}
+
+/* docs/protocol.md section 21: the proofs of both versions and the digest key. */
+static void test_auth_vectors(void **state)
+{
+    static const uint8_t ph[COLO_HELLO_WIRE_SIZE] = {
+        0x43, 0x4f, 0x4c, 0x4f, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x10, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x04, 0x10, 0x00, 0x0e, 0xd0, 0x79, 0x92, 0x60, 0x61, 0x38, 0x97};
+    uint8_t sh[COLO_HELLO_WIRE_SIZE], pn[COLO_AUTH_NONCE], sn[COLO_AUTH_NONCE];
+    uint8_t out[COLO_AUTH_PROOF];
+    struct colo_auth_transcript t = {.primary_hello = ph, .secondary_hello = sh};
+
+    memcpy(sh, ph, sizeof(sh));
+    sh[7] = 1;
+    for (int i = 0; i < COLO_AUTH_NONCE; i++) {
+        pn[i] = (uint8_t)i;
+        sn[i] = (uint8_t)(0x80 + i);
+    }
+    colo_auth_proof((const uint8_t *)"secret", 6, COLO_ROLE_PRIMARY, sn, pn, NULL, out);
+    hex_equal(out, "dfa7a845303822a26abf95361bffec06d219c124f6c7ee3f328bedb69c6a39e3");
+    colo_auth_proof((const uint8_t *)"secret", 6, COLO_ROLE_PRIMARY, sn, pn, &t, out);
+    hex_equal(out, "fd56ba87b609843794e94ecc8fc4eb4d6c8fcc5a68ba73c61f7b53d22795a5d1");
+    colo_auth_proof((const uint8_t *)"secret", 6, COLO_ROLE_SECONDARY, pn, sn, &t, out);
+    hex_equal(out, "cf65a1be8ee0a182f23798f6f2479f223b05b78cc2cfc5b4c39db78d08d1ba59");
+    colo_auth_digest_key((const uint8_t *)"secret", 6, pn, sn, out);
+    hex_equal(out, "40eb35393391c8b48681584a436694782186affcfdb5f012f18bd4d1c784060a");
+    /* a hello changed on the way (a capability stripped) changes the proof */
+    sh[11] = 0;
+    colo_auth_proof((const uint8_t *)"secret", 6, COLO_ROLE_SECONDARY, pn, sn, &t, out);
+    assert_int_not_equal(out[0], 0xcf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_layout_rejections),
         cmocka_unit_test(test_hello_negotiation),
         cmocka_unit_test(test_fingerprint_vectors),
+        cmocka_unit_test(test_auth_vectors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
