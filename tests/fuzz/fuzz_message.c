@@ -3,7 +3,7 @@
  * The control-message codec (proto/message.c) and the state machine behind
  * it (proto/fsm.c). The input is a run of 12-byte messages as a peer would
  * send them. Checks: colo_msg_decode agrees with an independent reading of
- * the protocol table (command 1..11, per-command value range), a decoded
+ * the protocol table (command 1..13, per-command value range), a decoded
  * message re-encodes to the same bytes, and a secondary's state machine fed
  * the decoded messages never leaves a failed state and keeps its sequence
  * numbers consistent.
@@ -26,6 +26,9 @@ static int reference_valid(uint32_t cmd, uint64_t value)
         return value <= (1ull << 24);
     case COLO_CMD_GOODBYE:
         return value <= (UINT64_MAX >> 1);
+    case COLO_CMD_DIGEST: /* version 2 */
+        return value == 32;
+    case COLO_CMD_BACKGROUND: /* version 2 */
     case COLO_CMD_CHECKPOINT_READY:
     case COLO_CMD_CHECKPOINT_REQUEST:
     case COLO_CMD_CHECKPOINT_REPLY:

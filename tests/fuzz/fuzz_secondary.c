@@ -6,12 +6,14 @@
  * no load_ram hook at all, as for rdma where pages land in the cache out of
  * band (here: the harness scribbles over the cache before every checkpoint).
  *
- * Input: byte 0 is a configuration, the rest is the stream from the primary.
+ * Input: byte 0 is a configuration, byte 1 the session's features, the rest
+ * is the stream from the primary.
  *   bit 0     1: never send checkpoint-ready (every request must be refused)
  *   bit 1     0: tcp page frames (tcp_load_ram); 1: rdma-like, no load_ram hook
  *   bits 2-3  bytes per backend read: unlimited, 1, 13, 4099
  *   bits 4-5  max dirty runs: 16, 1, 4, 0
  *   bits 6-7  max device state bytes: 4096, 0, 65536, 17
+ * features: bit 0: protocol version 2 (background-pages between checkpoints)
  * colo_secondary_serve_one runs until it returns non-zero. Checks:
  *  - the guest RAM changes only when serve_one returned 0, and then exactly in
  *    the listed ranges, which equal the cache; a failed checkpoint leaves it
@@ -19,7 +21,8 @@
  *  - checkpoints complete in order 1, 2, ..., with the stats the list gives,
  *    and each answered with reply, vmstate-received and vmstate-loaded;
  *  - the VM callbacks run in order (stop, load, resume) with in-bounds state;
- *  - with tcp frames, the runs placed equal the dirty list;
+ *  - with tcp frames, the runs placed (background-pages included) equal the
+ *    dirty list;
  *  - ASan/UBSan/LeakSanitizer: no crash, no undefined behaviour, no leak.
  */
 #include "../../transport/tcp.c"
@@ -135,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t max_runs;
     int ready, tcp, ret;
 
-    if (size < 1)
+    if (size < 2)
         return 0;
     colo_err_clear();
     flags = data[0];
@@ -148,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (uint32_t i = 0; i < FUZZ_NBLOCKS; i++)
         memcpy(shadow[i], ram.guest[i], fuzz_block_len(i));
 
-    conn = fuzz_conn_new(data + 1, size - 1, read_sizes[(flags >> 2) & 3]);
+    conn = fuzz_conn_new(data + 2, size - 2, read_sizes[(flags >> 2) & 3]);
     FUZZ_CHECK(conn);
     in = fuzz_stream_new(tcp ? &ops_tcp : &ops_rdma, conn);
     FUZZ_CHECK(in);
@@ -157,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(colo_stream_open_return_path(in, &out) == 0);
     colo_secondary_init(&s, in, out, &ram.layout, ram.cache, vm.max_vmstate, max_runs, &vm_ops,
                         &vm);
+    colo_fsm_set_features(&s.fsm, data[1] & 1 ? 2 : 1, false);
     if (ready) {
         FUZZ_CHECK(colo_secondary_send_ready(&s, EPOCH) == 0);
         expect_msg(conn, &out_pos, COLO_CMD_CHECKPOINT_READY, EPOCH);
