@@ -276,8 +276,11 @@ int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dir
  * With early resume, the previous checkpoint's vmstate-loaded is collected
  * first, so nothing lands in the cache while the secondary applies from it.
  * Over rdma the pages are written into the secondary's cache before this
- * returns; over tcp (protocol version 1 carries pages only inside a
- * checkpoint) they are kept and sent with the next checkpoint. Runs outside
+ * returns; over tcp in protocol version 2 (since 0.5) they are sent as page
+ * frames announced by background-pages, flushed before this returns, and go
+ * into the secondary's cache only; with a version-1 peer (which carries
+ * pages only inside a checkpoint) they are kept and sent with the next
+ * checkpoint. Runs outside
  * the layout are refused (COLO_E_DIRTY_LIST) before anything is sent and the
  * session stays usable; a lost peer is COLO_E_PEER_LOST, from this call or
  * the next, and ends the session. Same thread rules as
