@@ -52,6 +52,9 @@ static const char usage_more[] =
     "                           the guest runs; the checkpoint carries the rest (0: off)\n"
     "      --pipeline on|off    push pages and state right after the request, reading the\n"
     "                           reply after them (default on), or wait for the reply first\n"
+    "      --protocol-version N the highest protocol version the primary offers: 2\n"
+    "                           (default) or 1 (as a 0.4 peer: tcp background push waits\n"
+    "                           for the checkpoint)\n"
     "      --poll MODE          rdma completions: event (default) or busy (spin a core)\n"
     "      --heartbeat MS       rdma heartbeat interval on both sides (default 500; the\n"
     "                           peer is lost after 4 silent intervals)\n"
@@ -84,6 +87,7 @@ enum {
     OPT_TRACKING,
     OPT_EARLY_RESUME,
     OPT_PIPELINE,
+    OPT_PROTOCOL_VERSION,
     OPT_RUNNING_GUEST,
     OPT_BACKGROUND_PUSH,
     OPT_POLL,
@@ -330,6 +334,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         {"interval", required_argument, NULL, 'i'},
         {"early-resume", no_argument, NULL, OPT_EARLY_RESUME},
         {"pipeline", required_argument, NULL, OPT_PIPELINE},
+        {"protocol-version", required_argument, NULL, OPT_PROTOCOL_VERSION},
         {"running-guest", no_argument, NULL, OPT_RUNNING_GUEST},
         {"background-push", required_argument, NULL, OPT_BACKGROUND_PUSH},
         {"poll", required_argument, NULL, OPT_POLL},
@@ -356,6 +361,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         .vmstate_bytes = 4096, .heartbeat_ms = 500, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
         .ceiling_duration = 4,
         .seed = 1, .timeout_ms = 30000, .workload = BENCH_WL_UNIFORM, .pipelined = true,
+        .protocol_version = 2,
     };
     parse_transport(o, "tcp", err);
     optind = 1;
@@ -467,6 +473,11 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
             if (strcmp(optarg, "on") && strcmp(optarg, "off"))
                 return bad(err, "--pipeline", optarg, "on or off");
             o->pipelined = !strcmp(optarg, "on");
+            break;
+        case OPT_PROTOCOL_VERSION:
+            if (strcmp(optarg, "1") && strcmp(optarg, "2"))
+                return bad(err, "--protocol-version", optarg, "1 or 2");
+            o->protocol_version = (uint32_t)(optarg[0] - '0');
             break;
         case OPT_POLL:
             if (strcmp(optarg, "event") && strcmp(optarg, "busy"))

@@ -33,6 +33,7 @@ struct bench_options {
     bool hugepages;
     bool early_resume;
     bool pipelined;     /* the library's pipelined exchange (default on) */
+    uint32_t protocol_version; /* the highest the primary offers (default 2) */
     bool busy_poll;
     uint32_t heartbeat_ms;
     bool samples;

@@ -177,6 +177,8 @@ static struct colo_config *make_config(struct primary *pr, const char *transport
     if (!ret)
         ret = colo_config_set_pipelined(cfg, o->pipelined);
     if (!ret)
+        ret = colo_config_set_protocol_version(cfg, o->protocol_version);
+    if (!ret)
         ret = colo_config_set_busy_poll(cfg, o->busy_poll);
     if (!ret)
         ret = colo_config_set_heartbeat_ms(cfg, o->heartbeat_ms);

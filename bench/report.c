@@ -107,6 +107,8 @@ void bench_report_header(FILE *out, const struct bench_env *env)
     fprintf(out, " Pipeline        : %s\n",
             o->pipelined ? "on (pages and state follow the request; the reply is read after)"
                          : "off (the primary waits for checkpoint-reply before the push)");
+    fprintf(out, " Protocol        : version %u offered by the primary (a session speaks the "
+                 "highest both offer)\n", (unsigned)o->protocol_version);
     fprintf(out, " Poll            : %s\n",
             o->busy_poll ? "busy (rdma completions polled by a spinning core)"
                          : "event");
@@ -458,9 +460,11 @@ int bench_report_json(const char *path, const struct bench_env *env, const struc
                ", \"interval_ms\": %" PRIu32 ",\n    \"dirty_tracking\": ",
             o->checkpoints, o->warmup, o->seed, o->interval_ms);
     json_str(f, env->tracking);
-    fprintf(f, ", \"early_resume\": \"%s\", \"pipeline\": \"%s\", \"running_guest\": %s, "
+    fprintf(f, ", \"early_resume\": \"%s\", \"pipeline\": \"%s\", \"protocol_version\": %u, "
+               "\"running_guest\": %s, "
                "\"background_push_ms\": %" PRIu32 ", \"poll\": \"%s\", \"verify\": %s},\n",
             o->early_resume ? "on" : "off", o->pipelined ? "on" : "off",
+            (unsigned)o->protocol_version,
             o->running_guest ? "true" : "false", o->background_ms,
             o->busy_poll ? "busy" : "event",
             o->verify ? "true" : "false");

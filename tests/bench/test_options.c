@@ -39,6 +39,7 @@ static void test_defaults(void **state)
 
     assert_int_equal(parse(&o, "--loopback", NULL), 0);
     assert_true(o.loopback && !o.listen && !o.verify && o.pipelined);
+    assert_int_equal(o.protocol_version, 2);
     assert_int_equal(o.port, 18516);
     assert_int_equal(o.ntransports, 1);
     assert_string_equal(o.transports[0], "tcp");
@@ -128,6 +129,7 @@ static void test_bad(void **state)
         {{"--loopback", "--interval", "x"}, "invalid --interval 'x'"},
         {{"--loopback", "--poll", "spin"}, "invalid --poll 'spin': expected event or busy"},
         {{"--loopback", "--pipeline", "yes"}, "invalid --pipeline 'yes': expected on or off"},
+        {{"--loopback", "--protocol-version", "3"}, "invalid --protocol-version '3': expected 1 or 2"},
         {{"--loopback", "--ceiling-duration", "2"}, "invalid --ceiling-duration '2': expected "
                                                      "seconds, 3..600"},
         {{"--loopback", "--ceiling-duration", "x"}, "invalid --ceiling-duration 'x'"},
