@@ -17,6 +17,12 @@ struct colo_stream {
     uint32_t timeout_ms;
     uint64_t deadline_ns; /* 0: none */
     uint32_t deadline_ms; /* what it was set to, for the message */
+    /* The read in progress must keep moving (colo_stream_get_buffer): by
+     * progress_ns (0: no read, or no timeout) the next COLO_STREAM_PROGRESS
+     * bytes are due; progress_got counts those that came since it was set. */
+    uint64_t progress_ns;
+    size_t progress_got;
+    uint64_t last_byte_ns; /* when the read in progress last got bytes */
     int error;
     char errmsg[512];
     char context[160]; /* what this side is doing, for the messages of I/O failures */
@@ -127,6 +133,30 @@ static int backend_error(struct colo_stream *f, int err)
     return colo_stream_set_error(f, err, "%s", colo_errormsg());
 }
 
+/* The read's progress is overdue while bytes still came in the last
+ * timeout: a trickle (a silent peer is reported as silent). */
+static bool trickled(const struct colo_stream *f)
+{
+    uint64_t now = colo_now_ns();
+
+    return f->progress_ns && now >= f->progress_ns && f->last_byte_ns &&
+           now - f->last_byte_ns < (uint64_t)f->timeout_ms * 1000000u;
+}
+
+/* A read that did not keep moving: the peer is alive on the wire but sends
+ * too little to ever finish, which is no better than a silent one. */
+static int progress_error(struct colo_stream *f, size_t got, size_t want)
+{
+    const char *ctx = f->context[0] ? f->context : "waiting for the peer";
+
+    return colo_stream_set_error(f, COLO_E_PEER_LOST,
+                                 "%s: the peer sent too little for %" PRIu32 " ms while %s "
+                                 "(%zu of %zu bytes arrived; a read must get %u KiB, or what "
+                                 "is left of it, within each timeout)",
+                                 f->ops->name, f->timeout_ms, ctx, got, want,
+                                 COLO_STREAM_PROGRESS / 1024);
+}
+
 /*
  * Latches a failure of a read (reading) or write of the connection, naming
  * what this side was doing. A timeout means the peer fell silent once
@@ -150,6 +180,8 @@ static int io_error(struct colo_stream *f, bool reading, ssize_t n, size_t got, 
                                      f->ops->name, ctx, part);
     if (err == -ETIMEDOUT && deadline_passed(f))
         return deadline_error(f);
+    if (err == -ETIMEDOUT && reading && trickled(f))
+        return progress_error(f, got, want);
     if (err == -ETIMEDOUT)
         return colo_stream_set_error(f, COLO_E_PEER_LOST,
                                      "%s: %s for %" PRIu32 " ms while %s%s", f->ops->name,
@@ -160,23 +192,44 @@ static int io_error(struct colo_stream *f, bool reading, ssize_t n, size_t got, 
     return backend_error(f, err);
 }
 
+/* A read of want bytes begins, or the one in progress got n more bytes. */
+static void progress_start(struct colo_stream *f)
+{
+    f->progress_got = 0;
+    f->last_byte_ns = 0;
+    f->progress_ns = f->timeout_ms ? colo_deadline_after_ms(f->timeout_ms) : 0;
+}
+
+static void progress_add(struct colo_stream *f, size_t n)
+{
+    f->progress_got += n;
+    if (f->progress_ns && f->progress_got >= COLO_STREAM_PROGRESS)
+        progress_start(f);
+    f->last_byte_ns = colo_now_ns();
+}
+
 /*
  * The timeout of the next backend call: the stream's own, cut to what is
- * left before the deadline, so that no wait (and no run of waits each fed
- * by a byte or a backend message) outlives it.
+ * left before the deadline and, in a read, before the read's progress is
+ * due, so that no wait (and no run of waits each fed by a byte or a backend
+ * message) outlives either.
  */
-static int next_timeout(struct colo_stream *f, uint32_t *ms)
+static int next_timeout(struct colo_stream *f, uint32_t *ms, size_t got, size_t want)
 {
-    uint64_t now;
+    uint64_t now, until = f->deadline_ns;
     uint32_t left;
 
     *ms = f->timeout_ms;
-    if (!f->deadline_ns)
+    if (f->progress_ns && (!until || f->progress_ns < until))
+        until = f->progress_ns;
+    if (!until)
         return 0;
     now = colo_now_ns();
-    if (now >= f->deadline_ns)
-        return deadline_error(f);
-    left = (uint32_t)colo_ms_until(f->deadline_ns, now);
+    if (now >= until)
+        return until == f->deadline_ns ? deadline_error(f)
+               : trickled(f)          ? progress_error(f, got, want)
+                                      : io_error(f, true, -ETIMEDOUT, got, want);
+    left = (uint32_t)colo_ms_until(until, now);
     if (!*ms || left < *ms)
         *ms = left;
     return 0;
@@ -233,7 +286,7 @@ static int write_iov(struct colo_stream *f, const void *extra, size_t extra_len)
         iov[n++] = (struct iovec){.iov_base = (void *)extra, .iov_len = extra_len};
     if (!n)
         return 0;
-    ret = next_timeout(f, &tmo);
+    ret = next_timeout(f, &tmo, 0, 0);
     if (ret)
         return ret;
     ret = f->ops->writev(f->opaque, iov, n, tmo);
@@ -288,23 +341,22 @@ static int fill(struct colo_stream *f, size_t got, size_t want)
     uint32_t tmo;
     ssize_t n;
 
-    if (next_timeout(f, &tmo))
+    if (next_timeout(f, &tmo, got, want))
         return f->error;
     n = f->ops->read(f->opaque, f->rbuf, sizeof(f->rbuf), tmo);
     if (n <= 0)
         return io_error(f, true, n, got, want);
+    progress_add(f, (size_t)n);
     f->rpos = 0;
     f->rlen = (size_t)n;
     return 0;
 }
 
-int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
+static int get_buffer(struct colo_stream *f, void *buf, size_t len)
 {
     uint8_t *p = buf;
     size_t want = len;
 
-    if (f->error)
-        return colo_stream_error(f);
     while (len) {
         size_t avail = f->rlen - f->rpos;
 
@@ -313,11 +365,12 @@ int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
             uint32_t tmo;
             ssize_t n;
 
-            if (next_timeout(f, &tmo))
+            if (next_timeout(f, &tmo, want - len, want))
                 return f->error;
             n = f->ops->read(f->opaque, p, len, tmo);
             if (n <= 0)
                 return io_error(f, true, n, want - len, want);
+            progress_add(f, (size_t)n);
             p += n;
             len -= (size_t)n;
             continue;
@@ -335,6 +388,26 @@ int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
         len -= avail;
     }
     return 0;
+}
+
+/*
+ * Each backend wait gets the whole timeout, so a peer sending a byte just
+ * inside every timeout would keep one read alive for ever (a 64 MiB device
+ * state, say), authenticated or not. So a read must also keep moving: its
+ * first COLO_STREAM_PROGRESS bytes (or all of it, if less) within one
+ * timeout, and each further such amount within one more; far below any
+ * real link, and a message dripped byte by byte fails within one timeout.
+ */
+int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len)
+{
+    int ret;
+
+    if (f->error)
+        return colo_stream_error(f);
+    progress_start(f);
+    ret = get_buffer(f, buf, len);
+    f->progress_ns = 0;
+    return ret;
 }
 
 uint32_t colo_stream_get_be32(struct colo_stream *f)

@@ -59,6 +59,9 @@ struct colo_stream_ops {
 };
 
 #define COLO_STREAM_BUF_SIZE 32768
+/* A read must bring this much (or all it wants) per timeout: a trickle that
+ * keeps every wait just alive still fails (colo_stream_get_buffer). */
+#define COLO_STREAM_PROGRESS (64u << 10)
 
 /* Takes over opaque: ops->close runs when the stream is deleted. */
 int colo_stream_new(const struct colo_stream_ops *ops, void *opaque, uint32_t timeout_ms,

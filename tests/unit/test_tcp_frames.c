@@ -6,6 +6,7 @@
  * frame costs, and how it is reported.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +79,11 @@ static int setup(void **state)
 static int setup_short(void **state)
 {
     return setup_timeout(state, 300);
+}
+
+static int setup_1s(void **state)
+{
+    return setup_timeout(state, 1000);
 }
 
 static int teardown(void **state)
@@ -212,6 +218,60 @@ static void test_failed_checkpoint_pages_stay_in_the_cache(void **state)
         assert_int_equal(guest[i], 0);
 }
 
+struct dripper {
+    struct colo_stream *peer;
+    int stop;
+    size_t sent;
+};
+
+/* 16 bytes every 5 ms (2 pages would take 2.6 s): never silent for 1 s. */
+static void *drip(void *arg)
+{
+    struct dripper *d = arg;
+    uint8_t bytes[16];
+    struct timespec pause = {.tv_nsec = 5000000};
+
+    memset(bytes, 0x5a, sizeof(bytes));
+    while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE) && d->sent < 2 * 4096) {
+        colo_stream_put_buffer(d->peer, bytes, sizeof(bytes));
+        if (colo_stream_fflush(d->peer))
+            break;
+        d->sent += sizeof(bytes);
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/*
+ * An authenticated peer that trickles a frame's pages (a byte just inside
+ * every timeout used to keep the read alive for ever: 2 pages at this rate
+ * would take 2.6 s, 64 MiB 6 hours) fails within about one timeout with a
+ * message that says it trickled; its pages never reach the guest.
+ */
+static void test_trickled_pages_fail(void **state)
+{
+    struct fixture *fx = *state;
+    struct dripper d = {.peer = fx->peer};
+    uint8_t zero[sizeof(guest)] = {0};
+    pthread_t tid;
+    int ret;
+
+    put_msg(fx, COLO_CMD_CHECKPOINT_REQUEST, 1);
+    put_frame(fx, 0x50414745u, 0, 0, 2);
+    assert_int_equal(colo_stream_fflush(fx->peer), 0);
+    assert_int_equal(pthread_create(&tid, NULL, drip, &d), 0);
+    ret = colo_secondary_serve_one(&fx->sec, NULL);
+    __atomic_store_n(&d.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(tid, NULL);
+    print_message("%d after %zu bytes: %s\n", ret, d.sent, colo_errormsg());
+    assert_int_equal(ret, COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "tcp: the peer sent too little for 1000 ms while "
+                                            "the secondary received the pages of checkpoint 1"));
+    assert_non_null(strstr(colo_errormsg(), "a read must get 64 KiB"));
+    assert_true(d.sent < 2 * 4096);
+    assert_memory_equal(guest, zero, sizeof(guest));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +279,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_short_frame_then_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_frame_then_silence, setup_short, teardown),
+        cmocka_unit_test_setup_teardown(test_trickled_pages_fail, setup_1s, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frame_is_not_a_dirty_list_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_checkpoint_pages_stay_in_the_cache, setup,
