@@ -66,12 +66,17 @@ static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint
 {
     struct tcp_conn *c = opaque;
     struct iovec iov[IOV_MAX_LOCAL];
+    size_t moved = 0, since = 0;
+    uint64_t due;
     int first = 0, ret;
 
     if (iovcnt > IOV_MAX_LOCAL)
         return colo_err(-EINVAL, "tcp: %d buffers in one write, at most %d", iovcnt,
                         IOV_MAX_LOCAL);
     memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
+    /* The write must keep moving as a read must (stream/stream.h): a peer
+     * that takes a few bytes just inside every wait does not hold it. */
+    due = timeout_ms ? colo_deadline_after_ms(timeout_ms) : 0;
     while (first < iovcnt) {
         struct msghdr mh = {.msg_iov = iov + first, .msg_iovlen = (size_t)(iovcnt - first)};
         ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
@@ -80,7 +85,15 @@ static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN) {
-                ret = wait_fd(c->fd, POLLOUT, timeout_ms, "sending to the peer");
+                uint64_t now = colo_now_ns();
+
+                if (due && now >= due)
+                    return colo_err(COLO_E_PEER_LOST, "tcp: the peer took too little for %"
+                                    PRIu32 " ms (%zu bytes; a write must move %u KiB, or what "
+                                    "is left of it, within each timeout) while sending to the "
+                                    "peer", timeout_ms, moved, COLO_STREAM_PROGRESS / 1024);
+                ret = wait_fd(c->fd, POLLOUT, due ? (uint32_t)colo_ms_until(due, now) : 0,
+                              "sending to the peer");
                 if (ret)
                     return ret;
                 continue;
@@ -88,6 +101,12 @@ static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint
             if (errno == EPIPE || errno == ECONNRESET)
                 return colo_err(COLO_E_PEER_LOST, "tcp: send: %s", strerror(errno));
             return colo_err(-errno, "tcp: send: %s", strerror(errno));
+        }
+        moved += (size_t)n;
+        since += (size_t)n;
+        if (due && since >= COLO_STREAM_PROGRESS) {
+            due = colo_deadline_after_ms(timeout_ms);
+            since = 0;
         }
         while (first < iovcnt && (size_t)n >= iov[first].iov_len)
             n -= (ssize_t)iov[first++].iov_len;
