@@ -102,6 +102,13 @@ static struct colo_config *make_config(struct secondary *sec, const char *transp
         ret = colo_config_set_address(cfg, NULL, sec->o->data_port);
     if (!ret)
         ret = colo_config_set_timeout_ms(cfg, sec->p.timeout_ms);
+    /* The whole handshake under the same bound as every wait (as the QEMU
+     * glue does): the library's 5 s default is for a deployment, and a
+     * loaded emulated rdma device can take longer to set up a connection. */
+    if (!ret)
+        ret = colo_config_set_handshake_timeout_ms(cfg, sec->p.timeout_ms < 10       ? 10
+                                                        : sec->p.timeout_ms > 600000 ? 600000
+                                                                          : sec->p.timeout_ms);
     if (!ret)
         ret = colo_config_set_page_size(cfg, sec->p.page_size);
     if (!ret)

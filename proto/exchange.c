@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdbool.h>
+
 #include "common/error.h"
 #include "proto/exchange.h"
 
@@ -19,7 +21,8 @@ int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uin
     return ret;
 }
 
-int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg)
+static int recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg,
+                    bool idle)
 {
     uint8_t wire[COLO_MSG_WIRE_SIZE];
     char want[96];
@@ -27,7 +30,9 @@ int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *
 
     colo_fsm_expected(fsm, want, sizeof(want));
     colo_stream_set_context(f, "the %s waited for %s", COLO_FSM_ROLE_STR(fsm), want);
-    ret = colo_stream_get_buffer(f, wire, sizeof(wire));
+    ret = idle ? colo_stream_wait_idle(f) : 0;
+    if (!ret)
+        ret = colo_stream_get_buffer(f, wire, sizeof(wire));
 
     if (!ret)
         ret = colo_msg_decode(wire, sizeof(wire), msg);
@@ -38,4 +43,14 @@ int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *
         return colo_stream_set_error(f, ret, "%s", colo_errormsg());
     }
     return 0;
+}
+
+int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg)
+{
+    return recv_msg(fsm, f, msg, false);
+}
+
+int colo_recv_msg_idle(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg)
+{
+    return recv_msg(fsm, f, msg, true);
 }

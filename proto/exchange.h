@@ -11,5 +11,8 @@ int colo_send_msg(struct colo_fsm *fsm, struct colo_stream *f, uint32_t cmd, uin
 /* Reads, decodes and checks one message. On any failure the state machine
  * is failed and the error latched on f. */
 int colo_recv_msg(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg);
+/* The same for the first message of a checkpoint, which may be long in
+ * coming: no timeout where the backend watches the peer. */
+int colo_recv_msg_idle(struct colo_fsm *fsm, struct colo_stream *f, struct colo_msg *msg);
 
 #endif

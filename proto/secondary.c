@@ -223,11 +223,13 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
 
     if (s->ack_err)
         return colo_stream_error(s->out);
-    ret = colo_recv_msg(&s->fsm, s->in, &msg);
+    /* Between checkpoints the primary may take its time (rdma: as long as
+     * its heartbeat shows it alive). */
+    ret = colo_recv_msg_idle(&s->fsm, s->in, &msg);
     while (!ret && msg.cmd == COLO_CMD_BACKGROUND) {
         ret = receive_background(s, msg.value);
         if (!ret)
-            ret = colo_recv_msg(&s->fsm, s->in, &msg);
+            ret = colo_recv_msg_idle(&s->fsm, s->in, &msg);
     }
     if (ret) {
         colo_fsm_fail(&s->fsm);

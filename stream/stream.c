@@ -336,13 +336,15 @@ void colo_stream_put_be64(struct colo_stream *f, uint64_t v)
 }
 
 /* Refills the read buffer with at least one byte; got and want for messages. */
-static int fill(struct colo_stream *f, size_t got, size_t want)
+static int fill_for(struct colo_stream *f, size_t got, size_t want, bool forever)
 {
     uint32_t tmo;
     ssize_t n;
 
     if (next_timeout(f, &tmo, got, want))
         return f->error;
+    if (forever)
+        tmo = 0;
     n = f->ops->read(f->opaque, f->rbuf, sizeof(f->rbuf), tmo);
     if (n <= 0)
         return io_error(f, true, n, got, want);
@@ -350,6 +352,20 @@ static int fill(struct colo_stream *f, size_t got, size_t want)
     f->rpos = 0;
     f->rlen = (size_t)n;
     return 0;
+}
+
+static int fill(struct colo_stream *f, size_t got, size_t want)
+{
+    return fill_for(f, got, want, false);
+}
+
+int colo_stream_wait_idle(struct colo_stream *f)
+{
+    if (f->error)
+        return colo_stream_error(f);
+    if (!f->ops->watches_peer || f->rpos < f->rlen || f->deadline_ns)
+        return 0;
+    return fill_for(f, 0, 0, true);
 }
 
 static int get_buffer(struct colo_stream *f, void *buf, size_t len)

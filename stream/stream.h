@@ -38,6 +38,10 @@ struct colo_stream_ops {
     /* Without blocking: 0 while the peer is there as far as the backend
      * knows, else the error that ended it. NULL: nothing to look at. */
     int (*check)(void *opaque);
+    /* The backend notices a lost peer by itself (rdma: its heartbeat) and
+     * then fails a waiting read: the wait for the next message between
+     * checkpoints needs no timeout (colo_stream_wait_idle). */
+    bool watches_peer;
 
     /*
      * RAM hooks; NULL where a backend has nothing to do. The primary calls
@@ -87,6 +91,13 @@ uint32_t colo_stream_get_be32(struct colo_stream *f);
 uint64_t colo_stream_get_be64(struct colo_stream *f);
 /* Reads exactly len bytes: 0 or the latched error. */
 int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len);
+/*
+ * Between checkpoints: waits until the peer sends something. Where the
+ * backend watches the peer (ops->watches_peer), for as long as it takes, so
+ * a primary may checkpoint less often than the timeout; elsewhere (tcp) it
+ * returns at once and the read that follows keeps the timeout.
+ */
+int colo_stream_wait_idle(struct colo_stream *f);
 
 /* The latched error (0 if none); re-records its message for colo_errormsg(). */
 int colo_stream_error(struct colo_stream *f);

@@ -358,6 +358,7 @@ static const struct colo_stream_ops crdma_ops = {
     .read = crdma_read,
     .shutdown = crdma_shutdown,
     .check = crdma_check,
+    .watches_peer = true, /* the heartbeat thread fails a waiting read */
     .open_return_path = crdma_open_return_path,
     .close = crdma_close,
     .register_ram = crdma_register_ram,

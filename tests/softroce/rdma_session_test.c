@@ -696,10 +696,53 @@ static void test_fault(void **state)
     colo_config_delete(&pcfg);
 }
 
+/* ---- a primary that checkpoints less often than the timeout ---- */
+
+/*
+ * Over rdma the heartbeat shows the primary alive, so the secondary waits
+ * for the next checkpoint as long as it takes (it used to fail after its
+ * timeout): three pauses of 3x the timeout between checkpoints, every
+ * checkpoint verified, then a clean goodbye.
+ */
+static void test_idle_wait(void **state)
+{
+    static uint8_t pri[RAM_LEN], sec[RAM_LEN];
+    struct colo_dirty_run runs[32];
+    struct colo_config *scfg = config(sec, 0, "k"), *pcfg;
+    struct server sv = {.sessions = 1};
+    struct colo_session *p;
+    struct timespec pause = {.tv_sec = 3};
+    pthread_t tid;
+
+    assert_int_equal(colo_config_set_timeout_ms(scfg, 1000), 0);
+    assert_int_equal(colo_listener_new(scfg, &sv.l), 0);
+    assert_int_equal(pthread_create(&tid, NULL, serve, &sv), 0);
+    pcfg = config(pri, colo_listener_port(sv.l), "k");
+    assert_int_equal(colo_primary_connect(pcfg, &p), 0);
+    for (uint64_t c = 1; c <= 4; c++) {
+        size_t n = dirty(pri, c, runs);
+
+        if (c > 1)
+            nanosleep(&pause, NULL);
+        assert_int_equal(colo_primary_checkpoint(p, runs, n, "s", 1, NULL), 0);
+        if (memcmp(sec, pri, RAM_LEN))
+            fail_msg("checkpoint %" PRIu64 ": the secondary's guest RAM differs", c);
+    }
+    colo_session_close(&p);
+    pthread_join(tid, NULL);
+    assert_int_equal(sv.serve_ret, COLO_E_SHUTDOWN);
+    assert_true(sv.served == 4);
+    print_message("4 checkpoints 3 s apart with a 1 s secondary timeout: served\n");
+    colo_listener_delete(&sv.l);
+    colo_config_delete(&scfg);
+    colo_config_delete(&pcfg);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest verify[] = {cmocka_unit_test(test_verify)};
     const struct CMUnitTest background[] = {cmocka_unit_test(test_background)};
+    const struct CMUnitTest idle_wait[] = {cmocka_unit_test(test_idle_wait)};
     const struct CMUnitTest wrong_key[] = {cmocka_unit_test(test_wrong_key)};
     const struct CMUnitTest kill_primary[] = {cmocka_unit_test(test_kill_primary)};
     const struct CMUnitTest kill_secondary[] = {cmocka_unit_test(test_kill_secondary)};
@@ -710,7 +753,7 @@ int main(int argc, char **argv)
 
     addr = getenv("COLO_RDMA_ADDR");
     if (argc < 2 || !addr) {
-        fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | background [N] | wrong-key | "
+        fprintf(stderr, "usage: COLO_RDMA_ADDR=A %s verify [N] | background [N] | idle-wait | wrong-key | "
                 "kill-primary request|push|received|loaded|random=SEED|random-bg=SEED | kill-secondary [random=SEED|random-bg=SEED|idle] | fault CMD | cache-refused 'DIR WHY'\n"
                 "(run it through tests/softroce/vm-run, which sets COLO_RDMA_ADDR)\n", argv[0]);
         return 2;
@@ -725,6 +768,8 @@ int main(int argc, char **argv)
         ret = cmocka_run_group_tests(verify, NULL, NULL);
     else if (!strcmp(argv[1], "background"))
         ret = cmocka_run_group_tests(background, NULL, NULL);
+    else if (!strcmp(argv[1], "idle-wait"))
+        ret = cmocka_run_group_tests(idle_wait, NULL, NULL);
     else if (!strcmp(argv[1], "wrong-key"))
         ret = cmocka_run_group_tests(wrong_key, NULL, NULL);
     else if (!strcmp(argv[1], "kill-primary"))
