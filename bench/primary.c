@@ -174,9 +174,8 @@ static struct colo_config *make_config(struct primary *pr, const char *transport
      * glue does): the library's 5 s default is for a deployment, and a
      * loaded emulated rdma device can take longer to set up a connection. */
     if (!ret)
-        ret = colo_config_set_handshake_timeout_ms(cfg, o->timeout_ms < 10       ? 10
-                                                        : o->timeout_ms > 600000 ? 600000
-                                                                          : o->timeout_ms);
+        ret = colo_config_set_handshake_timeout_ms(
+            cfg, o->timeout_ms < 10 ? 10 : o->timeout_ms > 600000 ? 600000 : o->timeout_ms);
     if (!ret)
         ret = colo_config_set_page_size(cfg, o->page_size);
     if (!ret)

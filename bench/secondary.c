@@ -106,9 +106,8 @@ static struct colo_config *make_config(struct secondary *sec, const char *transp
      * glue does): the library's 5 s default is for a deployment, and a
      * loaded emulated rdma device can take longer to set up a connection. */
     if (!ret)
-        ret = colo_config_set_handshake_timeout_ms(cfg, sec->p.timeout_ms < 10       ? 10
-                                                        : sec->p.timeout_ms > 600000 ? 600000
-                                                                          : sec->p.timeout_ms);
+        ret = colo_config_set_handshake_timeout_ms(
+            cfg, sec->p.timeout_ms < 10 ? 10 : sec->p.timeout_ms > 600000 ? 600000 : sec->p.timeout_ms);
     if (!ret)
         ret = colo_config_set_page_size(cfg, sec->p.page_size);
     if (!ret)
