@@ -709,7 +709,8 @@ static void test_idle_wait(void **state)
     static uint8_t pri[RAM_LEN], sec[RAM_LEN];
     struct colo_dirty_run runs[32];
     struct colo_config *scfg = config(sec, 0, "k"), *pcfg;
-    struct server sv = {.sessions = 1};
+    /* Accepts again after a timeout: a slow guest may connect after 1 s. */
+    struct server sv = {.sessions = 4}; /* as many as accept_ret holds */
     struct colo_session *p;
     struct timespec pause = {.tv_sec = 3};
     pthread_t tid;
