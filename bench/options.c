@@ -49,7 +49,8 @@ static const char usage_more[] =
     "                           (in 10 ms slices, or --background-push slices), as a\n"
     "                           running guest does; needs --interval\n"
     "      --background-push MS with --running-guest: push what is dirty every MS ms while\n"
-    "                           the guest runs; the checkpoint carries the rest (0: off)\n"
+    "                           the guest runs; the checkpoint carries the rest (0: off);\n"
+    "                           with --transport all each transport runs without, then with\n"
     "      --pipeline on|off    push pages and state right after the request, reading the\n"
     "                           reply after them (default on), or wait for the reply first\n"
     "      --protocol-version N the highest protocol version the primary offers: 2\n"
@@ -307,6 +308,8 @@ static int check_combination(struct bench_options *o, bool dirty_given, FILE *er
                 o->background_ms, o->interval_ms);
         return -1;
     }
+    /* --transport all compares: each transport without the push, then with it. */
+    o->nbackground = o->background_ms && o->transport_all ? 2 : 1;
     return 0;
 }
 

@@ -58,6 +58,8 @@ struct bench_options {
     uint32_t interval_ms; /* 0: back-to-back */
     bool running_guest;   /* dirty pages spread over the interval, not all at once */
     uint32_t background_ms; /* running guest: push what is dirty every MS ms (0: off) */
+    unsigned nbackground;   /* push variants per transport: 2 (off, then every MS) with
+                               --transport all and --background-push, else 1 */
     enum bench_workload_kind workload;
     char *replay_path;
     enum bench_tracking tracking;

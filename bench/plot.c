@@ -53,8 +53,31 @@ static int write_cdf(const char *file, const struct bench_run *r)
     return fclose(f);
 }
 
-/* dirty, median, p99 of every run of one transport. */
-static int write_dirty(const char *file, const char *transport, const struct bench_run *runs,
+/* Series of the pause-vs-dirty plot: two transports, each with and without push. */
+#define PLOT_SERIES 4
+
+struct series {
+    const char *label[PLOT_SERIES];
+    int points[PLOT_SERIES];
+    unsigned n;
+};
+
+/* The distinct run labels, in run order. */
+static void find_series(struct series *sr, const struct bench_run *runs, size_t n)
+{
+    memset(sr, 0, sizeof(*sr));
+    for (size_t i = 0; i < n && sr->n < PLOT_SERIES; i++) {
+        unsigned k = 0;
+
+        while (k < sr->n && strcmp(sr->label[k], bench_run_name(&runs[i])))
+            k++;
+        if (k == sr->n)
+            sr->label[sr->n++] = bench_run_name(&runs[i]);
+    }
+}
+
+/* dirty, median, p99 of every run of one series (transport, push variant). */
+static int write_dirty(const char *file, const char *label, const struct bench_run *runs,
                        size_t n, int *points)
 {
     FILE *f = fopen(file, "w");
@@ -63,7 +86,7 @@ static int write_dirty(const char *file, const char *transport, const struct ben
     if (!f)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (runs[i].status != BENCH_RUN_OK || strcmp(runs[i].transport, transport))
+        if (runs[i].status != BENCH_RUN_OK || strcmp(bench_run_name(&runs[i]), label))
             continue;
         fprintf(f, "%" PRIu64 " %.3f %.3f\n", runs[i].dirty, runs[i].phase[BENCH_PAUSE].median / 1e3,
                 runs[i].phase[BENCH_PAUSE].p99 / 1e3);
@@ -80,7 +103,7 @@ static void remove_dir(const char *dir, size_t nfiles)
         snprintf(file, sizeof(file), "%s/cdf-%zu.dat", dir, i);
         unlink(file);
     }
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < PLOT_SERIES; i++) {
         snprintf(file, sizeof(file), "%s/dirty-%zu.dat", dir, i);
         unlink(file);
     }
@@ -90,7 +113,7 @@ static void remove_dir(const char *dir, size_t nfiles)
 }
 
 static int write_script(FILE *gp, const char *dir, const char *path, const struct bench_env *env,
-                        const struct bench_run *runs, size_t n, int dirty_points[2])
+                        const struct bench_run *runs, size_t n, const struct series *sr)
 {
     const struct bench_options *o = env->o;
     bool png = strlen(path) > 4 && !strcasecmp(path + strlen(path) - 4, ".png");
@@ -111,19 +134,19 @@ static int write_script(FILE *gp, const char *dir, const char *path, const struc
         if (runs[i].status != BENCH_RUN_OK)
             continue;
         fprintf(gp, "%s'%s/cdf-%zu.dat' using 1:2 with steps lw 2 title '%s, %" PRIu64
-                    " pages'", sep, dir, i, runs[i].transport, runs[i].dirty);
+                    " pages'", sep, dir, i, bench_run_name(&runs[i]), runs[i].dirty);
         sep = ", ";
     }
     fprintf(gp, "\nunset logscale x\nset title 'pause vs dirty-set size'\n"
                 "set xlabel 'dirty pages per checkpoint'\nset ylabel 'pause (us)'\n"
                 "set key top left\nplot ");
     sep = "";
-    for (unsigned t = 0; t < o->ntransports; t++) {
-        if (!dirty_points[t])
+    for (unsigned t = 0; t < sr->n; t++) {
+        if (!sr->points[t])
             continue;
         fprintf(gp, "%s'%s/dirty-%u.dat' using 1:2 with linespoints lw 2 title '%s median', "
                     "'%s/dirty-%u.dat' using 1:3 with linespoints dt 2 title '%s p99'",
-                sep, dir, t, o->transports[t], dir, t, o->transports[t]);
+                sep, dir, t, sr->label[t], dir, t, sr->label[t]);
         sep = ", ";
     }
     fprintf(gp, "\nunset multiplot\n");
@@ -135,7 +158,8 @@ int bench_plot(const char *path, const struct bench_env *env, const struct bench
 {
     char dir[] = "/tmp/colo-rdma-bench-plot.XXXXXX", file[4200];
     char *argv[] = {"gnuplot", file, NULL}, *out = NULL;
-    int dirty_points[2] = {0, 0}, ok = 0, ret = -1, status;
+    struct series sr;
+    int ok = 0, ret = -1, status;
     FILE *gp;
 
     for (size_t i = 0; i < n; i++)
@@ -153,14 +177,15 @@ int bench_plot(const char *path, const struct bench_env *env, const struct bench
         if (runs[i].status == BENCH_RUN_OK && write_cdf(file, &runs[i]))
             goto out;
     }
-    for (unsigned t = 0; t < env->o->ntransports && t < 2; t++) {
+    find_series(&sr, runs, n);
+    for (unsigned t = 0; t < sr.n; t++) {
         snprintf(file, sizeof(file), "%s/dirty-%u.dat", dir, t);
-        if (write_dirty(file, env->o->transports[t], runs, n, &dirty_points[t]))
+        if (write_dirty(file, sr.label[t], runs, n, &sr.points[t]))
             goto out;
     }
     snprintf(file, sizeof(file), "%s/plot.gp", dir);
     gp = fopen(file, "w");
-    if (!gp || write_script(gp, dir, path, env, runs, n, dirty_points) | fclose(gp))
+    if (!gp || write_script(gp, dir, path, env, runs, n, &sr) | fclose(gp))
         goto out;
     status = bench_run(argv, 60000, &out);
     if (status) {

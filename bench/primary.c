@@ -283,7 +283,7 @@ static void progress(struct primary *pr, const struct bench_run *r, uint64_t i, 
         return;
     *last = now;
     fprintf(stderr, "\r\033[Kcolo-rdma-bench: %s, dirty %" PRIu64 ": checkpoint %" PRIu64
-            " of %" PRIu64, r->transport, r->dirty, i, total);
+            " of %" PRIu64, bench_run_name(r), r->dirty, i, total);
 }
 
 static void print_checkpoint(const struct colo_checkpoint_stats *st, size_t nruns)
@@ -316,9 +316,11 @@ static void sleep_until(uint64_t t_ns)
  * the residual (written since the last push) in w->runs for the checkpoint.
  */
 static int running_epoch(struct primary *pr, struct colo_session *s, struct bench_workload *w,
-                         uint64_t *epoch_pages, uint32_t *slice_of, uint64_t *push_cpu_us)
+                         uint32_t background_ms, uint64_t *epoch_pages, uint32_t *slice_of,
+                         uint64_t *push_cpu_us)
 {
     const struct bench_options *o = pr->o;
+    /* The same slices with and without the push: the guest writes alike. */
     uint32_t slice_ms = o->background_ms ? o->background_ms : BENCH_SLICE_MS;
     uint32_t nslices = o->interval_ms / slice_ms ? o->interval_ms / slice_ms : 1;
     uint64_t start = now_ns(), interval_ns = (uint64_t)o->interval_ms * 1000000ull;
@@ -337,7 +339,7 @@ static int running_epoch(struct primary *pr, struct colo_session *s, struct benc
         bench_workload_touch(w);
         for (size_t i = 0; i < w->nlist; i++)
             w->bitmap[w->list[i] / 64] |= 1ull << (w->list[i] % 64);
-        if (!o->background_ms || k + 1 == nslices)
+        if (!background_ms || k + 1 == nslices)
             continue;
         bench_workload_list_from_bitmap(w);
         if (bench_workload_runs(w)) {
@@ -391,7 +393,8 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
 
         if (o->running_guest && i > 0) {
             /* the epoch itself takes the interval */
-            ret = running_epoch(pr, s, &w, epoch_pages, slice_of, &push_cpu);
+            ret = running_epoch(pr, s, &w, r->background_ms, epoch_pages, slice_of,
+                                &push_cpu);
             if (ret)
                 break;
         } else {
@@ -681,7 +684,7 @@ static int prepare(struct primary *pr)
     pr->vmstate = malloc(o->vmstate_bytes ? o->vmstate_bytes : 1);
     pr->page_hashes = malloc((o->ram_bytes / o->blocks / o->page_size) * sizeof(uint64_t));
     pr->paired = malloc((size_t)o->checkpoints * sizeof(*pr->paired));
-    pr->nruns = (size_t)o->ntransports * o->ndirty;
+    pr->nruns = (size_t)o->ntransports * o->nbackground * o->ndirty;
     pr->runs = calloc(pr->nruns, sizeof(*pr->runs));
     if (!pr->vmstate || !pr->page_hashes || !pr->runs || !pr->paired) {
         snprintf(pr->err, sizeof(pr->err), "out of memory");
@@ -740,15 +743,20 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
         bench_report_header(stdout, &pr.env);
         fflush(stdout);
         for (unsigned t = 0, k = 0; t < o->ntransports && !ret; t++) {
-            for (unsigned d = 0; d < o->ndirty && !ret; d++, k++) {
-                struct bench_run *r = &pr.runs[k];
+            for (unsigned b = 0; b < o->nbackground && !ret; b++) {
+                for (unsigned d = 0; d < o->ndirty && !ret; d++, k++) {
+                    struct bench_run *r = &pr.runs[k];
 
-                r->transport = o->transports[t];
-                r->dirty = o->dirty[d];
-                ret = run_one(&pr, r, host, d);
-                bench_report_run(stdout, &pr.env, r);
-                fflush(stdout);
-                failed |= r->status == BENCH_RUN_FAILED;
+                    r->transport = o->transports[t];
+                    /* two variants: without the push first, then with it */
+                    r->background_ms = o->nbackground == 2 && !b ? 0 : o->background_ms;
+                    bench_run_label(r);
+                    r->dirty = o->dirty[d];
+                    ret = run_one(&pr, r, host, d);
+                    bench_report_run(stdout, &pr.env, r);
+                    fflush(stdout);
+                    failed |= r->status == BENCH_RUN_FAILED;
+                }
             }
         }
         if (!ret && (bench_ctl_send(&pr.ctl, "quit") ||

@@ -14,6 +14,19 @@ const char bench_emulation_sentence[] =
 static const char rule[] =
     "---------------------------------------------------------------------------------------\n";
 
+void bench_run_label(struct bench_run *r)
+{
+    if (r->background_ms)
+        snprintf(r->label, sizeof(r->label), "%s+bg%" PRIu32, r->transport, r->background_ms);
+    else
+        snprintf(r->label, sizeof(r->label), "%s", r->transport);
+}
+
+const char *bench_run_name(const struct bench_run *r)
+{
+    return r->label[0] ? r->label : r->transport;
+}
+
 int bench_run_summarize(struct bench_run *r)
 {
     uint64_t *v = malloc((r->samples.n ? r->samples.n : 1) * sizeof(*v));
@@ -174,12 +187,12 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
 
     dirty_label(env->o, r->dirty, label, sizeof(label));
     if (r->status != BENCH_RUN_OK) {
-        fprintf(out, " %s, dirty %s: %s: %s\n", r->transport, label,
+        fprintf(out, " %s, dirty %s: %s: %s\n", bench_run_name(r), label,
                 r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
         return;
     }
     fprintf(out, " %s, dirty %s: %zu checkpoints, %.1f pages (%.2f MiB) in %.1f runs each\n",
-            r->transport, label, r->samples.n, (double)r->pages / n,
+            bench_run_name(r), label, r->samples.n, (double)r->pages / n,
             (double)r->bytes / n / 1048576.0, (double)r->nruns / n);
     /* the comparable figures first */
     limit_text(r, limit, sizeof(limit));
@@ -201,13 +214,40 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
     if (env->o->running_guest)
         fprintf(out, " background %.1f pages per checkpoint pushed while the guest ran "
                      "(every %" PRIu32 " ms), %.1f in the pause\n",
-                (double)r->background_pages / n, env->o->background_ms,
+                (double)r->background_pages / n, r->background_ms,
                 (double)(r->pages - r->background_pages) / n);
     fprintf(out, " throughput %.4f GB/s, %.3f Gb/s (page push)\n", r->push_gbytes,
             r->push_gbytes * 8);
     ceiling_lines(out, r);
     fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n\n",
             r->sec_persist_us, r->sec_apply_us);
+}
+
+/* With --transport all and a background push: each pair's pause, with / without. */
+static void background_ratios(FILE *out, const struct bench_run *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct bench_run *off = &runs[i];
+
+        if (off->background_ms || off->status != BENCH_RUN_OK)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            const struct bench_run *on = &runs[j];
+
+            if (!on->background_ms || on->status != BENCH_RUN_OK || on->dirty != off->dirty ||
+                strcmp(on->transport, off->transport) || !off->phase[BENCH_PAUSE].median)
+                continue;
+            fprintf(out, " background push, %s, %" PRIu64 " pages: pause median %.1f -> %.1f us "
+                         "(%.2fx) with a push every %" PRIu32 " ms; %.0f of %.0f pages moved "
+                         "while the guest ran\n",
+                    off->transport, off->dirty, off->phase[BENCH_PAUSE].median / 1e3,
+                    on->phase[BENCH_PAUSE].median / 1e3,
+                    on->phase[BENCH_PAUSE].median / off->phase[BENCH_PAUSE].median,
+                    on->background_ms,
+                    (double)on->background_pages / (double)(on->samples.n ? on->samples.n : 1),
+                    (double)on->pages / (double)(on->samples.n ? on->samples.n : 1));
+        }
+    }
 }
 
 void bench_report_table(FILE *out, const struct bench_env *env, const struct bench_run *runs,
@@ -223,7 +263,7 @@ void bench_report_table(FILE *out, const struct bench_env *env, const struct ben
         char lim[16];
 
         if (r->status != BENCH_RUN_OK) {
-            fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", r->transport, r->dirty,
+            fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", bench_run_name(r), r->dirty,
                     r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
             continue;
         }
@@ -232,11 +272,12 @@ void bench_report_table(FILE *out, const struct bench_env *env, const struct ben
         else
             snprintf(lim, sizeof(lim), "%s", r->limit.gbytes > 0 ? "unreliable" : "-");
         fprintf(out, " %-9s %7" PRIu64 " %5zu %10s %-11s %9.0f %9.0f %7.2f %9.1f %9.1f %7.4f\n",
-                r->transport, r->dirty, r->samples.n, lim,
+                bench_run_name(r), r->dirty, r->samples.n, lim,
                 r->limit.source ? r->limit.source : "-", r->cpu_primary_us, r->cpu_secondary_us,
                 (double)r->bytes / c / 1048576.0, r->phase[BENCH_PAUSE].median / 1e3,
                 r->phase[BENCH_PAUSE].p99 / 1e3, r->push_gbytes);
     }
+    background_ratios(out, runs, n);
     fprintf(out, " (vs-ceiling: page push / the transport's own ceiling, \"unreliable\" when it "
                  "beat it by more than %.0f%%;\n  cpu: user + system per checkpoint of each "
                  "process, getrusage; times in us; GB/s: page push)\n",
@@ -358,6 +399,9 @@ static void json_run(FILE *f, const struct bench_run *r, bool samples)
 
     fprintf(f, "    {\"transport\": ");
     json_str(f, r->transport);
+    fprintf(f, ", \"label\": ");
+    json_str(f, bench_run_name(r));
+    fprintf(f, ", \"background_push_ms\": %" PRIu32, r->background_ms);
     fprintf(f, ", \"dirty\": %" PRIu64 ", \"status\": \"%s\"", r->dirty, status[r->status]);
     if (r->status != BENCH_RUN_OK) {
         fprintf(f, ", \"error\": ");

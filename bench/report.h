@@ -19,6 +19,8 @@ enum bench_run_status {
 /* One transport and dirty-set size. Times in ns. */
 struct bench_run {
     const char *transport;
+    char label[24];  /* transport, "+bgMS" with background push: for reports and plots */
+    uint32_t background_ms; /* running guest: this run's push period (0: off) */
     uint64_t dirty; /* requested pages per checkpoint (0 for idle and replay) */
     enum bench_run_status status;
     char error[512];
@@ -48,6 +50,10 @@ struct bench_env {
     char tracking[64];
 };
 
+/* r->label from r->transport and r->background_ms. */
+void bench_run_label(struct bench_run *r);
+/* What reports call a run: its label, or its transport when it has none. */
+const char *bench_run_name(const struct bench_run *r);
 /* Fills the summaries from the samples; -1 when out of memory. */
 int bench_run_summarize(struct bench_run *r);
 /* Judges r->limit and r->lat against the run's figures (after the ceilings are measured). */
