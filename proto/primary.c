@@ -131,7 +131,7 @@ static int push_announced(struct colo_primary *p, uint64_t seq)
 int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run *runs,
                             size_t nruns)
 {
-    uint64_t seq = p->fsm.completed + 1;
+    uint64_t seq;
     int ret = check_between(p, "background push");
 
     if (ret)
@@ -144,6 +144,8 @@ int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run 
     ret = colo_primary_collect_loaded(p);
     if (ret)
         return ret;
+    /* the coming checkpoint: only now, with early resume, is the last one completed */
+    seq = p->fsm.completed + 1;
     /* v1 tcp carries pages only inside a checkpoint: there they wait for it. */
     if (pushes_ahead(p)) {
         COLO_TRACE(primary_push_background, seq, p->pushing.count, p->pushing.pages);
