@@ -44,6 +44,8 @@ struct colo_session {
     struct colo_secondary sec;
     const char *transport; /* the backend's name, for messages */
     bool failed;
+    int end_err;       /* why it ended (once failed): later calls return it */
+    char end_msg[512];
     struct colo_hello_pair hellos;
     struct colo_features features;       /* agreed in the handshake */
     uint8_t digest_key[COLO_AUTH_PROOF]; /* version 2 */
@@ -240,15 +242,34 @@ static const char *role_str(const struct colo_session *s)
     return s->role == COLO_ROLE_PRIMARY ? "primary" : "secondary";
 }
 
+/* The session is over, for err (colo_errormsg() says why): every later
+ * call returns the same code, so a caller tells an orderly end or a refused
+ * message from a lost peer however late it asks. */
+static void session_end(struct colo_session *s, int err)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    s->end_err = err;
+    snprintf(s->end_msg, sizeof(s->end_msg), "%s", colo_errormsg());
+}
+
+/* The error a call on an ended session returns. */
+static int session_ended(const struct colo_session *s, const char *what)
+{
+    return colo_err(s->end_err ? s->end_err : COLO_E_PEER_LOST,
+                    "%s: the session has ended (%s): close it", what, s->end_msg);
+}
+
 /* Ends a session after an error, keeping the error's own message. */
 static int session_fail(struct colo_session *s, int err, uint64_t seq)
 {
     char why[512];
 
     snprintf(why, sizeof(why), "%s", colo_errormsg());
-    s->failed = true;
     colo_stream_shutdown(s->fwd);
     colo_err(err, "checkpoint %" PRIu64 " failed: %s", seq, why);
+    session_end(s, err);
     COLO_TRACE(session_fail, err, seq);
     if (err == COLO_E_PEER_LOST)
         colo_log(COLO_LOG_WARNING, "%s: peer lost over %s, session ended: %s", role_str(s),
@@ -265,7 +286,7 @@ static int primary_usable(struct colo_session *s, const char *what)
     if (!s || s->role != COLO_ROLE_PRIMARY)
         return colo_err(-EINVAL, "%s: not a primary session", what);
     if (s->failed)
-        return colo_err(COLO_E_PEER_LOST, "%s: the session has failed: close it", what);
+        return session_ended(s, what);
     return 0;
 }
 
@@ -696,15 +717,15 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
                         s->sec.fsm.completed, colo_errormsg());
     }
     if (s->failed)
-        return colo_err(COLO_E_PEER_LOST, "serve: the session has failed: close it");
+        return session_ended(s, "serve");
     ret = colo_secondary_serve_one(&s->sec, stats);
     if (ret == COLO_E_SHUTDOWN) {
-        s->failed = true;
+        session_end(s, ret);
         colo_log(COLO_LOG_INFO, "secondary: %s", colo_errormsg());
     } else if (ret) {
         return session_fail(s, ret, colo_fsm_current_seq(&s->sec.fsm));
     } else if (s->sec.ack_err) {
-        s->failed = true;
+        session_end(s, s->sec.ack_err);
         colo_stream_shutdown(s->fwd);
         COLO_TRACE(session_fail, s->sec.ack_err, s->sec.fsm.completed);
     }
@@ -752,7 +773,7 @@ int colo_session_check(struct colo_session *s)
     if (!ret && s->rp)
         ret = colo_stream_check(s->rp);
     if (ret && !s->failed) {
-        s->failed = true;
+        session_end(s, ret);
         COLO_TRACE(session_check_lost, ret);
         colo_log(ret == COLO_E_PEER_LOST ? COLO_LOG_WARNING : COLO_LOG_ERROR,
                  "%s: %s over %s: %s", role_str(s),

@@ -40,7 +40,7 @@ enum colo_error_code {
     COLO_E_SHUTDOWN = -10005,    /* peer ended the session in order (goodbye) */
     COLO_E_CONFIG = -10006,      /* invalid configuration */
     COLO_E_CACHE = -10007,       /* RAM cache unusable (size, access, space) */
-    COLO_E_NO_BACKEND = -10008,  /* transport not built in or unknown */
+    COLO_E_NO_BACKEND = -10008,  /* transport not built in (an unknown name: COLO_E_CONFIG) */
     COLO_E_AUTH = -10009,        /* peer failed the shared-key authentication */
 };
 
@@ -92,7 +92,14 @@ int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t 
  * connected, a peer silent for that long is lost: COLO_E_PEER_LOST (fail
  * over), with colo_errormsg() naming what was awaited ("tcp: nothing from
  * the peer for 5000 ms while the secondary waited for checkpoint-request or
- * goodbye"). Connect and accept that find no peer in time return -ETIMEDOUT.
+ * goodbye"). Connect and accept that find no peer in time return -ETIMEDOUT
+ * (a tcp connect refused at once, nothing listening: COLO_E_PEER_LOST).
+ * A read or write must also keep moving (since 0.5): 64 KiB, or what is
+ * left of it, within each timeout, so a peer that trickles bytes is lost
+ * too ("the peer sent too little for ... ms"). Between checkpoints the
+ * secondary over rdma waits for the next one without a timeout (since 0.5):
+ * the heartbeat decides whether the primary is alive; over tcp the primary
+ * must send within the timeout. Default 30000.
  */
 int colo_config_set_timeout_ms(struct colo_config *cfg, uint32_t timeout_ms);
 /*
@@ -219,7 +226,9 @@ struct colo_checkpoint_stats {
                               (secondary) */
     uint64_t total_ns;     /* whole checkpoint: the primary's pause */
     uint64_t background_pages; /* of pages: moved before it by colo_primary_push_background()
-                                  (primary, since 0.4; 0 over tcp, which sends them now) */
+                                  (since 0.4; over tcp since 0.5 in protocol version 2, also
+                                  on the secondary; 0 with a version-1 tcp peer, where they
+                                  move with the checkpoint) */
     uint64_t reserved[5];
 };
 
@@ -238,7 +247,15 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
  * follow the request at once and the reply is read after them, so that an
  * empty checkpoint costs one round trip, not two. The runs need not be
  * sorted; they are normalised (sorted, merged) before they are sent. stats
- * may be NULL. Any error ends the session (it can only be closed).
+ * may be NULL. A bad list or state (COLO_E_DIRTY_LIST, COLO_E_CONFIG) or a
+ * call out of order (-EINVAL) is refused before anything is sent and leaves
+ * the session usable; any other error ends it, and every later call returns
+ * that same code (since 0.5; before, COLO_E_PEER_LOST), with "the session
+ * has ended (...)": it can only be closed. With early resume, total_ns
+ * leaves out the wait for the previous checkpoint's vmstate-loaded at the
+ * start of the call (loaded_ns), and colo_session_seq() counts a checkpoint
+ * only once that arrived. Calls on one session come from one thread at a
+ * time; colo_session_shutdown() is the one call allowed from any thread.
  */
 int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run *runs,
                             size_t nruns, const void *vmstate, uint64_t vmstate_len,
@@ -283,7 +300,7 @@ int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dir
  * checkpoint. Runs outside
  * the layout are refused (COLO_E_DIRTY_LIST) before anything is sent and the
  * session stays usable; a lost peer is COLO_E_PEER_LOST, from this call or
- * the next, and ends the session. Same thread rules as
+ * the next, and ends the session. One thread at a time, as for
  * colo_primary_checkpoint(); not between begin and commit (-EINVAL).
  */
 int colo_primary_push_background(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -295,7 +312,9 @@ void colo_listener_delete(struct colo_listener **l);
 /* The port actually bound (useful with port 0). */
 uint16_t colo_listener_port(const struct colo_listener *l);
 /* Wait for one primary (up to the timeout), handshake, send checkpoint-ready.
- * Opens the RAM cache. */
+ * The session borrows the listener's RAM cache (colo_listener_new() opened
+ * it): one session of a listener at a time, and the listener deleted only
+ * after its sessions are closed. */
 int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
 
 /*
@@ -310,6 +329,12 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
  * the error at once (COLO_E_PEER_LOST when the link went down), its message
  * beginning "checkpoint N was applied, but its vmstate-loaded could not be
  * sent". The primary, which never saw the acknowledgement, fails checkpoint N.
+ * After the session ended (also by goodbye), every call returns the code it
+ * ended with (COLO_E_SHUTDOWN stays COLO_E_SHUTDOWN; since 0.5).
+ * A failing load_vmstate or resume_vm callback fails the checkpoint after
+ * its pages were applied: the guest RAM then holds checkpoint N's pages
+ * while colo_session_seq() and colo_session_vmstate() still give N-1, so
+ * such a secondary cannot be failed over to consistently.
  */
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats);
 
@@ -348,8 +373,8 @@ void colo_session_shutdown(struct colo_session *s);
  * device events; tcp: the peer has not closed its end), else the error that
  * ended the session, with its reason in colo_errormsg(): COLO_E_PEER_LOST
  * once the peer is gone. Lets a primary fail over within the heartbeat
- * deadline instead of at its next checkpoint. Same thread rules as
- * colo_primary_checkpoint().
+ * deadline instead of at its next checkpoint. Not at the same time as
+ * another call on the session (one thread at a time).
  */
 int colo_session_check(struct colo_session *s);
 

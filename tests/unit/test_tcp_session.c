@@ -41,6 +41,7 @@ struct secondary_thread {
     pthread_t tid;
     int sessions;   /* how many sessions to serve */
     int last_ret;
+    int again_ret; /* a serve call after the session ended */
     int accept_ret;
     uint64_t served;
     char msg[512]; /* colo_errormsg() of the last failure in the thread */
@@ -90,6 +91,7 @@ static void *serve(void *arg)
         } while (!ret);
         t->last_ret = ret;
         snprintf(t->msg, sizeof(t->msg), "%s", colo_errormsg());
+        t->again_ret = colo_secondary_serve(t->s, NULL);
         colo_session_close(&t->s);
     }
     return NULL;
@@ -189,6 +191,8 @@ static void run_verified(const char *host, int checkpoints, bool pipelined)
     assert_null(p);
     stop_secondary(&t);
     assert_int_equal(t.last_ret, COLO_E_SHUTDOWN);
+    /* an orderly end stays one: it is not reported as a lost peer later */
+    assert_int_equal(t.again_ret, COLO_E_SHUTDOWN);
     assert_true(t.served == (uint64_t)checkpoints);
     side_fini(&pri);
     side_fini(&sec);
@@ -541,7 +545,9 @@ static void test_secondary_lost_mid_session(void **state)
     ret = colo_primary_checkpoint(p, &run, 1, "s", 1, NULL);
     assert_true(ret == COLO_E_PEER_LOST || ret == -EPIPE);
     assert_non_null(strstr(colo_errormsg(), "checkpoint 2 failed"));
-    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), COLO_E_PEER_LOST);
+    /* every later call says the same: how the session ended */
+    assert_int_equal(colo_primary_checkpoint(p, &run, 1, "s", 1, NULL), ret);
+    assert_non_null(strstr(colo_errormsg(), "the session has ended (checkpoint 2 failed"));
     assert_non_null(strstr(colo_errormsg(), "close it"));
     colo_session_close(&p);
     colo_listener_delete(&t.l);
