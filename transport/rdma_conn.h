@@ -253,7 +253,7 @@ void crdma_probe_send(struct crdma_conn *c);
 void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc);
 void crdma_probe_destroy(struct crdma_conn *c);
 
-/* Heartbeat thread: start after the connection is established. */
+/* Heartbeat thread (rdma_heartbeat.c): start after the connection is established. */
 int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms);
 void crdma_heartbeat_stop(struct crdma_conn *c);
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Completions, connection events and device events of one connection, the
- * wait loop (event-driven: arm, drain, sleep, drain; or busy-poll), and the
- * heartbeat. Every way of losing the peer ends in crdma_conn_lost(), which
- * the waiters turn into COLO_E_PEER_LOST with the reason.
+ * Completions, connection events and device events of one connection, and
+ * the wait loop (event-driven: arm, drain, sleep, drain; or busy-poll); the
+ * heartbeat is in rdma_heartbeat.c. Every way of losing the peer ends in
+ * crdma_conn_lost(), which the waiters turn into COLO_E_PEER_LOST with the
+ * reason.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,7 +12,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -274,81 +274,4 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         if (colo_now_ns() - c->events_checked_ns > slice_ms * COLO_NS_PER_MS)
             crdma_check_events(c);
     }
-}
-
-/*
- * Each tick (CRDMA_TICKS_PER_INTERVAL an interval): reap, look at the events, check the
- * deadline, send a probe; and a heartbeat on the RC QP once an interval
- * passed without any send there (it also carries credits, and its failure
- * is how a dead RC path shows when no checkpoint runs).
- */
-static void *heartbeat_main(void *arg)
-{
-    struct crdma_conn *c = arg;
-    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES * COLO_NS_PER_MS;
-    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS / CRDMA_TICKS_PER_INTERVAL;
-
-    if (tick_ns < COLO_NS_PER_MS)
-        tick_ns = COLO_NS_PER_MS;
-    pthread_mutex_lock(&c->lock);
-    while (!c->hb_stop) {
-        struct timespec ts;
-        uint64_t now;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)(tick_ns % COLO_NS_PER_S);
-        ts.tv_sec += (time_t)(tick_ns / COLO_NS_PER_S) + ts.tv_nsec / (long)COLO_NS_PER_S;
-        ts.tv_nsec %= (long)COLO_NS_PER_S;
-        pthread_cond_timedwait(&c->hb_cond, &c->lock, &ts);
-        if (c->hb_stop || c->lost)
-            continue;
-        crdma_progress(c);
-        crdma_check_events(c);
-        now = colo_now_ns();
-        if (now - c->last_rx_ns > deadline_ns) {
-            crdma_conn_lost(c, COLO_E_PEER_LOST,
-                            "rdma: nothing from the peer for %" PRIu64
-                            " ms (heartbeat deadline %" PRIu32 " ms)",
-                            (now - c->last_rx_ns) / COLO_NS_PER_MS,
-                            c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES);
-            continue;
-        }
-        crdma_probe_send(c);
-        if (!c->closing && now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS)
-            crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT);
-    }
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms)
-{
-    pthread_condattr_t attr;
-    int ret;
-
-    c->heartbeat_ms = interval_ms;
-    c->last_rx_ns = c->last_tx_ns = colo_now_ns();
-    /* The cond waits on the monotonic clock, like every deadline here. */
-    pthread_cond_destroy(&c->hb_cond);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->hb_cond, &attr);
-    pthread_condattr_destroy(&attr);
-    ret = pthread_create(&c->hb_thread, NULL, heartbeat_main, c);
-    if (ret)
-        return colo_err(-ret, "rdma: start the heartbeat thread: %s", strerror(ret));
-    c->hb_running = true;
-    return 0;
-}
-
-void crdma_heartbeat_stop(struct crdma_conn *c)
-{
-    if (!c->hb_running)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->hb_stop = true;
-    pthread_cond_signal(&c->hb_cond);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->hb_thread, NULL);
-    c->hb_running = false;
 }
