@@ -229,7 +229,7 @@ void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
 /* After a loss: re-records its reason for colo_errormsg() and returns its code. */
 int crdma_conn_lost_error(const struct crdma_conn *c);
 
-/* Reaps completions without blocking. Lock held. */
+/* Reaps completions without blocking, each to the owner of its kind. Lock held. */
 int crdma_progress(struct crdma_conn *c);
 /* Takes connection-manager and device events (DISCONNECTED, DEVICE_REMOVAL,
  * QP fatal, port error...) without blocking. Lock held. */
@@ -246,7 +246,8 @@ int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc);
 /* Liveness probe (rdma_probe.c). Lock held. build: after the control ring;
  * a device without UD QPs (iWARP) leaves the probe off, not the connection.
  * connect: once established, with what the peer's private data announced
- * (QPN 0: the peer has no probe). on_completion: probe work completions. */
+ * (QPN 0: the peer has no probe). on_completion: probe work completions,
+ * failed ones included (crdma_progress hands them over). */
 void crdma_probe_build(struct crdma_conn *c);
 void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie);
 void crdma_probe_send(struct crdma_conn *c);
@@ -264,9 +265,9 @@ int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t
                     uint64_t deadline_ns);
 /* A heartbeat or credit update: never waits, -EAGAIN without a credit. */
 int crdma_ctrl_try_send(struct crdma_conn *c, uint16_t type);
-/* Handles one receive completion (called by crdma_progress). */
-int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len);
-void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot);
+/* Successful completions of receives and sends (from crdma_progress). */
+void crdma_ctrl_on_recv(struct crdma_conn *c, const struct ibv_wc *wc);
+void crdma_ctrl_on_send(struct crdma_conn *c, const struct ibv_wc *wc);
 /* Copies up to len unread bytes; waits for at least one. */
 ssize_t crdma_ctrl_read(struct crdma_conn *c, void *buf, size_t len, uint64_t deadline_ns);
 /* Sends a credit update or heartbeat when due (heartbeat thread, reader). */

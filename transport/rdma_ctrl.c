@@ -75,7 +75,9 @@ static int repost(struct crdma_conn *c, uint32_t slot)
     return 0;
 }
 
-int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len)
+/* One received message: its credits taken, its bytes queued for the reader
+ * (or its buffer posted again at once when it carries none). */
+static int on_message(struct crdma_conn *c, uint32_t slot, uint32_t byte_len)
 {
     const uint8_t *m = recv_slot(c, slot);
     uint16_t type, credits;
@@ -115,8 +117,28 @@ int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len)
     return repost(c, slot); /* nothing to read: the buffer goes back at once */
 }
 
-void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot)
+void crdma_ctrl_on_recv(struct crdma_conn *c, const struct ibv_wc *wc)
 {
+    /* Only a plain SEND may land in a receive slot: a WRITE with immediate
+     * (or a SEND with one) consumes a receive too, but its bytes are not in
+     * the slot. */
+    if (wc->opcode != IBV_WC_RECV || (wc->wc_flags & IBV_WC_WITH_IMM)) {
+        crdma_conn_lost(c, COLO_E_PROTOCOL,
+                        "rdma: the peer's message arrived as %s%s: expected a SEND "
+                        "without immediate data",
+                        wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM ? "an RDMA WRITE" : "a SEND",
+                        wc->wc_flags & IBV_WC_WITH_IMM ? " with immediate data" : "");
+        return;
+    }
+    c->last_rx_ns = colo_now_ns();
+    on_message(c, (uint32_t)CRDMA_WR_N(wc->wr_id), wc->byte_len);
+}
+
+void crdma_ctrl_on_send(struct crdma_conn *c, const struct ibv_wc *wc)
+{
+    uint32_t slot = (uint32_t)CRDMA_WR_N(wc->wr_id);
+
+    c->sq_free++;
     if (slot < CRDMA_SEND_SLOTS)
         c->send_slot_busy[slot] = false;
 }

@@ -2,7 +2,9 @@
 /*
  * Completions, connection events and device events of one connection, and
  * the wait loop (event-driven: arm, drain, sleep, drain; or busy-poll); the
- * heartbeat is in rdma_heartbeat.c. Every way of losing the peer ends in
+ * heartbeat is in rdma_heartbeat.c. Every completion goes, by the kind in
+ * its wr_id, to the handler of the file that owns that kind of work (one
+ * table, below). Every way of losing the peer ends in
  * crdma_conn_lost(), which the waiters turn into COLO_E_PEER_LOST with the
  * reason.
  */
@@ -17,19 +19,43 @@
 #include "common/error.h"
 #include "common/timeutil.h"
 #include "transport/rdma_conn.h"
+#include "transport/rdma_write.h"
+
+/*
+ * Who handles the completions of each kind of work request. own_errors: the
+ * owner takes its failed completions too (the probe's failures are not the
+ * connection's: it just falls silent); for the others a failure is the
+ * connection's, mapped by crdma_completion_error.
+ */
+struct crdma_wc_owner {
+    const char *what; /* in error messages */
+    bool own_errors;
+    void (*on_wc)(struct crdma_conn *c, const struct ibv_wc *wc);
+};
+
+static const struct crdma_wc_owner wc_owners[] = {
+    [CRDMA_WR_RECV] = {"receive", false, crdma_ctrl_on_recv},
+    [CRDMA_WR_SEND] = {"send", false, crdma_ctrl_on_send},
+    [CRDMA_WR_WRITE] = {"RDMA WRITE", false, crdma_write_on_completion},
+    [CRDMA_WR_PROBE_RECV] = {"probe receive", true, crdma_probe_on_completion},
+    [CRDMA_WR_PROBE_SEND] = {"probe send", true, crdma_probe_on_completion},
+};
+
+/* The owner of a completion's kind, or NULL for a wr_id we never posted. */
+static const struct crdma_wc_owner *wc_owner(uint64_t wr_id)
+{
+    unsigned kind = CRDMA_WR_KIND(wr_id);
+
+    if (kind >= sizeof(wc_owners) / sizeof(wc_owners[0]) || !wc_owners[kind].on_wc)
+        return NULL;
+    return &wc_owners[kind];
+}
 
 static const char *wr_kind_str(uint64_t wr_id)
 {
-    switch (CRDMA_WR_KIND(wr_id)) {
-    case CRDMA_WR_RECV:
-        return "receive";
-    case CRDMA_WR_SEND:
-        return "send";
-    case CRDMA_WR_WRITE:
-        return "RDMA WRITE";
-    default:
-        return "unknown work request";
-    }
+    const struct crdma_wc_owner *o = wc_owner(wr_id);
+
+    return o ? o->what : "unknown work request";
 }
 
 int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
@@ -61,52 +87,25 @@ int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
     return c->lost_err;
 }
 
-/* Handles the completions of one poll. */
+/* Hands one completion to the owner of its kind. */
 static void on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
 {
-    uint64_t n = CRDMA_WR_N(wc->wr_id);
+    const struct crdma_wc_owner *o = wc_owner(wc->wr_id);
 
-    /* The probe's own failures are not the connection's: it just falls silent. */
-    if (CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_RECV ||
-        CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_SEND) {
-        crdma_probe_on_completion(c, wc);
+    if (o && o->own_errors) {
+        o->on_wc(c, wc);
         return;
     }
     if (wc->status != IBV_WC_SUCCESS) {
         crdma_completion_error(c, wc);
         return;
     }
-    switch (CRDMA_WR_KIND(wc->wr_id)) {
-    case CRDMA_WR_RECV:
-        /* Only a plain SEND may land in a receive slot: a WRITE with
-         * immediate (or a SEND with one) consumes a receive too, but its
-         * bytes are not in the slot. */
-        if (wc->opcode != IBV_WC_RECV || (wc->wc_flags & IBV_WC_WITH_IMM)) {
-            crdma_conn_lost(c, COLO_E_PROTOCOL,
-                            "rdma: the peer's message arrived as %s%s: expected a SEND "
-                            "without immediate data",
-                            wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM ? "an RDMA WRITE"
-                                                                    : "a SEND",
-                            wc->wc_flags & IBV_WC_WITH_IMM ? " with immediate data" : "");
-            break;
-        }
-        c->last_rx_ns = colo_now_ns();
-        crdma_ctrl_on_recv(c, (uint32_t)n, wc->byte_len);
-        break;
-    case CRDMA_WR_SEND:
-        c->sq_free++;
-        crdma_ctrl_on_send_done(c, (uint32_t)n);
-        break;
-    case CRDMA_WR_WRITE:
-        /* A signaled WRITE completes itself and the unsignaled ones before it. */
-        c->sq_free += (uint32_t)n;
-        c->writes_outstanding -= (uint32_t)n;
-        c->write_bytes_outstanding -= CRDMA_WR_BYTES(wc->wr_id);
-        break;
-    default:
+    if (!o) {
         crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: completion with unknown wr_id %" PRIx64,
                         (uint64_t)wc->wr_id);
+        return;
     }
+    o->on_wc(c, wc);
 }
 
 static void poll_cm_events(struct crdma_conn *c)

@@ -123,6 +123,16 @@ int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
     return 0;
 }
 
+/* A signaled WRITE completes itself and the unsignaled ones before it. */
+void crdma_write_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
+{
+    uint32_t n = (uint32_t)CRDMA_WR_N(wc->wr_id);
+
+    c->sq_free += n;
+    c->writes_outstanding -= n;
+    c->write_bytes_outstanding -= CRDMA_WR_BYTES(wc->wr_id);
+}
+
 static bool writes_done(struct crdma_conn *c, void *arg)
 {
     return c->writes_outstanding == 0;
