@@ -4,9 +4,8 @@
  * the wait loop (event-driven: arm, drain, sleep, drain; or busy-poll); the
  * heartbeat is in rdma_heartbeat.c. Every completion goes, by the kind in
  * its wr_id, to the handler of the file that owns that kind of work (one
- * table, below). Every way of losing the peer ends in
- * crdma_conn_lost(), which the waiters turn into COLO_E_PEER_LOST with the
- * reason.
+ * table, below). Every way of losing the peer ends in crdma_conn_lost(),
+ * which the waiters turn into COLO_E_PEER_LOST with the reason.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +13,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -63,7 +63,7 @@ int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
     const char *why;
 
     /* Flushed work is the normal end of a queue pair being torn down. */
-    if (c->tearing_down && wc->status == IBV_WC_WR_FLUSH_ERR)
+    if (crdma_conn_tearing_down(c) && wc->status == IBV_WC_WR_FLUSH_ERR)
         return 0;
     switch (wc->status) {
     case IBV_WC_RETRY_EXC_ERR:
@@ -84,7 +84,7 @@ int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
     }
     crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s failed: %s (%s)", wr_kind_str(wc->wr_id),
                     ibv_wc_status_str(wc->status), why);
-    return c->lost_err;
+    return crdma_conn_lost_code(c);
 }
 
 /* Hands one completion to the owner of its kind. */
@@ -112,15 +112,15 @@ static void poll_cm_events(struct crdma_conn *c)
 {
     struct rdma_cm_event *ev;
 
-    if (!c->ec)
+    if (!crdma_conn_ec(c))
         return;
-    while (colo_verbs->get_cm_event(c->ec, &ev) == 0) {
+    while (colo_verbs->get_cm_event(crdma_conn_ec(c), &ev) == 0) {
         enum rdma_cm_event_type type = ev->event;
 
         colo_verbs->ack_cm_event(ev);
         switch (type) {
         case RDMA_CM_EVENT_DISCONNECTED:
-            if (!c->tearing_down)
+            if (!crdma_conn_tearing_down(c))
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the peer disconnected");
             break;
         case RDMA_CM_EVENT_DEVICE_REMOVAL:
@@ -137,17 +137,18 @@ static void poll_cm_events(struct crdma_conn *c)
 
 static void poll_async_events(struct crdma_conn *c)
 {
+    struct rdma_cm_id *id = crdma_conn_id(c);
     struct ibv_async_event ev;
 
-    if (!c->id || !c->id->verbs)
+    if (!id || !id->verbs)
         return;
-    while (colo_verbs->get_async_event(c->id->verbs, &ev) == 0) {
+    while (colo_verbs->get_async_event(id->verbs, &ev) == 0) {
         enum ibv_event_type type = ev.event_type;
         bool ours = true;
 
         if (type == IBV_EVENT_QP_FATAL || type == IBV_EVENT_QP_REQ_ERR ||
             type == IBV_EVENT_QP_ACCESS_ERR)
-            ours = ev.element.qp == c->id->qp;
+            ours = ev.element.qp == id->qp;
         colo_verbs->ack_async_event(&ev);
         switch (type) {
         case IBV_EVENT_QP_FATAL:
@@ -168,7 +169,7 @@ void crdma_check_events(struct crdma_conn *c)
 {
     poll_cm_events(c);
     poll_async_events(c);
-    c->events_checked_ns = colo_now_ns();
+    c->wait.events_checked_ns = colo_now_ns();
 }
 
 int crdma_progress(struct crdma_conn *c)
@@ -176,9 +177,9 @@ int crdma_progress(struct crdma_conn *c)
     struct ibv_wc wc[CRDMA_POLL_BATCH];
     int n;
 
-    if (c->cq) {
+    if (crdma_conn_cq(c)) {
         do {
-            n = colo_verbs->poll_cq(c->cq, CRDMA_POLL_BATCH, wc);
+            n = colo_verbs->poll_cq(crdma_conn_cq(c), CRDMA_POLL_BATCH, wc);
             if (n < 0) {
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: polling the completion queue failed");
                 break;
@@ -187,7 +188,7 @@ int crdma_progress(struct crdma_conn *c)
                 on_completion(c, &wc[i]);
         } while (n == CRDMA_POLL_BATCH);
     }
-    return c->lost ? c->lost_err : 0;
+    return crdma_conn_lost_code(c);
 }
 
 /* Takes every pending event off the completion channel; acks in batches. */
@@ -196,14 +197,48 @@ static void take_cq_events(struct crdma_conn *c)
     struct ibv_cq *cq;
     void *ctx;
 
-    while (colo_verbs->get_cq_event(c->cc, &cq, &ctx) == 0) {
-        c->cq_events_unacked++;
-        c->cq_armed = false;
+    while (colo_verbs->get_cq_event(crdma_conn_cc(c), &cq, &ctx) == 0) {
+        c->wait.cq_events_unacked++;
+        c->wait.cq_armed = false;
     }
-    if (c->cq_events_unacked >= CRDMA_CQ_ACK_BATCH) {
-        colo_verbs->ack_cq_events(c->cq, c->cq_events_unacked);
-        c->cq_events_unacked = 0;
+    if (c->wait.cq_events_unacked >= CRDMA_CQ_ACK_BATCH)
+        crdma_wait_ack_all(c);
+}
+
+int crdma_wait_init(struct crdma_conn *c)
+{
+    c->wait.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wait.wake_fd < 0) {
+        int err = errno;
+
+        return colo_err(-err, "rdma: eventfd: %s", strerror(err));
     }
+    return 0;
+}
+
+void crdma_wait_ack_all(struct crdma_conn *c)
+{
+    if (c->wait.cq_events_unacked)
+        colo_verbs->ack_cq_events(crdma_conn_cq(c), c->wait.cq_events_unacked);
+    c->wait.cq_events_unacked = 0;
+}
+
+void crdma_wait_fini(struct crdma_conn *c)
+{
+    close(c->wait.wake_fd);
+}
+
+void crdma_wait_set_busy_poll(struct crdma_conn *c, bool on)
+{
+    c->wait.busy_poll = on;
+}
+
+void crdma_conn_wake(struct crdma_conn *c)
+{
+    uint64_t one = 1;
+
+    if (write(c->wait.wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return; /* the eventfd can only be full: a wake is pending anyway */
 }
 
 int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), void *arg,
@@ -218,15 +253,15 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         /* What already arrived is still delivered after the peer is gone. */
         if (done(c, arg))
             return 0;
-        if (c->lost)
+        if (crdma_conn_is_lost(c))
             return crdma_conn_lost_error(c);
         now = colo_now_ns();
         if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
-        if (c->busy_poll) {
+        if (c->wait.busy_poll) {
             /* Connection and device events cost system calls: look at them
              * once a millisecond, not on every spin. */
-            if (now - c->events_checked_ns > COLO_NS_PER_MS) {
+            if (now - c->wait.events_checked_ns > COLO_NS_PER_MS) {
                 crdma_check_events(c);
                 /* ... and let the heartbeat thread in as often. */
                 pthread_mutex_unlock(&c->lock);
@@ -235,23 +270,25 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
             }
             continue;
         }
-        if (!c->cq_armed) {
+        if (!c->wait.cq_armed) {
             /* Arm, then drain again: a completion between the last poll and
              * the arming would otherwise raise no event. */
-            if (colo_verbs->req_notify_cq(c->cq, 0)) {
+            if (colo_verbs->req_notify_cq(crdma_conn_cq(c), 0)) {
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: arming the completion queue failed");
                 continue;
             }
-            c->cq_armed = true;
+            c->wait.cq_armed = true;
             continue;
         }
-        fds[nfds++] = (struct pollfd){.fd = c->cc->fd, .events = POLLIN};
-        if (c->ec)
-            fds[nfds++] = (struct pollfd){.fd = c->ec->fd, .events = POLLIN};
-        fds[nfds++] = (struct pollfd){.fd = c->id->verbs->async_fd, .events = POLLIN};
-        fds[nfds++] = (struct pollfd){.fd = c->wake_fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = crdma_conn_cc(c)->fd, .events = POLLIN};
+        if (crdma_conn_ec(c))
+            fds[nfds++] = (struct pollfd){.fd = crdma_conn_ec(c)->fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = crdma_conn_id(c)->verbs->async_fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = c->wait.wake_fd, .events = POLLIN};
         /* Wake at least every heartbeat interval to see a deadline pass. */
-        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : CRDMA_IDLE_SLICE_MS;
+        slice_ms = crdma_heartbeat_interval_ms(c);
+        if (!slice_ms)
+            slice_ms = CRDMA_IDLE_SLICE_MS;
         if (deadline_ns && (uint64_t)colo_ms_until(deadline_ns, now) < slice_ms)
             slice_ms = (uint64_t)colo_ms_until(deadline_ns, now);
         pthread_mutex_unlock(&c->lock);
@@ -261,7 +298,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         if (fds[nfds - 1].revents) { /* a shutdown woke us: reset the eventfd */
             uint64_t v;
 
-            if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            if (read(c->wait.wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 crdma_conn_lost(c, -errno, "rdma: wake-up eventfd: %s", strerror(errno));
         }
         /* Only when they fired (or a slice passed): the checks are system calls. */
@@ -270,7 +307,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
                 crdma_check_events(c);
                 break;
             }
-        if (colo_now_ns() - c->events_checked_ns > slice_ms * COLO_NS_PER_MS)
+        if (colo_now_ns() - c->wait.events_checked_ns > slice_ms * COLO_NS_PER_MS)
             crdma_check_events(c);
     }
 }

@@ -344,10 +344,10 @@ static struct crdma_conn *fake_conn(bool with_ec)
     struct crdma_conn *c;
 
     assert_int_equal(crdma_conn_new(&c), 0);
-    c->id = &fk.id;
+    c->res.id = &fk.id;
     fk.live++; /* the id */
     if (with_ec) {
-        c->ec = &fake_ec;
+        c->res.ec = &fake_ec;
         fk.live++;
     }
     return c;
@@ -410,8 +410,8 @@ static void test_qp_without_inline_is_retried(void **state)
 
     fk.fail_qp_tries = 1;
     assert_int_equal(crdma_conn_build(c), 0);
-    assert_int_equal(c->lim.max_inline, 0);
-    assert_int_equal(c->lim.sq_depth, 16);
+    assert_int_equal(c->res.lim.max_inline, 0);
+    assert_int_equal(c->res.lim.sq_depth, 16);
     crdma_conn_destroy(c);
 }
 
@@ -440,9 +440,9 @@ static void test_probe_counts_as_life(void **state)
     struct crdma_conn *c = fake_conn(true);
 
     assert_int_equal(crdma_conn_build(c), 0);
-    assert_non_null(c->probe_qp);
+    assert_non_null(c->probe.qp);
     crdma_probe_connect(c, 0x77, 0xc00c1e);
-    assert_non_null(c->probe_ah);
+    assert_non_null(c->probe.ah);
     /* A probe goes to the peer's QPN with the peer's cookie; one at a time. */
     crdma_probe_send(c);
     crdma_probe_send(c);
@@ -457,21 +457,21 @@ static void test_probe_counts_as_life(void **state)
     crdma_probe_send(c);
     assert_int_equal(fk.probe_sends, 2);
     /* A good probe is life; its buffer goes straight back. */
-    c->last_rx_ns = 1;
-    peer_probes(c, 3, 0x77, c->probe_cookie);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 3, 0x77, c->probe.cookie);
     assert_int_equal(crdma_progress(c), 0);
-    assert_true(c->last_rx_ns > 1);
-    assert_int_equal(c->probes_received, 1);
+    assert_true(c->live.last_rx_ns > 1);
+    assert_int_equal(c->probe.received, 1);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS + 1);
     /* From another QP, or with another cookie: refused, not life. */
-    c->last_rx_ns = 1;
-    peer_probes(c, 4, 0x78, c->probe_cookie);
-    peer_probes(c, 5, 0x77, c->probe_cookie + 1);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 4, 0x78, c->probe.cookie);
+    peer_probes(c, 5, 0x77, c->probe.cookie + 1);
     assert_int_equal(crdma_progress(c), 0);
-    assert_int_equal(c->last_rx_ns, 1);
-    assert_int_equal(c->probes_refused, 2);
+    assert_int_equal(c->live.last_rx_ns, 1);
+    assert_int_equal(c->probe.refused, 2);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS + 3);
-    assert_false(c->lost);
+    assert_false(c->loss.lost);
     crdma_conn_destroy(c);
     assert_string_equal(fk.log, "uaqchmpie");
     assert_int_equal(fk.live, 0);
@@ -488,20 +488,20 @@ static void test_probe_failures_are_not_the_connections(void **state)
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0), IBV_WC_GENERAL_ERR, 0);
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, 0), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
-    assert_false(c->lost);
-    assert_non_null(c->probe_ah);
+    assert_false(c->loss.lost);
+    assert_non_null(c->probe.ah);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS); /* the flushed one not reposted */
     /* The next send re-arms it: every receive posted anew, then the probe. */
     crdma_probe_send(c);
-    assert_int_equal(c->probe_rearms, 1);
+    assert_int_equal(c->probe.rearms, 1);
     assert_int_equal(fk.probe_recvs, 2 * CRDMA_PROBE_RECVS);
     assert_int_equal(fk.probe_sends, 2);
     assert_int_equal(CRDMA_WR_N(fk.probe_wr.wr_id), CRDMA_PROBE_WR_N(1, 0));
     /* What the old QP still flushes is not the new one's. */
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, CRDMA_PROBE_WR_N(0, 1)), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
-    assert_false(c->probe_broken);
-    assert_true(c->probe_send_busy);
+    assert_false(c->probe.broken);
+    assert_true(c->probe.send_busy);
     crdma_conn_destroy(c);
     assert_string_equal(fk.log, "uaqchmpi"); /* the address handle went with the probe */
 }
@@ -522,27 +522,27 @@ static void test_probe_survives_malformed_datagrams(void **state)
         if (i != 2)
             cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, i), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
-    assert_false(c->lost);
-    assert_int_equal(c->probes_refused, 1);
+    assert_false(c->loss.lost);
+    assert_int_equal(c->probe.refused, 1);
     /* ... a probe from the peer is life again once the next tick re-armed it */
     crdma_probe_send(c);
-    assert_int_equal(c->probe_rearms, 1);
+    assert_int_equal(c->probe.rearms, 1);
     assert_int_equal(fk.probe_sends, 2);
-    c->last_rx_ns = 1;
-    peer_probes(c, 5, 0x77, c->probe_cookie);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 5, 0x77, c->probe.cookie);
     fk.cq_q[(fk.cq_tail - 1) % 1024].wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, gen1 | 5);
     assert_int_equal(crdma_progress(c), 0);
-    assert_true(c->last_rx_ns > 1);
-    assert_int_equal(c->probes_received, 1);
+    assert_true(c->live.last_rx_ns > 1);
+    assert_int_equal(c->probe.received, 1);
     /* A datagram with immediate data, well-formed or not, is refused, not life. */
-    c->last_rx_ns = 1;
-    peer_probes(c, 6, 0x77, c->probe_cookie);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 6, 0x77, c->probe.cookie);
     fk.cq_q[(fk.cq_tail - 1) % 1024].wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, gen1 | 6);
     fk.cq_q[(fk.cq_tail - 1) % 1024].wc_flags = IBV_WC_WITH_IMM;
     assert_int_equal(crdma_progress(c), 0);
-    assert_int_equal(c->last_rx_ns, 1);
-    assert_int_equal(c->probes_refused, 2);
-    assert_false(c->probe_broken);
+    assert_int_equal(c->live.last_rx_ns, 1);
+    assert_int_equal(c->probe.refused, 2);
+    assert_false(c->probe.broken);
     crdma_conn_destroy(c);
     assert_int_equal(fk.live, 0);
 }
@@ -553,10 +553,10 @@ static void test_no_ud_means_no_probe(void **state)
 
     fk.no_ud = true;
     assert_int_equal(crdma_conn_build(c), 0);
-    assert_null(c->probe_qp);
+    assert_null(c->probe.qp);
     crdma_probe_connect(c, 0x77, 1);
     crdma_probe_send(c);
-    assert_null(c->probe_ah);
+    assert_null(c->probe.ah);
     assert_int_equal(fk.probe_sends, 0);
     /* ... and a peer without one (QPN 0) is not probed either. */
     fk.no_ud = false;
@@ -564,7 +564,7 @@ static void test_no_ud_means_no_probe(void **state)
     c = fake_conn(false);
     assert_int_equal(crdma_conn_build(c), 0);
     crdma_probe_connect(c, 0, 1);
-    assert_null(c->probe_ah);
+    assert_null(c->probe.ah);
     crdma_conn_destroy(c);
 }
 
@@ -592,16 +592,16 @@ static void test_credits_never_over_post(void **state)
     struct crdma_conn *c = fake_conn(false);
     int data = 0;
 
-    c->lim.max_qp_wr = 1024;
+    c->res.lim.max_qp_wr = 1024;
     assert_int_equal(crdma_conn_build(c), 0);
-    c->sq_free = 1024; /* the send queue is not what this test limits */
+    c->res.sq_free = 1024; /* the send queue is not what this test limits */
     /* Data may use every credit but the last (deadline 1: long passed). */
     while (crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 1) == 0) {
         data++;
         crdma_progress(c); /* send completions free the send slots */
     }
     assert_int_equal(data, CRDMA_RECV_DEPTH - 1);
-    assert_int_equal(c->peer_credits, 1);
+    assert_int_equal(c->ctrl.peer_credits, 1);
     /* The last credit carries a heartbeat or credit update, then nothing. */
     assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT), 0);
     assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_CREDIT), -EAGAIN);
@@ -612,10 +612,10 @@ static void test_credits_never_over_post(void **state)
     /* The peer returns 10 credits in a heartbeat: sending resumes. */
     peer_sends(c, 0, CRDMA_CTRL_HEARTBEAT, 10, NULL);
     crdma_progress(c);
-    assert_int_equal(c->peer_credits, 10);
+    assert_int_equal(c->ctrl.peer_credits, 10);
     assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_DATA, "y", 1, 0), 0);
     /* the heartbeat's receive buffer went straight back, owed as a credit */
-    assert_int_equal(c->credits_to_return, 0); /* ... and rode on that data message */
+    assert_int_equal(c->ctrl.credits_to_return, 0); /* ... and rode on that data message */
     assert_int_equal(fk.sent_sge[fk.nsent - 1].length, CRDMA_CTRL_HDR + 1);
     assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[fk.nsent - 1].addr)[3], 1);
     assert_true(fk.sent[fk.nsent - 1].send_flags & IBV_SEND_INLINE);
@@ -640,7 +640,7 @@ static void test_reads_return_credits(void **state)
     assert_int_equal(fk.recvs_posted, before + CRDMA_RECV_DEPTH / 2);
     assert_int_equal(fk.nsent, 1);
     assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[0].addr)[1], CRDMA_CTRL_CREDIT);
-    assert_int_equal(c->credits_to_return, 0);
+    assert_int_equal(c->ctrl.credits_to_return, 0);
     crdma_conn_destroy(c);
 }
 
@@ -670,7 +670,7 @@ static void test_malformed_peer_messages(void **state)
             fk.cq_q[(fk.cq_tail - 1) % 1024].byte_len = bad[i].len_override;
         assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
         assert_non_null(strstr(colo_errormsg(), bad[i].why));
-        assert_true(c->lost);
+        assert_true(c->loss.lost);
         crdma_conn_destroy(c);
     }
 }
@@ -701,7 +701,7 @@ static void test_receive_must_be_a_send(void **state)
         assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
         assert_non_null(strstr(colo_errormsg(), bad[i].why));
         assert_non_null(strstr(colo_errormsg(), "expected a SEND"));
-        assert_true(c->lost);
+        assert_true(c->loss.lost);
         crdma_conn_destroy(c);
     }
 }
@@ -726,9 +726,9 @@ static void test_completion_errors_mean_peer_lost(void **state)
         struct ibv_wc wc = {.wr_id = CRDMA_WR_ID(CRDMA_WR_WRITE, 1), .status = table[i].st};
 
         assert_int_equal(crdma_completion_error(c, &wc), COLO_E_PEER_LOST);
-        assert_true(c->lost);
-        assert_non_null(strstr(c->lost_reason, table[i].why));
-        assert_non_null(strstr(c->lost_reason, "RDMA WRITE"));
+        assert_true(c->loss.lost);
+        assert_non_null(strstr(c->loss.reason, table[i].why));
+        assert_non_null(strstr(c->loss.reason, "RDMA WRITE"));
         crdma_conn_destroy(c);
     }
 }
@@ -738,9 +738,9 @@ static void test_flush_during_teardown_is_no_failure(void **state)
     struct crdma_conn *c = fake_conn(false);
     struct ibv_wc wc = {.wr_id = CRDMA_WR_ID(CRDMA_WR_RECV, 3), .status = IBV_WC_WR_FLUSH_ERR};
 
-    c->tearing_down = true;
+    c->loss.tearing_down = true;
     assert_int_equal(crdma_completion_error(c, &wc), 0);
-    assert_false(c->lost);
+    assert_false(c->loss.lost);
     crdma_conn_destroy(c);
 }
 
@@ -771,14 +771,14 @@ static void write_conn(struct crdma_conn **out, struct colo_ram_layout *l)
     assert_int_equal(colo_ram_layout_init(l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(l, "pc.ram", guest, sizeof(guest)), 0);
     /* local: two chunks split at page 40; remote: split at page 20 */
-    c->nlocal = 2;
-    c->local[0] = (struct crdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
-    c->local[1] = (struct crdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
-    c->nremote = 2;
-    c->remote[0] = (struct crdma_chunk){0x10000000, 20 * 4096, 0x21};
-    c->remote[1] = (struct crdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
-    c->remote_block[0] = 0x10000000;
-    c->lim.max_msg_size = 8 * 4096;
+    c->mr.nlocal = 2;
+    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
+    c->mr.local[1] = (struct crdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
+    c->mr.nremote = 2;
+    c->mr.remote[0] = (struct crdma_chunk){0x10000000, 20 * 4096, 0x21};
+    c->mr.remote[1] = (struct crdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
+    c->mr.remote_block[0] = 0x10000000;
+    c->res.lim.max_msg_size = 8 * 4096;
     *out = c;
 }
 
@@ -814,10 +814,10 @@ static void test_write_splits_at_every_limit(void **state)
     }
     assert_true(fk.sent[4].wr_id == CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, 5, 30 * 4096));
     assert_int_equal(fk.post_send_calls, 1); /* one doorbell */
-    assert_true(c->doorbells == 1);
+    assert_true(c->push.doorbells == 1);
     assert_int_equal(crdma_write_drain(c, 0), 0);
-    assert_int_equal(c->writes_outstanding, 0);
-    assert_int_equal(c->sq_free, c->lim.sq_depth);
+    assert_int_equal(c->push.writes_outstanding, 0);
+    assert_int_equal(c->res.sq_free, c->res.lim.sq_depth);
     crdma_conn_destroy(c);
 }
 
@@ -829,7 +829,7 @@ static void test_write_batches_follow_the_send_queue(void **state)
 
     write_conn(&c, &l);
     fk.auto_complete = false; /* completions arrive only when the test says */
-    c->lim.max_msg_size = 4096; /* one page per WRITE */
+    c->res.lim.max_msg_size = 4096; /* one page per WRITE */
     /* 40 single-page WRITEs against a 16-entry send queue */
     for (uint64_t p = 0; p < 40; p++) {
         struct colo_dirty_run run = {.block = 0, .first_page = p, .page_count = 1};
@@ -842,7 +842,7 @@ static void test_write_batches_follow_the_send_queue(void **state)
     fk.post_send_enomem = 1; /* and one ENOMEM is survived by reaping */
     assert_int_equal(crdma_write_post(c, &b, 1), -ETIMEDOUT);
     assert_int_equal(fk.nsent, 16);
-    assert_int_equal(c->sq_free, 0);
+    assert_int_equal(c->res.sq_free, 0);
     assert_true(fk.sent[15].send_flags & IBV_SEND_SIGNALED);
     for (int i = 0; i < 15; i++)
         assert_false(fk.sent[i].send_flags & IBV_SEND_SIGNALED);
@@ -856,8 +856,8 @@ static void test_write_batches_follow_the_send_queue(void **state)
     assert_int_equal(crdma_write_post(c, &b, 0), 0);
     assert_int_equal(fk.nsent, 40);
     assert_int_equal(crdma_write_drain(c, 0), 0);
-    assert_true(c->write_wrs == 40);
-    assert_true(c->doorbells >= 3);
+    assert_true(c->push.write_wrs == 40);
+    assert_true(c->push.doorbells >= 3);
     crdma_conn_destroy(c);
 }
 
@@ -874,24 +874,24 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
     assert_int_equal(crdma_conn_build(c), 0);
     assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
-    c->nlocal = c->nremote = 1;
-    c->local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
-    c->remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
-    c->remote_block[0] = 0x20000000;
-    c->lim.max_msg_size = 0; /* only the chunk size splits */
+    c->mr.nlocal = c->mr.nremote = 1;
+    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
+    c->mr.remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
+    c->mr.remote_block[0] = 0x20000000;
+    c->res.lim.max_msg_size = 0; /* only the chunk size splits */
     fk.auto_complete = false;
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
     assert_int_equal(b.n, sizeof(big) / CRDMA_WRITE_CHUNK);
     /* the first post stops at the window, then waits for completions */
     assert_int_equal(crdma_write_post(c, &b, 1), -ETIMEDOUT);
     assert_int_equal(fk.nsent, CRDMA_WRITE_WINDOW / CRDMA_WRITE_CHUNK);
-    assert_true(c->write_bytes_outstanding == CRDMA_WRITE_WINDOW);
+    assert_true(c->push.bytes_outstanding == CRDMA_WRITE_WINDOW);
     for (int i = 0; i < fk.nsent; i++)
         assert_int_equal(fk.sent[i].sg_list->length, CRDMA_WRITE_CHUNK);
     cq_push(fk.sent[fk.nsent - 1].wr_id, IBV_WC_SUCCESS, 0);
     fk.auto_complete = true;
     crdma_progress(c);
-    assert_true(c->write_bytes_outstanding == 0);
+    assert_true(c->push.bytes_outstanding == 0);
     crdma_conn_destroy(c);
 }
 
@@ -903,7 +903,7 @@ static void test_write_outside_registration_is_refused(void **state)
     struct colo_dirty_run run = {.block = 0, .first_page = 60, .page_count = 4};
 
     write_conn(&c, &l);
-    c->remote[1].len = 30 * 4096; /* the remote side covers pages 0..49 only */
+    c->mr.remote[1].len = 30 * 4096; /* the remote side covers pages 0..49 only */
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), -EFAULT);
     assert_non_null(strstr(colo_errormsg(), "outside the registered memory"));
     crdma_conn_destroy(c);
