@@ -113,9 +113,12 @@ static int check_private_hello(const struct colo_rdma_hello *mine, const void *d
 static size_t private_data(const struct crdma_conn *c, const struct colo_rdma_hello *mine,
                            uint8_t out[CRDMA_PRIVATE_MAX])
 {
+    uint32_t qpn, cookie;
+
     memcpy(out, mine->data, mine->len);
-    colo_put_be32(out + mine->len, c->probe_qp ? c->probe_qp->qp_num : 0);
-    colo_put_be32(out + mine->len + 4, c->probe_cookie);
+    crdma_probe_announce(c, &qpn, &cookie);
+    colo_put_be32(out + mine->len, qpn);
+    colo_put_be32(out + mine->len + 4, cookie);
     return mine->len + CRDMA_PROBE_PRIVATE_SIZE;
 }
 
@@ -218,7 +221,7 @@ static int crdma_shutdown(void *opaque)
     /* From any thread: the owner may sleep in poll() with the lock released. */
     pthread_mutex_lock(&s->c->lock);
     crdma_conn_lost(s->c, -EPIPE, "rdma: connection shut down");
-    colo_verbs->disconnect(s->c->id);
+    colo_verbs->disconnect(crdma_conn_id(s->c));
     pthread_mutex_unlock(&s->c->lock);
     crdma_conn_wake(s->c);
     return 0;
@@ -233,7 +236,7 @@ static int crdma_check(void *opaque)
     pthread_mutex_lock(&s->c->lock);
     crdma_progress(s->c);
     crdma_check_events(s->c);
-    if (s->c->lost)
+    if (crdma_conn_is_lost(s->c))
         ret = crdma_conn_lost_error(s->c);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
@@ -261,14 +264,6 @@ static int crdma_open_return_path(void *opaque, void **rp)
     return 0;
 }
 
-static bool sends_done(struct crdma_conn *c, void *arg)
-{
-    for (uint32_t i = 0; i < CRDMA_SEND_SLOTS; i++)
-        if (c->send_slot_busy[i])
-            return false;
-    return true;
-}
-
 static void crdma_close(void *opaque)
 {
     struct crdma_stream *s = opaque;
@@ -286,20 +281,19 @@ static void crdma_close(void *opaque)
      * patience (its heartbeat deadline), and the probe keeps running
      * meanwhile so that the peer does not give up on us first.
      */
-    if (!c->lost) {
-        uint32_t patience_ms = c->heartbeat_ms ? c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES
-                                               : CRDMA_CLOSE_FLUSH_MS;
+    if (!crdma_conn_is_lost(c)) {
+        uint32_t hb_ms = crdma_heartbeat_interval_ms(c);
+        uint32_t patience_ms = hb_ms ? hb_ms * CRDMA_HEARTBEAT_MISSES : CRDMA_CLOSE_FLUSH_MS;
 
-        c->closing = true;
-        crdma_wait(c, sends_done, NULL, colo_deadline_after_ms(patience_ms),
-                   "flushing the last messages");
+        crdma_heartbeat_closing(c);
+        crdma_ctrl_drain(c, colo_deadline_after_ms(patience_ms), "flushing the last messages");
     }
     pthread_mutex_unlock(&c->lock);
     crdma_heartbeat_stop(c);
     pthread_mutex_lock(&c->lock);
-    c->tearing_down = true;
-    if (!c->lost)
-        colo_verbs->disconnect(c->id);
+    crdma_conn_begin_teardown(c);
+    if (!crdma_conn_is_lost(c))
+        colo_verbs->disconnect(crdma_conn_id(c));
     pthread_mutex_unlock(&c->lock);
     crdma_conn_destroy(c);
 }
@@ -375,8 +369,8 @@ static int finish_connection(struct crdma_conn *c, const struct colo_rdma_option
     struct crdma_stream *s;
     int ret;
 
-    c->busy_poll = opt->busy_poll;
-    ret = colo_set_nonblock(c->id->verbs->async_fd);
+    crdma_wait_set_busy_poll(c, opt->busy_poll);
+    ret = colo_set_nonblock(crdma_conn_id(c)->verbs->async_fd);
     if (!ret)
         ret = crdma_heartbeat_start(c, opt->heartbeat_ms ? opt->heartbeat_ms : COLO_RDMA_DEFAULT_HEARTBEAT_MS);
     if (ret) {
@@ -399,6 +393,8 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     struct rdma_conn_param param;
     struct rdma_cm_event *ev = NULL;
     struct addrinfo *res = NULL;
+    struct rdma_event_channel *ec = NULL;
+    struct rdma_cm_id *id = NULL;
     struct crdma_conn *c;
     uint8_t tmo = CRDMA_ACK_TIMEOUT;
     int ret;
@@ -411,39 +407,40 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     ret = crdma_conn_new(&c);
     if (ret)
         return ret;
-    ret = new_event_channel(&c->ec, &c->id, c);
+    ret = new_event_channel(&ec, &id, c);
+    crdma_conn_attach(c, ec, id);
     if (ret)
         goto out_destroy;
     ret = colo_resolve("rdma", host, port, 0, &res);
     if (ret)
         goto out_destroy;
-    if (colo_verbs->resolve_addr(c->id, NULL, res->ai_addr, cm_timeout_ms(opt))) {
+    if (colo_verbs->resolve_addr(id, NULL, res->ai_addr, cm_timeout_ms(opt))) {
         ret = colo_err(COLO_E_PEER_LOST, "rdma: resolve %s: %s (no RDMA device for that "
                        "address?)", host, strerror(errno));
         goto out_destroy;
     }
-    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, "resolving the address",
+    ret = expect_cm_event(ec, RDMA_CM_EVENT_ADDR_RESOLVED, deadline, "resolving the address",
                           NULL);
     if (ret)
         goto out_destroy;
     /* rxe with an ACK timeout of 0 never retransmits: always set one. */
-    colo_verbs->set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
-    if (colo_verbs->resolve_route(c->id, cm_timeout_ms(opt))) {
+    colo_verbs->set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
+    if (colo_verbs->resolve_route(id, cm_timeout_ms(opt))) {
         ret = colo_err(-errno, "rdma: resolve route to %s: %s", host, strerror(errno));
         goto out_destroy;
     }
-    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, "resolving the route",
+    ret = expect_cm_event(ec, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline, "resolving the route",
                           NULL);
     if (!ret)
         ret = crdma_conn_build(c);
     if (ret)
         goto out_destroy;
     conn_param(&param, priv, private_data(c, mine, priv));
-    if (colo_verbs->connect(c->id, &param)) {
+    if (colo_verbs->connect(id, &param)) {
         ret = colo_err(-errno, "rdma: connect to %s port %u: %s", host, port, strerror(errno));
         goto out_destroy;
     }
-    ret = expect_cm_event(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "connecting", &ev);
+    ret = expect_cm_event(ec, RDMA_CM_EVENT_ESTABLISHED, deadline, "connecting", &ev);
     if (ev && ev->event == RDMA_CM_EVENT_REJECTED) {
         /* The secondary said why in the rejection (what, not its own hello;
          * a secondary before 0.4 sent its hello): the upper layer reads it. */
@@ -550,7 +547,7 @@ void colo_rdma_pending_delete(struct colo_rdma_pending **pp)
     if (!p)
         return;
     if (p->c) {
-        colo_verbs->reject(p->c->id, NULL, 0);
+        colo_verbs->reject(crdma_conn_id(p->c), NULL, 0);
         crdma_conn_destroy(p->c);
     }
     free(p);
@@ -568,6 +565,7 @@ int colo_rdma_accept_request(struct colo_rdma_listener *l, const struct colo_rdm
                              uint32_t wait_ms, struct colo_rdma_pending **out)
 {
     struct colo_rdma_pending *p;
+    struct rdma_event_channel *ec = NULL;
     struct rdma_cm_event *ev;
     struct rdma_cm_id *child;
     struct crdma_conn *c;
@@ -622,11 +620,12 @@ int colo_rdma_accept_request(struct colo_rdma_listener *l, const struct colo_rdm
         free(p);
         return ret;
     }
-    c->id = child;
+    crdma_conn_attach(c, NULL, child);
     child->context = c;
     p->c = c;
-    ret = new_event_channel(&c->ec, NULL, NULL);
-    if (!ret && colo_verbs->migrate_id(child, c->ec))
+    ret = new_event_channel(&ec, NULL, NULL);
+    crdma_conn_attach(c, ec, child);
+    if (!ret && colo_verbs->migrate_id(child, ec))
         ret = colo_err(-errno, "rdma: move the connection to its own event channel: %s",
                        strerror(errno));
     if (ret) {
@@ -652,7 +651,7 @@ static int abandoned_error(struct crdma_conn *c, int ret)
     char why[256];
 
     snprintf(why, sizeof(why), "%s", colo_errormsg());
-    if (colo_verbs->get_cm_event(c->ec, &ev) == 0) {
+    if (colo_verbs->get_cm_event(crdma_conn_ec(c), &ev) == 0) {
         ret = colo_err(-ECONNABORTED, "rdma: the primary gave up its connect request (%s) "
                        "before it was answered: %s", rdma_event_str(ev->event), why);
         colo_verbs->ack_cm_event(ev);
@@ -684,11 +683,12 @@ int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_
         goto out_reject;
     }
     conn_param(&param, priv, private_data(c, mine, priv));
-    if (colo_verbs->accept(c->id, &param)) {
+    if (colo_verbs->accept(crdma_conn_id(c), &param)) {
         ret = abandoned_error(c, colo_err(-errno, "rdma: accept: %s", strerror(errno)));
         goto out_destroy;
     }
-    ret = expect_cm_event_or_cancel(c->ec, RDMA_CM_EVENT_ESTABLISHED, deadline_ns, cancel_fd,
+    ret = expect_cm_event_or_cancel(crdma_conn_ec(c), RDMA_CM_EVENT_ESTABLISHED, deadline_ns,
+                                    cancel_fd,
                                     "establishing", NULL);
     if (ret == COLO_E_PEER_LOST) {
         /* Another event than ESTABLISHED (REJECTED, CONNECT_ERROR, ...). */
@@ -709,7 +709,7 @@ int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_
     return finish_connection(c, opt, out);
 
 out_reject:
-    colo_verbs->reject(c->id, NULL, 0);
+    colo_verbs->reject(crdma_conn_id(c), NULL, 0);
 out_destroy:
     p->c = NULL;
     crdma_conn_destroy(c);

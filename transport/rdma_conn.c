@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -14,46 +12,59 @@
 #include "common/trace.h"
 #include "common/net.h"
 #include "transport/rdma_conn.h"
+#include "transport/rdma_mr.h"
+#include "transport/rdma_write.h"
 
 int crdma_conn_new(struct crdma_conn **out)
 {
     struct crdma_conn *c = calloc(1, sizeof(*c));
+    int ret;
 
     if (!c)
         return colo_err(-ENOMEM, "rdma: out of memory");
-    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (c->wake_fd < 0) {
-        int err = errno;
-
+    ret = crdma_wait_init(c);
+    if (ret) {
         free(c);
-        return colo_err(-err, "rdma: eventfd: %s", strerror(err));
+        return ret;
     }
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->hb_cond, NULL);
+    crdma_heartbeat_init(c);
     c->refs = 1;
     *out = c;
     return 0;
+}
+
+void crdma_conn_attach(struct crdma_conn *c, struct rdma_event_channel *ec,
+                       struct rdma_cm_id *id)
+{
+    c->res.ec = ec;
+    c->res.id = id;
 }
 
 void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
 {
     va_list ap;
 
-    if (c->lost)
+    if (c->loss.lost)
         return;
-    c->lost = true;
-    c->lost_err = err;
+    c->loss.lost = true;
+    c->loss.err = err;
     va_start(ap, fmt);
-    vsnprintf(c->lost_reason, sizeof(c->lost_reason), fmt, ap);
+    vsnprintf(c->loss.reason, sizeof(c->loss.reason), fmt, ap);
     va_end(ap);
     /* Any thread: the heartbeat thread declares most losses. */
     COLO_TRACE(rdma_conn_lost, err);
-    colo_log(COLO_LOG_WARNING, "rdma: peer lost: %s", c->lost_reason);
+    colo_log(COLO_LOG_WARNING, "rdma: peer lost: %s", c->loss.reason);
 }
 
 int crdma_conn_lost_error(const struct crdma_conn *c)
 {
-    return colo_err(c->lost_err, "%s", c->lost_reason);
+    return colo_err(c->loss.err, "%s", c->loss.reason);
+}
+
+void crdma_conn_begin_teardown(struct crdma_conn *c)
+{
+    c->loss.tearing_down = true;
 }
 
 static uint32_t mtu_bytes(enum ibv_mtu m)
@@ -68,35 +79,36 @@ static int query_limits(struct crdma_conn *c)
     struct ibv_port_attr port;
     int ret;
 
-    ret = colo_verbs->query_device(c->id->verbs, &dev);
+    ret = colo_verbs->query_device(c->res.id->verbs, &dev);
     if (ret)
         return colo_err(-ret, "rdma: query device: %s", strerror(ret));
-    ret = colo_verbs->query_port(c->id->verbs, c->id->port_num, &port);
+    ret = colo_verbs->query_port(c->res.id->verbs, c->res.id->port_num, &port);
     if (ret)
-        return colo_err(-ret, "rdma: query port %u: %s", c->id->port_num, strerror(ret));
+        return colo_err(-ret, "rdma: query port %u: %s", c->res.id->port_num, strerror(ret));
     if (port.state != IBV_PORT_ACTIVE)
         return colo_err(-ENETDOWN, "rdma: port %u of %s is %s, expected PORT_ACTIVE",
-                        c->id->port_num, ibv_get_device_name(c->id->verbs->device),
+                        c->res.id->port_num, ibv_get_device_name(c->res.id->verbs->device),
                         ibv_port_state_str(port.state));
-    c->lim.max_qp_wr = (uint32_t)dev.max_qp_wr;
-    c->lim.max_sge = (uint32_t)dev.max_sge;
-    c->lim.max_mr_size = dev.max_mr_size;
-    c->lim.max_mr = (uint32_t)dev.max_mr;
-    c->lim.max_msg_size = port.max_msg_sz;
-    c->lim.active_mtu = mtu_bytes(port.active_mtu);
-    c->lim.sq_depth = c->lim.max_qp_wr < CRDMA_SQ_DEPTH ? c->lim.max_qp_wr : CRDMA_SQ_DEPTH;
+    c->res.lim.max_qp_wr = (uint32_t)dev.max_qp_wr;
+    c->res.lim.max_sge = (uint32_t)dev.max_sge;
+    c->res.lim.max_mr_size = dev.max_mr_size;
+    c->res.lim.max_mr = (uint32_t)dev.max_mr;
+    c->res.lim.max_msg_size = port.max_msg_sz;
+    c->res.lim.active_mtu = mtu_bytes(port.active_mtu);
+    c->res.lim.sq_depth =
+        c->res.lim.max_qp_wr < CRDMA_SQ_DEPTH ? c->res.lim.max_qp_wr : CRDMA_SQ_DEPTH;
     return 0;
 }
 
 static int create_qp(struct crdma_conn *c)
 {
     struct ibv_qp_init_attr attr = {
-        .send_cq = c->cq,
-        .recv_cq = c->cq,
+        .send_cq = c->res.cq,
+        .recv_cq = c->res.cq,
         .qp_type = IBV_QPT_RC,
         .sq_sig_all = 0, /* selective signaling */
         .cap = {
-            .max_send_wr = c->lim.sq_depth,
+            .max_send_wr = c->res.lim.sq_depth,
             .max_recv_wr = CRDMA_RECV_DEPTH,
             .max_send_sge = 1,
             .max_recv_sge = 1,
@@ -104,16 +116,16 @@ static int create_qp(struct crdma_conn *c)
         },
     };
 
-    if (colo_verbs->create_qp(c->id, c->pd, &attr)) {
+    if (colo_verbs->create_qp(c->res.id, c->res.pd, &attr)) {
         /* Some devices give no inline data at all: ask again without. */
         attr.cap.max_inline_data = 0;
-        if (colo_verbs->create_qp(c->id, c->pd, &attr))
+        if (colo_verbs->create_qp(c->res.id, c->res.pd, &attr))
             return colo_err(-errno, "rdma: create QP (%" PRIu32 " send, %d receive WRs): %s",
-                            c->lim.sq_depth, CRDMA_RECV_DEPTH, strerror(errno));
+                            c->res.lim.sq_depth, CRDMA_RECV_DEPTH, strerror(errno));
     }
-    c->qp_created = true;
-    c->lim.max_inline = attr.cap.max_inline_data;
-    c->sq_free = c->lim.sq_depth;
+    c->res.qp_created = true;
+    c->res.lim.max_inline = attr.cap.max_inline_data;
+    c->res.sq_free = c->res.lim.sq_depth;
     return 0;
 }
 
@@ -125,33 +137,32 @@ int crdma_conn_build(struct crdma_conn *c)
     ret = query_limits(c);
     if (ret)
         return ret;
-    c->pd = colo_verbs->alloc_pd(c->id->verbs);
-    if (!c->pd)
+    c->res.pd = colo_verbs->alloc_pd(c->res.id->verbs);
+    if (!c->res.pd)
         return colo_err(-ENOMEM, "rdma: allocate protection domain: %s", strerror(errno));
-    c->cc = colo_verbs->create_comp_channel(c->id->verbs);
-    if (!c->cc)
+    c->res.cc = colo_verbs->create_comp_channel(c->res.id->verbs);
+    if (!c->res.cc)
         return colo_err(-errno, "rdma: create completion channel: %s", strerror(errno));
-    ret = colo_set_nonblock(c->cc->fd);
+    ret = colo_set_nonblock(c->res.cc->fd);
     if (ret)
         return colo_err(ret, "rdma: completion channel: %s", strerror(-ret));
-    c->cq = colo_verbs->create_cq(c->id->verbs,
-                                  (int)(c->lim.sq_depth + CRDMA_RECV_DEPTH + CRDMA_PROBE_SENDS +
+    c->res.cq = colo_verbs->create_cq(c->res.id->verbs,
+                                  (int)(c->res.lim.sq_depth + CRDMA_RECV_DEPTH + CRDMA_PROBE_SENDS +
                                         CRDMA_PROBE_RECVS),
-                                  c, c->cc, 0);
-    if (!c->cq)
+                                  c, c->res.cc, 0);
+    if (!c->res.cq)
         return colo_err(-errno, "rdma: create completion queue: %s", strerror(errno));
     ret = create_qp(c);
     if (ret)
         return ret;
-    c->ctrl_buf = aligned_alloc(4096, ring);
-    if (!c->ctrl_buf)
+    c->res.ring = aligned_alloc(4096, ring);
+    if (!c->res.ring)
         return colo_err(-ENOMEM, "rdma: out of memory for the control ring");
-    memset(c->ctrl_buf, 0, ring);
-    c->ctrl_mr = colo_verbs->reg_mr(c->pd, c->ctrl_buf, ring, IBV_ACCESS_LOCAL_WRITE);
-    if (!c->ctrl_mr)
+    memset(c->res.ring, 0, ring);
+    c->res.ring_mr = colo_verbs->reg_mr(c->res.pd, c->res.ring, ring, IBV_ACCESS_LOCAL_WRITE);
+    if (!c->res.ring_mr)
         return colo_err(-errno, "rdma: register the control ring: %s", strerror(errno));
-    c->peer_credits = CRDMA_RECV_DEPTH;
-    ret = crdma_ctrl_post_all_recvs(c);
+    ret = crdma_ctrl_build(c);
     if (ret)
         return ret;
     crdma_probe_build(c);
@@ -161,16 +172,20 @@ int crdma_conn_build(struct crdma_conn *c)
 /* Debug level (COLO_RDMA_DEBUG=1): what one connection did, when it closes. */
 static void debug_summary(const struct crdma_conn *c)
 {
-    if (!c->qp_created)
+    struct crdma_probe_stats p;
+    struct crdma_write_stats w;
+
+    if (!c->res.qp_created)
         return;
-    COLO_TRACE(rdma_conn_destroy, c->probes_sent, c->probes_received, c->write_wrs, c->doorbells);
+    p = crdma_probe_stats(c);
+    w = crdma_write_stats(c);
+    COLO_TRACE(rdma_conn_destroy, p.sent, p.received, w.write_wrs, w.doorbells);
     colo_log(COLO_LOG_DEBUG,
              "rdma: connection closed%s%s: liveness probe %s, %" PRIu64 " sent, %" PRIu64
              " received, %" PRIu64 " refused, %" PRIu64 " re-arms; %" PRIu64 " WRITE WRs in %" PRIu64
              " doorbells",
-             c->lost ? ": " : "", c->lost ? c->lost_reason : "",
-             c->probe_qp ? (c->probe_ah ? "on" : "off") : "unavailable", c->probes_sent,
-             c->probes_received, c->probes_refused, c->probe_rearms, c->write_wrs, c->doorbells);
+             c->loss.lost ? ": " : "", c->loss.lost ? c->loss.reason : "", p.state, p.sent,
+             p.received, p.refused, p.rearms, w.write_wrs, w.doorbells);
 }
 
 void crdma_conn_destroy(struct crdma_conn *c)
@@ -179,44 +194,34 @@ void crdma_conn_destroy(struct crdma_conn *c)
         return;
     crdma_heartbeat_stop(c);
     debug_summary(c);
-    c->tearing_down = true;
+    crdma_conn_begin_teardown(c);
     /* 1. The probe's QP and address handle, then the QP: no more work can
      * start or complete after this. */
     crdma_probe_destroy(c);
-    if (c->qp_created)
-        colo_verbs->destroy_qp(c->id);
+    if (c->res.qp_created)
+        colo_verbs->destroy_qp(c->res.id);
     /* 2. CQ, after acking every event taken from its channel. */
-    if (c->cq) {
-        if (c->cq_events_unacked)
-            colo_verbs->ack_cq_events(c->cq, c->cq_events_unacked);
-        colo_verbs->destroy_cq(c->cq);
+    if (c->res.cq) {
+        crdma_wait_ack_all(c);
+        colo_verbs->destroy_cq(c->res.cq);
     }
     /* 3. The completion channel, only once its CQ is gone (else EBUSY). */
-    if (c->cc)
-        colo_verbs->destroy_comp_channel(c->cc);
+    if (c->res.cc)
+        colo_verbs->destroy_comp_channel(c->res.cc);
     /* 4. MRs: control ring, then RAM or cache chunks. */
-    if (c->ctrl_mr)
-        colo_verbs->dereg_mr(c->ctrl_mr);
-    for (uint32_t i = 0; i < c->nram_mrs; i++)
-        colo_verbs->dereg_mr(c->ram_mrs[i]);
-    free(c->ctrl_buf);
+    if (c->res.ring_mr)
+        colo_verbs->dereg_mr(c->res.ring_mr);
+    crdma_mr_release(c);
+    free(c->res.ring);
     /* 5. PD, 6. cm_id, 7. event channel. */
-    if (c->pd)
-        colo_verbs->dealloc_pd(c->pd);
-    if (c->id)
-        colo_verbs->destroy_id(c->id);
-    if (c->ec)
-        colo_verbs->destroy_event_channel(c->ec);
-    close(c->wake_fd);
-    pthread_cond_destroy(&c->hb_cond);
+    if (c->res.pd)
+        colo_verbs->dealloc_pd(c->res.pd);
+    if (c->res.id)
+        colo_verbs->destroy_id(c->res.id);
+    if (c->res.ec)
+        colo_verbs->destroy_event_channel(c->res.ec);
+    crdma_wait_fini(c);
+    crdma_heartbeat_fini(c);
     pthread_mutex_destroy(&c->lock);
     free(c);
-}
-
-void crdma_conn_wake(struct crdma_conn *c)
-{
-    uint64_t one = 1;
-
-    if (write(c->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        return; /* the eventfd can only be full: a wake is pending anyway */
 }

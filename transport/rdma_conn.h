@@ -1,15 +1,38 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * One RDMA connection of the rdma backend and everything it owns.
+ * One RDMA connection of the rdma backend and everything it owns, split into
+ * sub-structs by concern. Each sub-struct is read and written only by the file
+ * that owns it; the others go through that file's functions (the accessors
+ * below its part of this header).
  *
- * Ownership and teardown order (crdma_conn_destroy, safe from any half-built
- * state): heartbeat thread, probe QP and address handle, QP, CQ (after
- * acking its events), completion channel, MRs (control ring, RAM or cache),
- * PD, cm_id, event channel.
+ *   res    resources (rdma_conn.c): event channel, cm_id, PD, completion
+ *          channel, CQ, QP, the control ring and its MR, device limits and
+ *          the send-queue entries that the control channel and the page push
+ *          share (crdma_sq_*)
+ *   loss   resources (rdma_conn.c): whether and why the peer is lost, and
+ *          whether the connection is being torn down
+ *   wait   completions and events (rdma_progress.c): CQ arming and unacked
+ *          events, the wake-up eventfd, busy polling
+ *   live   liveness (rdma_heartbeat.c): the heartbeat thread, its interval,
+ *          when we last heard from and spoke to the peer
+ *   ctrl   control channel (rdma_ctrl.c): receive ring, credits, send slots
+ *   push   page push (rdma_write.c): WRITEs and bytes in flight, counters
+ *   probe  liveness probe (rdma_probe.c): UD QP, address handle, cookies
+ *   mr     memory registration (rdma_mr.c): RAM or cache MRs, the local and
+ *          remote chunks and where each block's cache lies
  *
- * Locking: `lock` guards the queues, the rings and the credits. The caller's
- * thread takes it to post and to reap completions and drops it only while it
- * sleeps in poll(); the heartbeat thread takes it for each tick.
+ * Completions are dispatched by the kind in their wr_id to the owner's
+ * handler in one table (rdma_progress.c).
+ *
+ * Teardown order (crdma_conn_destroy, safe from any half-built state):
+ * heartbeat thread, probe QP and address handle, QP, CQ (after acking its
+ * events), completion channel, MRs (control ring, RAM or cache), PD, cm_id,
+ * event channel; then the wake-up eventfd, the heartbeat's cond, the lock.
+ *
+ * Locking: `lock` guards every sub-struct. The caller's thread takes it to
+ * post and to reap completions and drops it only while it sleeps in poll();
+ * the heartbeat thread takes it for each tick. `refs` counts the streams
+ * sharing the connection (rdma.c).
  */
 #ifndef COLO_TRANSPORT_RDMA_CONN_H
 #define COLO_TRANSPORT_RDMA_CONN_H
@@ -141,95 +164,221 @@ struct crdma_chunk {
 
 #define CRDMA_MAX_CHUNKS 1024
 
-struct crdma_conn {
-    pthread_mutex_t lock;
-    int refs;
-
-    /* resources, in creation order */
+/* Resources (rdma_conn.c), in creation order. */
+struct crdma_res {
     struct rdma_event_channel *ec;
     struct rdma_cm_id *id;
     struct ibv_pd *pd;
     struct ibv_comp_channel *cc;
     struct ibv_cq *cq;
     bool qp_created;
-    struct ibv_mr *ctrl_mr;
-    uint8_t *ctrl_buf;
-    struct ibv_mr *ram_mrs[CRDMA_MAX_CHUNKS];
-    uint32_t nram_mrs;
-    unsigned cq_events_unacked;
-    bool cq_armed;
-
+    struct ibv_mr *ring_mr;
+    uint8_t *ring;               /* control slots, then the probe area */
     struct crdma_limits lim;
+    uint32_t sq_free;            /* free send-queue entries (SENDs and WRITEs) */
+};
 
-    /* control channel: receive side */
-    uint32_t ready[CRDMA_RECV_DEPTH]; /* FIFO of slots holding unread data */
-    uint32_t ready_head, ready_count;
-    uint32_t head_off;               /* bytes of the head slot already read */
-    uint32_t head_len;               /* payload bytes of the head slot */
-    uint32_t credits_to_return;      /* reposted receives not yet announced */
-    /* control channel: send side */
-    uint32_t peer_credits;           /* receives the peer has posted for us */
-    bool send_slot_busy[CRDMA_SEND_SLOTS];
-    uint32_t next_send_slot;
-    uint32_t sq_free;                /* free send-queue entries */
-
-    /* page push (primary) */
-    struct crdma_chunk local[CRDMA_MAX_CHUNKS];  /* RAM block chunks, lkey */
-    uint32_t nlocal;
-    struct crdma_chunk remote[CRDMA_MAX_CHUNKS]; /* cache chunks, rkey */
-    uint32_t nremote;
-    uint64_t remote_block[COLO_RAM_BLOCKS_MAX]; /* cache address of each block */
-    uint32_t writes_outstanding;               /* WRITEs posted, not yet complete */
-    uint64_t write_bytes_outstanding;          /* their bytes (CRDMA_WRITE_WINDOW) */
-    uint64_t doorbells;
-    uint64_t write_wrs;
-
-    /* liveness probe: UD QP, the peer's address, and what crossed */
-    struct ibv_qp *probe_qp;
-    struct ibv_ah *probe_ah;
-    uint32_t probe_cookie;      /* ours: the peer's probes must carry it */
-    uint32_t peer_probe_qpn;
-    uint32_t peer_probe_cookie;
-    bool probe_send_busy;
-    bool probe_broken;          /* its QP is in error: re-armed at the next send */
-    uint32_t probe_gen;         /* re-arms so far (in the work request numbers) */
-    uint64_t probes_sent, probes_received, probes_refused, probe_rearms;
-
-    /* liveness */
-    bool busy_poll;
+/* Whether and why the peer is lost (rdma_conn.c). */
+struct crdma_loss {
     bool lost;
     bool tearing_down;
-    bool closing;            /* close flushes the last sends: no RC heartbeat */
-    int lost_err;
-    char lost_reason[200];
-    uint64_t last_rx_ns, last_tx_ns;
+    int err;
+    char reason[200];
+};
+
+/* Completions and events (rdma_progress.c). */
+struct crdma_wait_state {
+    unsigned cq_events_unacked;
+    bool cq_armed;
+    bool busy_poll;
     uint64_t events_checked_ns;
-    uint32_t heartbeat_ms;   /* interval; the deadline is 4 intervals */
-    int wake_fd;             /* eventfd: shutdown wakes a sleeping waiter */
+    int wake_fd;                 /* eventfd: shutdown wakes a sleeping waiter */
+};
+
+/* Liveness (rdma_heartbeat.c). */
+struct crdma_live {
+    uint32_t heartbeat_ms;       /* interval; the deadline is CRDMA_HEARTBEAT_MISSES of them */
+    uint64_t last_rx_ns, last_tx_ns;
+    bool closing;                /* close flushes the last sends: no RC heartbeat */
     bool hb_running;
     bool hb_stop;
     pthread_t hb_thread;
     pthread_cond_t hb_cond;
 };
 
+/* Control channel (rdma_ctrl.c). */
+struct crdma_ctrl {
+    /* receive side */
+    uint32_t ready[CRDMA_RECV_DEPTH]; /* FIFO of slots holding unread data */
+    uint32_t ready_head, ready_count;
+    uint32_t head_off;               /* bytes of the head slot already read */
+    uint32_t head_len;               /* payload bytes of the head slot */
+    uint32_t credits_to_return;      /* reposted receives not yet announced */
+    /* send side */
+    uint32_t peer_credits;           /* receives the peer has posted for us */
+    bool send_slot_busy[CRDMA_SEND_SLOTS];
+    uint32_t next_send_slot;
+};
+
+/* Page push, primary (rdma_write.c). */
+struct crdma_push {
+    uint32_t writes_outstanding;     /* WRITEs posted, not yet complete */
+    uint64_t bytes_outstanding;      /* their bytes (CRDMA_WRITE_WINDOW) */
+    uint64_t doorbells;
+    uint64_t write_wrs;
+};
+
+/* Liveness probe (rdma_probe.c): UD QP, the peer's address, and what crossed. */
+struct crdma_probe {
+    struct ibv_qp *qp;
+    struct ibv_ah *ah;
+    uint32_t cookie;            /* ours: the peer's probes must carry it */
+    uint32_t peer_qpn;
+    uint32_t peer_cookie;
+    bool send_busy;
+    bool broken;                /* its QP is in error: re-armed at the next send */
+    uint32_t gen;               /* re-arms so far (in the work request numbers) */
+    uint64_t sent, received, refused, rearms;
+};
+
+/* Memory registration (rdma_mr.c). */
+struct crdma_mrs {
+    struct ibv_mr *mrs[CRDMA_MAX_CHUNKS];  /* RAM or cache */
+    uint32_t nmrs;
+    struct crdma_chunk local[CRDMA_MAX_CHUNKS];  /* primary: RAM block chunks, lkey */
+    uint32_t nlocal;
+    struct crdma_chunk remote[CRDMA_MAX_CHUNKS]; /* primary: cache chunks, rkey */
+    uint32_t nremote;
+    uint64_t remote_block[COLO_RAM_BLOCKS_MAX]; /* cache address of each block */
+};
+
+struct crdma_conn {
+    pthread_mutex_t lock;
+    int refs;
+    struct crdma_res res;
+    struct crdma_loss loss;
+    struct crdma_wait_state wait;
+    struct crdma_live live;
+    struct crdma_ctrl ctrl;
+    struct crdma_push push;
+    struct crdma_probe probe;
+    struct crdma_mrs mr;
+};
+
+/* ---- resources (rdma_conn.c) ---- */
+
 /* Allocates an empty connection (no resources yet). */
 int crdma_conn_new(struct crdma_conn **out);
 /* Tears down whatever exists, in the documented order; NULL is fine. */
 void crdma_conn_destroy(struct crdma_conn *c);
+/* Hands the connection its event channel and cm_id (either may be NULL);
+ * from then on crdma_conn_destroy destroys them. */
+void crdma_conn_attach(struct crdma_conn *c, struct rdma_event_channel *ec,
+                       struct rdma_cm_id *id);
 
-/* Builds PD, completion channel, CQ, QP and the control ring on c->id, and
- * posts every receive. Reads the device limits first. */
+/* Builds PD, completion channel, CQ, QP and the control ring on the cm_id,
+ * and posts every receive. Reads the device limits first. */
 int crdma_conn_build(struct crdma_conn *c);
 
-/* Wakes a waiter sleeping in crdma_wait (from any thread, lock not needed). */
-void crdma_conn_wake(struct crdma_conn *c);
 /* Marks the peer lost with a reason (first one wins); waiters see it. */
 void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* After a loss: re-records its reason for colo_errormsg() and returns its code. */
 int crdma_conn_lost_error(const struct crdma_conn *c);
+/* From now on flushed work is the normal end of the queues, not a loss. */
+void crdma_conn_begin_teardown(struct crdma_conn *c);
 
-/* Reaps completions without blocking. Lock held. */
+static inline bool crdma_conn_is_lost(const struct crdma_conn *c)
+{
+    return c->loss.lost;
+}
+
+/* The loss's code, without recording its message (0 while not lost). */
+static inline int crdma_conn_lost_code(const struct crdma_conn *c)
+{
+    return c->loss.lost ? c->loss.err : 0;
+}
+
+static inline bool crdma_conn_tearing_down(const struct crdma_conn *c)
+{
+    return c->loss.tearing_down;
+}
+
+static inline struct rdma_cm_id *crdma_conn_id(const struct crdma_conn *c)
+{
+    return c->res.id;
+}
+
+static inline struct rdma_event_channel *crdma_conn_ec(const struct crdma_conn *c)
+{
+    return c->res.ec;
+}
+
+static inline struct ibv_qp *crdma_conn_qp(const struct crdma_conn *c)
+{
+    return c->res.id->qp;
+}
+
+static inline struct ibv_pd *crdma_conn_pd(const struct crdma_conn *c)
+{
+    return c->res.pd;
+}
+
+static inline struct ibv_cq *crdma_conn_cq(const struct crdma_conn *c)
+{
+    return c->res.cq;
+}
+
+static inline struct ibv_comp_channel *crdma_conn_cc(const struct crdma_conn *c)
+{
+    return c->res.cc;
+}
+
+static inline const struct crdma_limits *crdma_conn_limits(const struct crdma_conn *c)
+{
+    return &c->res.lim;
+}
+
+/* The control ring at byte offset off (CRDMA_RING_BYTES in all), and its lkey. */
+static inline uint8_t *crdma_conn_ring(const struct crdma_conn *c, size_t off)
+{
+    return c->res.ring + off;
+}
+
+static inline uint32_t crdma_conn_ring_lkey(const struct crdma_conn *c)
+{
+    return c->res.ring_mr->lkey;
+}
+
+/* Send-queue entries, shared by the control channel and the page push:
+ * taken when posted, given back by their completions. */
+static inline uint32_t crdma_sq_room(const struct crdma_conn *c)
+{
+    return c->res.sq_free;
+}
+
+static inline void crdma_sq_take(struct crdma_conn *c, uint32_t n)
+{
+    c->res.sq_free -= n;
+}
+
+static inline void crdma_sq_give(struct crdma_conn *c, uint32_t n)
+{
+    c->res.sq_free += n;
+}
+
+/* ---- completions, events and the wait (rdma_progress.c) ---- */
+
+/* The wait's own state: the wake-up eventfd (init) and, before the CQ is
+ * destroyed, acking every event taken from its channel (ack_all). */
+int crdma_wait_init(struct crdma_conn *c);
+void crdma_wait_ack_all(struct crdma_conn *c);
+void crdma_wait_fini(struct crdma_conn *c);
+/* Busy-poll instead of sleeping on the completion channel. */
+void crdma_wait_set_busy_poll(struct crdma_conn *c, bool on);
+/* Wakes a waiter sleeping in crdma_wait (from any thread, lock not needed). */
+void crdma_conn_wake(struct crdma_conn *c);
+/* Reaps completions without blocking, each to its owner. Lock held. */
 int crdma_progress(struct crdma_conn *c);
 /* Takes connection-manager and device events (DISCONNECTED, DEVICE_REMOVAL,
  * QP fatal, port error...) without blocking. Lock held. */
@@ -243,33 +392,59 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
  * or the peer-lost error recorded on c. */
 int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc);
 
-/* Liveness probe (rdma_probe.c). Lock held. build: after the control ring;
- * a device without UD QPs (iWARP) leaves the probe off, not the connection.
- * connect: once established, with what the peer's private data announced
- * (QPN 0: the peer has no probe). on_completion: probe work completions. */
+/* ---- liveness: the heartbeat (rdma_heartbeat.c) ---- */
+
+void crdma_heartbeat_init(struct crdma_conn *c);
+void crdma_heartbeat_fini(struct crdma_conn *c);
+/* Heartbeat thread: start after the connection is established. */
+int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms);
+void crdma_heartbeat_stop(struct crdma_conn *c);
+/* Evidence of life from the peer (any receive, a valid probe), and a send
+ * of ours on the RC QP (which makes a heartbeat unnecessary). Lock held. */
+void crdma_heartbeat_heard(struct crdma_conn *c);
+void crdma_heartbeat_spoke(struct crdma_conn *c);
+/* The interval, 0 before the heartbeat started. */
+uint32_t crdma_heartbeat_interval_ms(const struct crdma_conn *c);
+/* Close flushes its last sends: no more RC heartbeats (the probe goes on). */
+void crdma_heartbeat_closing(struct crdma_conn *c);
+
+/* ---- liveness probe (rdma_probe.c) ---- */
+
+/* Lock held. build: after the control ring; a device without UD QPs (iWARP)
+ * leaves the probe off, not the connection. connect: once established, with
+ * what the peer's private data announced (QPN 0: the peer has no probe).
+ * on_completion: probe work completions, failed ones included. */
 void crdma_probe_build(struct crdma_conn *c);
 void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie);
 void crdma_probe_send(struct crdma_conn *c);
 void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc);
 void crdma_probe_destroy(struct crdma_conn *c);
+/* What our private data announces: our probe's QPN (0: none) and cookie. */
+void crdma_probe_announce(const struct crdma_conn *c, uint32_t *qpn, uint32_t *cookie);
 
-/* Heartbeat thread: start after the connection is established. */
-int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms);
-void crdma_heartbeat_stop(struct crdma_conn *c);
+struct crdma_probe_stats {
+    const char *state; /* "on", "off" or "unavailable" */
+    uint64_t sent, received, refused, rearms;
+};
+struct crdma_probe_stats crdma_probe_stats(const struct crdma_conn *c);
 
-/* Control channel (rdma_ctrl.c). Lock held. */
-int crdma_ctrl_post_all_recvs(struct crdma_conn *c);
+/* ---- control channel (rdma_ctrl.c) ---- */
+
+/* Lock held. build: the peer's initial credits and every receive posted. */
+int crdma_ctrl_build(struct crdma_conn *c);
 /* Waits for credits until the deadline (0: none). */
 int crdma_ctrl_send(struct crdma_conn *c, uint16_t type, const void *buf, size_t len,
                     uint64_t deadline_ns);
 /* A heartbeat or credit update: never waits, -EAGAIN without a credit. */
 int crdma_ctrl_try_send(struct crdma_conn *c, uint16_t type);
-/* Handles one receive completion (called by crdma_progress). */
-int crdma_ctrl_on_recv(struct crdma_conn *c, uint32_t slot, uint32_t byte_len);
-void crdma_ctrl_on_send_done(struct crdma_conn *c, uint32_t slot);
+/* Successful completions of receives and sends (from crdma_progress). */
+void crdma_ctrl_on_recv(struct crdma_conn *c, const struct ibv_wc *wc);
+void crdma_ctrl_on_send(struct crdma_conn *c, const struct ibv_wc *wc);
 /* Copies up to len unread bytes; waits for at least one. */
 ssize_t crdma_ctrl_read(struct crdma_conn *c, void *buf, size_t len, uint64_t deadline_ns);
-/* Sends a credit update or heartbeat when due (heartbeat thread, reader). */
+/* Sends a credit update when due (reader). */
 void crdma_ctrl_maybe_return_credits(struct crdma_conn *c);
+/* Waits until every send posted has completed (the peer acknowledged it). */
+int crdma_ctrl_drain(struct crdma_conn *c, uint64_t deadline_ns, const char *what);
 
 #endif

@@ -40,7 +40,8 @@ int crdma_ensure_memlock(uint64_t bytes)
 int crdma_register_region(struct crdma_conn *c, void *addr, uint64_t len, int access,
                           bool fsdax, struct crdma_chunk *out, uint32_t *nout)
 {
-    uint64_t max = c->lim.max_mr_size ? c->lim.max_mr_size & ~4095ull : len;
+    const struct crdma_limits *lim = crdma_conn_limits(c);
+    uint64_t max = lim->max_mr_size ? lim->max_mr_size & ~4095ull : len;
     uint8_t *p = addr;
 
     if (!max)
@@ -49,11 +50,11 @@ int crdma_register_region(struct crdma_conn *c, void *addr, uint64_t len, int ac
         uint64_t n = len < max ? len : max;
         struct ibv_mr *mr;
 
-        if (*nout == CRDMA_MAX_CHUNKS || c->nram_mrs == CRDMA_MAX_CHUNKS ||
-            (c->lim.max_mr && c->nram_mrs >= c->lim.max_mr))
+        if (*nout == CRDMA_MAX_CHUNKS || c->mr.nmrs == CRDMA_MAX_CHUNKS ||
+            (lim->max_mr && c->mr.nmrs >= lim->max_mr))
             return colo_err(-E2BIG, "rdma: more than %d memory regions needed (device "
-                            "max_mr_size %" PRIu64 ")", CRDMA_MAX_CHUNKS, c->lim.max_mr_size);
-        mr = colo_verbs->reg_mr(c->pd, p, n, access);
+                            "max_mr_size %" PRIu64 ")", CRDMA_MAX_CHUNKS, lim->max_mr_size);
+        mr = colo_verbs->reg_mr(crdma_conn_pd(c), p, n, access);
         if (!mr) {
             int err = errno;
 
@@ -70,7 +71,7 @@ int crdma_register_region(struct crdma_conn *c, void *addr, uint64_t len, int ac
             return colo_err(-err, "rdma: register %" PRIu64 " bytes at %p: %s", n, (void *)p,
                             strerror(err));
         }
-        c->ram_mrs[c->nram_mrs++] = mr;
+        c->mr.mrs[c->mr.nmrs++] = mr;
         out[(*nout)++] = (struct crdma_chunk){
             .addr = (uintptr_t)p,
             .len = n,
@@ -134,22 +135,22 @@ int crdma_mr_expose_cache(struct crdma_conn *c, struct colo_stream *f)
 /* Every byte of each block's cache must lie in the announced chunks. */
 static int check_remote(struct crdma_conn *c, const struct colo_ram_layout *layout)
 {
-    for (uint32_t i = 0; i < c->nremote; i++) {
-        const struct crdma_chunk *k = &c->remote[i];
+    for (uint32_t i = 0; i < c->mr.nremote; i++) {
+        const struct crdma_chunk *k = &c->mr.remote[i];
 
         if (!k->len || k->addr + k->len < k->addr ||
-            (i && k->addr < c->remote[i - 1].addr + c->remote[i - 1].len))
+            (i && k->addr < c->mr.remote[i - 1].addr + c->mr.remote[i - 1].len))
             return colo_err(COLO_E_PROTOCOL, "rdma: the secondary announced a bad cache "
                             "chunk %" PRIu32 " (%" PRIu64 "+%" PRIu64 ")", i, k->addr, k->len);
     }
     for (uint32_t b = 0; b < layout->nblocks; b++) {
-        uint64_t a = c->remote_block[b], end = a + layout->blocks[b].length;
+        uint64_t a = c->mr.remote_block[b], end = a + layout->blocks[b].length;
 
         if (end < a)
             return colo_err(COLO_E_PROTOCOL, "rdma: cache of block %s wraps around",
                             layout->blocks[b].name);
         while (a < end) {
-            const struct crdma_chunk *k = crdma_find_chunk(c->remote, c->nremote, a);
+            const struct crdma_chunk *k = crdma_find_chunk(c->mr.remote, c->mr.nremote, a);
 
             if (!k)
                 return colo_err(COLO_E_PROTOCOL,
@@ -176,16 +177,16 @@ int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f)
     /* A source of RDMA WRITE needs no remote access: local read only. */
     for (uint32_t b = 0; !ret && b < layout->nblocks; b++)
         ret = crdma_register_region(c, layout->blocks[b].host, layout->blocks[b].length, 0,
-                                    false, c->local, &c->nlocal);
+                                    false, c->mr.local, &c->mr.nlocal);
     if (ret)
         return ret;
     /* Blocks need not be in address order: sort the chunks for lookups. */
-    for (uint32_t i = 1; i < c->nlocal; i++)
-        for (uint32_t j = i; j && c->local[j - 1].addr > c->local[j].addr; j--) {
-            struct crdma_chunk t = c->local[j];
+    for (uint32_t i = 1; i < c->mr.nlocal; i++)
+        for (uint32_t j = i; j && c->mr.local[j - 1].addr > c->mr.local[j].addr; j--) {
+            struct crdma_chunk t = c->mr.local[j];
 
-            c->local[j] = c->local[j - 1];
-            c->local[j - 1] = t;
+            c->mr.local[j] = c->mr.local[j - 1];
+            c->mr.local[j - 1] = t;
         }
 
     n = colo_stream_get_be32(f);
@@ -201,13 +202,35 @@ int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f)
         ret = colo_stream_get_buffer(f, wire, sizeof(wire));
         if (ret)
             return ret;
-        c->remote[i] = (struct crdma_chunk){.addr = colo_get_be64(wire),
+        c->mr.remote[i] = (struct crdma_chunk){.addr = colo_get_be64(wire),
                                            .len = colo_get_be64(wire + 8),
                                            .key = colo_get_be32(wire + 16)};
     }
-    c->nremote = n;
+    c->mr.nremote = n;
     for (uint32_t b = 0; b < nblocks; b++)
-        c->remote_block[b] = colo_stream_get_be64(f);
+        c->mr.remote_block[b] = colo_stream_get_be64(f);
     ret = colo_stream_error(f);
     return ret ? ret : check_remote(c, layout);
+}
+
+void crdma_mr_release(struct crdma_conn *c)
+{
+    for (uint32_t i = 0; i < c->mr.nmrs; i++)
+        colo_verbs->dereg_mr(c->mr.mrs[i]);
+    c->mr.nmrs = 0;
+}
+
+const struct crdma_chunk *crdma_mr_local_chunk(const struct crdma_conn *c, uint64_t addr)
+{
+    return crdma_find_chunk(c->mr.local, c->mr.nlocal, addr);
+}
+
+const struct crdma_chunk *crdma_mr_remote_chunk(const struct crdma_conn *c, uint64_t addr)
+{
+    return crdma_find_chunk(c->mr.remote, c->mr.nremote, addr);
+}
+
+uint64_t crdma_mr_remote_block(const struct crdma_conn *c, uint32_t block)
+{
+    return c->mr.remote_block[block];
 }

@@ -26,5 +26,12 @@ int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f);
 /* Primary: the chunk holding [addr, addr+1), or NULL. */
 const struct crdma_chunk *crdma_find_chunk(const struct crdma_chunk *chunks, uint32_t n,
                                            uint64_t addr);
+/* Primary, for the page push: the registered local chunk and the announced
+ * remote chunk holding addr (or NULL), and where a block's cache starts. */
+const struct crdma_chunk *crdma_mr_local_chunk(const struct crdma_conn *c, uint64_t addr);
+const struct crdma_chunk *crdma_mr_remote_chunk(const struct crdma_conn *c, uint64_t addr);
+uint64_t crdma_mr_remote_block(const struct crdma_conn *c, uint32_t block);
+/* Deregisters every RAM or cache MR (teardown, after the QP and CQ). */
+void crdma_mr_release(struct crdma_conn *c);
 
 #endif

@@ -25,7 +25,7 @@
 
 static uint8_t *probe_slot(struct crdma_conn *c, uint32_t slot)
 {
-    return c->ctrl_buf + CRDMA_PROBE_AREA_OFFSET + (size_t)slot * CRDMA_PROBE_SLOT;
+    return crdma_conn_ring(c, CRDMA_PROBE_AREA_OFFSET + (size_t)slot * CRDMA_PROBE_SLOT);
 }
 
 static uint32_t random32(void)
@@ -42,23 +42,23 @@ static int post_probe_recv(struct crdma_conn *c, uint32_t slot)
     struct ibv_sge sge = {
         .addr = (uintptr_t)probe_slot(c, slot),
         .length = CRDMA_PROBE_SLOT,
-        .lkey = c->ctrl_mr->lkey,
+        .lkey = crdma_conn_ring_lkey(c),
     };
     struct ibv_recv_wr wr = {
-        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, CRDMA_PROBE_WR_N(c->probe_gen, slot)),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, CRDMA_PROBE_WR_N(c->probe.gen, slot)),
         .sg_list = &sge,
         .num_sge = 1,
     }, *bad;
 
-    return colo_verbs->post_recv(c->probe_qp, &wr, &bad);
+    return colo_verbs->post_recv(c->probe.qp, &wr, &bad);
 }
 
 /* Switches the probe off for good; the RC heartbeat carries on alone. */
 static void probe_off(struct crdma_conn *c)
 {
-    if (c->probe_ah) {
-        colo_verbs->destroy_ah(c->probe_ah);
-        c->probe_ah = NULL;
+    if (c->probe.ah) {
+        colo_verbs->destroy_ah(c->probe.ah);
+        c->probe.ah = NULL;
     }
 }
 
@@ -67,18 +67,18 @@ static int probe_to_rts(struct crdma_conn *c)
     struct ibv_qp_attr a = {
         .qp_state = IBV_QPS_INIT,
         .pkey_index = 0,
-        .port_num = c->id->port_num,
+        .port_num = crdma_conn_id(c)->port_num,
         .qkey = CRDMA_PROBE_QKEY,
     };
 
-    if (colo_verbs->modify_qp(c->probe_qp, &a,
+    if (colo_verbs->modify_qp(c->probe.qp, &a,
                               IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY))
         return -1;
     a = (struct ibv_qp_attr){.qp_state = IBV_QPS_RTR};
-    if (colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE))
+    if (colo_verbs->modify_qp(c->probe.qp, &a, IBV_QP_STATE))
         return -1;
     a = (struct ibv_qp_attr){.qp_state = IBV_QPS_RTS, .sq_psn = random32() & 0xffffff};
-    return colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
+    return colo_verbs->modify_qp(c->probe.qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
 }
 
 /* To RTS with every receive posted; 0 or -1. */
@@ -97,11 +97,11 @@ static void probe_rearm(struct crdma_conn *c)
 {
     struct ibv_qp_attr a = {.qp_state = IBV_QPS_RESET};
 
-    c->probe_broken = false;
-    c->probe_send_busy = false; /* a reset QP completes nothing more */
-    c->probe_gen++;
-    c->probe_rearms++;
-    if (colo_verbs->modify_qp(c->probe_qp, &a, IBV_QP_STATE) || probe_arm(c)) {
+    c->probe.broken = false;
+    c->probe.send_busy = false; /* a reset QP completes nothing more */
+    c->probe.gen++;
+    c->probe.rearms++;
+    if (colo_verbs->modify_qp(c->probe.qp, &a, IBV_QP_STATE) || probe_arm(c)) {
         colo_log(COLO_LOG_WARNING, "rdma: the liveness probe could not be re-armed after an "
                  "error: it stays off, the RC heartbeat goes on");
         probe_off(c);
@@ -111,30 +111,30 @@ static void probe_rearm(struct crdma_conn *c)
 /* The QP is in error (or a post failed): re-armed by the next send. */
 static void probe_broke(struct crdma_conn *c)
 {
-    if (!c->tearing_down)
-        c->probe_broken = true;
+    if (!crdma_conn_tearing_down(c))
+        c->probe.broken = true;
 }
 
 void crdma_probe_build(struct crdma_conn *c)
 {
     struct ibv_qp_init_attr attr = {
-        .send_cq = c->cq,
-        .recv_cq = c->cq,
+        .send_cq = crdma_conn_cq(c),
+        .recv_cq = crdma_conn_cq(c),
         .qp_type = IBV_QPT_UD,
         .sq_sig_all = 1,
         .cap = {.max_send_wr = CRDMA_PROBE_SENDS, .max_recv_wr = CRDMA_PROBE_RECVS,
                 .max_send_sge = 1, .max_recv_sge = 1},
     };
 
-    c->probe_qp = colo_verbs->create_plain_qp(c->pd, &attr);
-    if (!c->probe_qp)
+    c->probe.qp = colo_verbs->create_plain_qp(crdma_conn_pd(c), &attr);
+    if (!c->probe.qp)
         return; /* no UD on this device: heartbeats on the RC QP only */
     if (probe_arm(c) == 0) {
-        c->probe_cookie = random32();
+        c->probe.cookie = random32();
         return;
     }
-    colo_verbs->destroy_plain_qp(c->probe_qp);
-    c->probe_qp = NULL;
+    colo_verbs->destroy_plain_qp(c->probe.qp);
+    c->probe.qp = NULL;
 }
 
 void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_cookie)
@@ -142,14 +142,14 @@ void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_
     struct ibv_qp_attr a = {.qp_state = IBV_QPS_RTR};
     int mask = 0;
 
-    if (!c->probe_qp || !peer_qpn)
+    if (!c->probe.qp || !peer_qpn)
         return;
     /* The address the RC QP was connected with also reaches the peer's UD QP. */
-    if (colo_verbs->init_qp_attr(c->id, &a, &mask) || !(mask & IBV_QP_AV))
+    if (colo_verbs->init_qp_attr(crdma_conn_id(c), &a, &mask) || !(mask & IBV_QP_AV))
         return;
-    c->probe_ah = colo_verbs->create_ah(c->pd, &a.ah_attr);
-    c->peer_probe_qpn = peer_qpn;
-    c->peer_probe_cookie = peer_cookie;
+    c->probe.ah = colo_verbs->create_ah(crdma_conn_pd(c), &a.ah_attr);
+    c->probe.peer_qpn = peer_qpn;
+    c->probe.peer_cookie = peer_cookie;
 }
 
 void crdma_probe_send(struct crdma_conn *c)
@@ -159,39 +159,39 @@ void crdma_probe_send(struct crdma_conn *c)
     struct ibv_send_wr wr, *bad;
 
     /* An address handle exists only on a built, connected probe. */
-    if (!c->probe_ah || c->lost)
+    if (!c->probe.ah || crdma_conn_is_lost(c))
         return;
-    if (c->probe_broken)
+    if (c->probe.broken)
         probe_rearm(c);
-    if (!c->probe_ah || c->probe_send_busy)
+    if (!c->probe.ah || c->probe.send_busy)
         return;
     colo_put_be32(m, CRDMA_PROBE_MAGIC);
-    colo_put_be32(m + 4, c->peer_probe_cookie);
-    colo_put_be64(m + 8, c->probes_sent);
+    colo_put_be32(m + 4, c->probe.peer_cookie);
+    colo_put_be64(m + 8, c->probe.sent);
     sge = (struct ibv_sge){.addr = (uintptr_t)m, .length = CRDMA_PROBE_WIRE,
-                           .lkey = c->ctrl_mr->lkey};
+                           .lkey = crdma_conn_ring_lkey(c)};
     wr = (struct ibv_send_wr){
-        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, CRDMA_PROBE_WR_N(c->probe_gen, 0)),
+        .wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, CRDMA_PROBE_WR_N(c->probe.gen, 0)),
         .sg_list = &sge,
         .num_sge = 1,
         .opcode = IBV_WR_SEND,
         .send_flags = IBV_SEND_SIGNALED,
-        .wr.ud = {.ah = c->probe_ah, .remote_qpn = c->peer_probe_qpn,
+        .wr.ud = {.ah = c->probe.ah, .remote_qpn = c->probe.peer_qpn,
                   .remote_qkey = CRDMA_PROBE_QKEY},
     };
-    if (colo_verbs->post_send(c->probe_qp, &wr, &bad)) {
+    if (colo_verbs->post_send(c->probe.qp, &wr, &bad)) {
         probe_broke(c);
         return;
     }
-    c->probe_send_busy = true;
-    c->probes_sent++;
+    c->probe.send_busy = true;
+    c->probe.sent++;
 }
 
 static bool probe_valid(struct crdma_conn *c, const struct ibv_wc *wc, const uint8_t *p)
 {
-    return wc->byte_len == CRDMA_PROBE_GRH + CRDMA_PROBE_WIRE && c->peer_probe_qpn &&
-           wc->src_qp == c->peer_probe_qpn && colo_get_be32(p) == CRDMA_PROBE_MAGIC &&
-           colo_get_be32(p + 4) == c->probe_cookie;
+    return wc->byte_len == CRDMA_PROBE_GRH + CRDMA_PROBE_WIRE && c->probe.peer_qpn &&
+           wc->src_qp == c->probe.peer_qpn && colo_get_be32(p) == CRDMA_PROBE_MAGIC &&
+           colo_get_be32(p + 4) == c->probe.cookie;
 }
 
 void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
@@ -199,10 +199,10 @@ void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
     uint32_t n = (uint32_t)CRDMA_WR_N(wc->wr_id), slot = CRDMA_PROBE_WR_SLOT(n);
 
     /* What a QP flushed before its reset is history. */
-    if (CRDMA_PROBE_WR_GEN(n) != CRDMA_PROBE_WR_GEN(CRDMA_PROBE_WR_N(c->probe_gen, 0)))
+    if (CRDMA_PROBE_WR_GEN(n) != CRDMA_PROBE_WR_GEN(CRDMA_PROBE_WR_N(c->probe.gen, 0)))
         return;
     if (CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_SEND) {
-        c->probe_send_busy = false;
+        c->probe.send_busy = false;
         if (wc->status != IBV_WC_SUCCESS)
             probe_broke(c);
         return;
@@ -212,16 +212,16 @@ void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
     if (slot >= CRDMA_PROBE_RECVS)
         return;
     if (wc->status != IBV_WC_SUCCESS) {
-        c->probes_refused += wc->status != IBV_WC_WR_FLUSH_ERR;
+        c->probe.refused += wc->status != IBV_WC_WR_FLUSH_ERR;
         probe_broke(c);
         return;
     }
     if (wc->opcode == IBV_WC_RECV && !(wc->wc_flags & IBV_WC_WITH_IMM) &&
         probe_valid(c, wc, probe_slot(c, slot) + CRDMA_PROBE_GRH)) {
-        c->last_rx_ns = colo_now_ns();
-        c->probes_received++;
+        crdma_heartbeat_heard(c);
+        c->probe.received++;
     } else {
-        c->probes_refused++;
+        c->probe.refused++;
     }
     if (post_probe_recv(c, slot))
         probe_broke(c);
@@ -230,9 +230,26 @@ void crdma_probe_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
 /* The QP first: no send may still use the address handle. */
 void crdma_probe_destroy(struct crdma_conn *c)
 {
-    if (c->probe_qp) {
-        colo_verbs->destroy_plain_qp(c->probe_qp);
-        c->probe_qp = NULL;
+    if (c->probe.qp) {
+        colo_verbs->destroy_plain_qp(c->probe.qp);
+        c->probe.qp = NULL;
     }
     probe_off(c);
+}
+
+void crdma_probe_announce(const struct crdma_conn *c, uint32_t *qpn, uint32_t *cookie)
+{
+    *qpn = c->probe.qp ? c->probe.qp->qp_num : 0;
+    *cookie = c->probe.cookie;
+}
+
+struct crdma_probe_stats crdma_probe_stats(const struct crdma_conn *c)
+{
+    return (struct crdma_probe_stats){
+        .state = c->probe.qp ? (c->probe.ah ? "on" : "off") : "unavailable",
+        .sent = c->probe.sent,
+        .received = c->probe.received,
+        .refused = c->probe.refused,
+        .rearms = c->probe.rearms,
+    };
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Completions, connection events and device events of one connection, the
- * wait loop (event-driven: arm, drain, sleep, drain; or busy-poll), and the
- * heartbeat. Every way of losing the peer ends in crdma_conn_lost(), which
- * the waiters turn into COLO_E_PEER_LOST with the reason.
+ * Completions, connection events and device events of one connection, and
+ * the wait loop (event-driven: arm, drain, sleep, drain; or busy-poll); the
+ * heartbeat is in rdma_heartbeat.c. Every completion goes, by the kind in
+ * its wr_id, to the handler of the file that owns that kind of work (one
+ * table, below). Every way of losing the peer ends in crdma_conn_lost(),
+ * which the waiters turn into COLO_E_PEER_LOST with the reason.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,25 +13,49 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/error.h"
 #include "common/timeutil.h"
 #include "transport/rdma_conn.h"
+#include "transport/rdma_write.h"
+
+/*
+ * Who handles the completions of each kind of work request. own_errors: the
+ * owner takes its failed completions too (the probe's failures are not the
+ * connection's: it just falls silent); for the others a failure is the
+ * connection's, mapped by crdma_completion_error.
+ */
+struct crdma_wc_owner {
+    const char *what; /* in error messages */
+    bool own_errors;
+    void (*on_wc)(struct crdma_conn *c, const struct ibv_wc *wc);
+};
+
+static const struct crdma_wc_owner wc_owners[] = {
+    [CRDMA_WR_RECV] = {"receive", false, crdma_ctrl_on_recv},
+    [CRDMA_WR_SEND] = {"send", false, crdma_ctrl_on_send},
+    [CRDMA_WR_WRITE] = {"RDMA WRITE", false, crdma_write_on_completion},
+    [CRDMA_WR_PROBE_RECV] = {"probe receive", true, crdma_probe_on_completion},
+    [CRDMA_WR_PROBE_SEND] = {"probe send", true, crdma_probe_on_completion},
+};
+
+/* The owner of a completion's kind, or NULL for a wr_id we never posted. */
+static const struct crdma_wc_owner *wc_owner(uint64_t wr_id)
+{
+    unsigned kind = CRDMA_WR_KIND(wr_id);
+
+    if (kind >= sizeof(wc_owners) / sizeof(wc_owners[0]) || !wc_owners[kind].on_wc)
+        return NULL;
+    return &wc_owners[kind];
+}
 
 static const char *wr_kind_str(uint64_t wr_id)
 {
-    switch (CRDMA_WR_KIND(wr_id)) {
-    case CRDMA_WR_RECV:
-        return "receive";
-    case CRDMA_WR_SEND:
-        return "send";
-    case CRDMA_WR_WRITE:
-        return "RDMA WRITE";
-    default:
-        return "unknown work request";
-    }
+    const struct crdma_wc_owner *o = wc_owner(wr_id);
+
+    return o ? o->what : "unknown work request";
 }
 
 int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
@@ -37,7 +63,7 @@ int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
     const char *why;
 
     /* Flushed work is the normal end of a queue pair being torn down. */
-    if (c->tearing_down && wc->status == IBV_WC_WR_FLUSH_ERR)
+    if (crdma_conn_tearing_down(c) && wc->status == IBV_WC_WR_FLUSH_ERR)
         return 0;
     switch (wc->status) {
     case IBV_WC_RETRY_EXC_ERR:
@@ -58,70 +84,43 @@ int crdma_completion_error(struct crdma_conn *c, const struct ibv_wc *wc)
     }
     crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: %s failed: %s (%s)", wr_kind_str(wc->wr_id),
                     ibv_wc_status_str(wc->status), why);
-    return c->lost_err;
+    return crdma_conn_lost_code(c);
 }
 
-/* Handles the completions of one poll. */
+/* Hands one completion to the owner of its kind. */
 static void on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
 {
-    uint64_t n = CRDMA_WR_N(wc->wr_id);
+    const struct crdma_wc_owner *o = wc_owner(wc->wr_id);
 
-    /* The probe's own failures are not the connection's: it just falls silent. */
-    if (CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_RECV ||
-        CRDMA_WR_KIND(wc->wr_id) == CRDMA_WR_PROBE_SEND) {
-        crdma_probe_on_completion(c, wc);
+    if (o && o->own_errors) {
+        o->on_wc(c, wc);
         return;
     }
     if (wc->status != IBV_WC_SUCCESS) {
         crdma_completion_error(c, wc);
         return;
     }
-    switch (CRDMA_WR_KIND(wc->wr_id)) {
-    case CRDMA_WR_RECV:
-        /* Only a plain SEND may land in a receive slot: a WRITE with
-         * immediate (or a SEND with one) consumes a receive too, but its
-         * bytes are not in the slot. */
-        if (wc->opcode != IBV_WC_RECV || (wc->wc_flags & IBV_WC_WITH_IMM)) {
-            crdma_conn_lost(c, COLO_E_PROTOCOL,
-                            "rdma: the peer's message arrived as %s%s: expected a SEND "
-                            "without immediate data",
-                            wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM ? "an RDMA WRITE"
-                                                                    : "a SEND",
-                            wc->wc_flags & IBV_WC_WITH_IMM ? " with immediate data" : "");
-            break;
-        }
-        c->last_rx_ns = colo_now_ns();
-        crdma_ctrl_on_recv(c, (uint32_t)n, wc->byte_len);
-        break;
-    case CRDMA_WR_SEND:
-        c->sq_free++;
-        crdma_ctrl_on_send_done(c, (uint32_t)n);
-        break;
-    case CRDMA_WR_WRITE:
-        /* A signaled WRITE completes itself and the unsignaled ones before it. */
-        c->sq_free += (uint32_t)n;
-        c->writes_outstanding -= (uint32_t)n;
-        c->write_bytes_outstanding -= CRDMA_WR_BYTES(wc->wr_id);
-        break;
-    default:
+    if (!o) {
         crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: completion with unknown wr_id %" PRIx64,
                         (uint64_t)wc->wr_id);
+        return;
     }
+    o->on_wc(c, wc);
 }
 
 static void poll_cm_events(struct crdma_conn *c)
 {
     struct rdma_cm_event *ev;
 
-    if (!c->ec)
+    if (!crdma_conn_ec(c))
         return;
-    while (colo_verbs->get_cm_event(c->ec, &ev) == 0) {
+    while (colo_verbs->get_cm_event(crdma_conn_ec(c), &ev) == 0) {
         enum rdma_cm_event_type type = ev->event;
 
         colo_verbs->ack_cm_event(ev);
         switch (type) {
         case RDMA_CM_EVENT_DISCONNECTED:
-            if (!c->tearing_down)
+            if (!crdma_conn_tearing_down(c))
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: the peer disconnected");
             break;
         case RDMA_CM_EVENT_DEVICE_REMOVAL:
@@ -138,17 +137,18 @@ static void poll_cm_events(struct crdma_conn *c)
 
 static void poll_async_events(struct crdma_conn *c)
 {
+    struct rdma_cm_id *id = crdma_conn_id(c);
     struct ibv_async_event ev;
 
-    if (!c->id || !c->id->verbs)
+    if (!id || !id->verbs)
         return;
-    while (colo_verbs->get_async_event(c->id->verbs, &ev) == 0) {
+    while (colo_verbs->get_async_event(id->verbs, &ev) == 0) {
         enum ibv_event_type type = ev.event_type;
         bool ours = true;
 
         if (type == IBV_EVENT_QP_FATAL || type == IBV_EVENT_QP_REQ_ERR ||
             type == IBV_EVENT_QP_ACCESS_ERR)
-            ours = ev.element.qp == c->id->qp;
+            ours = ev.element.qp == id->qp;
         colo_verbs->ack_async_event(&ev);
         switch (type) {
         case IBV_EVENT_QP_FATAL:
@@ -169,7 +169,7 @@ void crdma_check_events(struct crdma_conn *c)
 {
     poll_cm_events(c);
     poll_async_events(c);
-    c->events_checked_ns = colo_now_ns();
+    c->wait.events_checked_ns = colo_now_ns();
 }
 
 int crdma_progress(struct crdma_conn *c)
@@ -177,9 +177,9 @@ int crdma_progress(struct crdma_conn *c)
     struct ibv_wc wc[CRDMA_POLL_BATCH];
     int n;
 
-    if (c->cq) {
+    if (crdma_conn_cq(c)) {
         do {
-            n = colo_verbs->poll_cq(c->cq, CRDMA_POLL_BATCH, wc);
+            n = colo_verbs->poll_cq(crdma_conn_cq(c), CRDMA_POLL_BATCH, wc);
             if (n < 0) {
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: polling the completion queue failed");
                 break;
@@ -188,7 +188,7 @@ int crdma_progress(struct crdma_conn *c)
                 on_completion(c, &wc[i]);
         } while (n == CRDMA_POLL_BATCH);
     }
-    return c->lost ? c->lost_err : 0;
+    return crdma_conn_lost_code(c);
 }
 
 /* Takes every pending event off the completion channel; acks in batches. */
@@ -197,14 +197,48 @@ static void take_cq_events(struct crdma_conn *c)
     struct ibv_cq *cq;
     void *ctx;
 
-    while (colo_verbs->get_cq_event(c->cc, &cq, &ctx) == 0) {
-        c->cq_events_unacked++;
-        c->cq_armed = false;
+    while (colo_verbs->get_cq_event(crdma_conn_cc(c), &cq, &ctx) == 0) {
+        c->wait.cq_events_unacked++;
+        c->wait.cq_armed = false;
     }
-    if (c->cq_events_unacked >= CRDMA_CQ_ACK_BATCH) {
-        colo_verbs->ack_cq_events(c->cq, c->cq_events_unacked);
-        c->cq_events_unacked = 0;
+    if (c->wait.cq_events_unacked >= CRDMA_CQ_ACK_BATCH)
+        crdma_wait_ack_all(c);
+}
+
+int crdma_wait_init(struct crdma_conn *c)
+{
+    c->wait.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wait.wake_fd < 0) {
+        int err = errno;
+
+        return colo_err(-err, "rdma: eventfd: %s", strerror(err));
     }
+    return 0;
+}
+
+void crdma_wait_ack_all(struct crdma_conn *c)
+{
+    if (c->wait.cq_events_unacked)
+        colo_verbs->ack_cq_events(crdma_conn_cq(c), c->wait.cq_events_unacked);
+    c->wait.cq_events_unacked = 0;
+}
+
+void crdma_wait_fini(struct crdma_conn *c)
+{
+    close(c->wait.wake_fd);
+}
+
+void crdma_wait_set_busy_poll(struct crdma_conn *c, bool on)
+{
+    c->wait.busy_poll = on;
+}
+
+void crdma_conn_wake(struct crdma_conn *c)
+{
+    uint64_t one = 1;
+
+    if (write(c->wait.wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return; /* the eventfd can only be full: a wake is pending anyway */
 }
 
 int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), void *arg,
@@ -219,15 +253,15 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         /* What already arrived is still delivered after the peer is gone. */
         if (done(c, arg))
             return 0;
-        if (c->lost)
+        if (crdma_conn_is_lost(c))
             return crdma_conn_lost_error(c);
         now = colo_now_ns();
         if (deadline_ns && now >= deadline_ns)
             return colo_err(-ETIMEDOUT, "rdma: timed out while %s", what);
-        if (c->busy_poll) {
+        if (c->wait.busy_poll) {
             /* Connection and device events cost system calls: look at them
              * once a millisecond, not on every spin. */
-            if (now - c->events_checked_ns > COLO_NS_PER_MS) {
+            if (now - c->wait.events_checked_ns > COLO_NS_PER_MS) {
                 crdma_check_events(c);
                 /* ... and let the heartbeat thread in as often. */
                 pthread_mutex_unlock(&c->lock);
@@ -236,23 +270,25 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
             }
             continue;
         }
-        if (!c->cq_armed) {
+        if (!c->wait.cq_armed) {
             /* Arm, then drain again: a completion between the last poll and
              * the arming would otherwise raise no event. */
-            if (colo_verbs->req_notify_cq(c->cq, 0)) {
+            if (colo_verbs->req_notify_cq(crdma_conn_cq(c), 0)) {
                 crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: arming the completion queue failed");
                 continue;
             }
-            c->cq_armed = true;
+            c->wait.cq_armed = true;
             continue;
         }
-        fds[nfds++] = (struct pollfd){.fd = c->cc->fd, .events = POLLIN};
-        if (c->ec)
-            fds[nfds++] = (struct pollfd){.fd = c->ec->fd, .events = POLLIN};
-        fds[nfds++] = (struct pollfd){.fd = c->id->verbs->async_fd, .events = POLLIN};
-        fds[nfds++] = (struct pollfd){.fd = c->wake_fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = crdma_conn_cc(c)->fd, .events = POLLIN};
+        if (crdma_conn_ec(c))
+            fds[nfds++] = (struct pollfd){.fd = crdma_conn_ec(c)->fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = crdma_conn_id(c)->verbs->async_fd, .events = POLLIN};
+        fds[nfds++] = (struct pollfd){.fd = c->wait.wake_fd, .events = POLLIN};
         /* Wake at least every heartbeat interval to see a deadline pass. */
-        slice_ms = c->heartbeat_ms ? c->heartbeat_ms : CRDMA_IDLE_SLICE_MS;
+        slice_ms = crdma_heartbeat_interval_ms(c);
+        if (!slice_ms)
+            slice_ms = CRDMA_IDLE_SLICE_MS;
         if (deadline_ns && (uint64_t)colo_ms_until(deadline_ns, now) < slice_ms)
             slice_ms = (uint64_t)colo_ms_until(deadline_ns, now);
         pthread_mutex_unlock(&c->lock);
@@ -262,7 +298,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         if (fds[nfds - 1].revents) { /* a shutdown woke us: reset the eventfd */
             uint64_t v;
 
-            if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            if (read(c->wait.wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 crdma_conn_lost(c, -errno, "rdma: wake-up eventfd: %s", strerror(errno));
         }
         /* Only when they fired (or a slice passed): the checks are system calls. */
@@ -271,84 +307,7 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
                 crdma_check_events(c);
                 break;
             }
-        if (colo_now_ns() - c->events_checked_ns > slice_ms * COLO_NS_PER_MS)
+        if (colo_now_ns() - c->wait.events_checked_ns > slice_ms * COLO_NS_PER_MS)
             crdma_check_events(c);
     }
-}
-
-/*
- * Each tick (CRDMA_TICKS_PER_INTERVAL an interval): reap, look at the events, check the
- * deadline, send a probe; and a heartbeat on the RC QP once an interval
- * passed without any send there (it also carries credits, and its failure
- * is how a dead RC path shows when no checkpoint runs).
- */
-static void *heartbeat_main(void *arg)
-{
-    struct crdma_conn *c = arg;
-    uint64_t deadline_ns = (uint64_t)c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES * COLO_NS_PER_MS;
-    uint64_t tick_ns = (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS / CRDMA_TICKS_PER_INTERVAL;
-
-    if (tick_ns < COLO_NS_PER_MS)
-        tick_ns = COLO_NS_PER_MS;
-    pthread_mutex_lock(&c->lock);
-    while (!c->hb_stop) {
-        struct timespec ts;
-        uint64_t now;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)(tick_ns % COLO_NS_PER_S);
-        ts.tv_sec += (time_t)(tick_ns / COLO_NS_PER_S) + ts.tv_nsec / (long)COLO_NS_PER_S;
-        ts.tv_nsec %= (long)COLO_NS_PER_S;
-        pthread_cond_timedwait(&c->hb_cond, &c->lock, &ts);
-        if (c->hb_stop || c->lost)
-            continue;
-        crdma_progress(c);
-        crdma_check_events(c);
-        now = colo_now_ns();
-        if (now - c->last_rx_ns > deadline_ns) {
-            crdma_conn_lost(c, COLO_E_PEER_LOST,
-                            "rdma: nothing from the peer for %" PRIu64
-                            " ms (heartbeat deadline %" PRIu32 " ms)",
-                            (now - c->last_rx_ns) / COLO_NS_PER_MS,
-                            c->heartbeat_ms * CRDMA_HEARTBEAT_MISSES);
-            continue;
-        }
-        crdma_probe_send(c);
-        if (!c->closing && now - c->last_tx_ns >= (uint64_t)c->heartbeat_ms * COLO_NS_PER_MS)
-            crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT);
-    }
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-int crdma_heartbeat_start(struct crdma_conn *c, uint32_t interval_ms)
-{
-    pthread_condattr_t attr;
-    int ret;
-
-    c->heartbeat_ms = interval_ms;
-    c->last_rx_ns = c->last_tx_ns = colo_now_ns();
-    /* The cond waits on the monotonic clock, like every deadline here. */
-    pthread_cond_destroy(&c->hb_cond);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->hb_cond, &attr);
-    pthread_condattr_destroy(&attr);
-    ret = pthread_create(&c->hb_thread, NULL, heartbeat_main, c);
-    if (ret)
-        return colo_err(-ret, "rdma: start the heartbeat thread: %s", strerror(ret));
-    c->hb_running = true;
-    return 0;
-}
-
-void crdma_heartbeat_stop(struct crdma_conn *c)
-{
-    if (!c->hb_running)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->hb_stop = true;
-    pthread_cond_signal(&c->hb_cond);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->hb_thread, NULL);
-    c->hb_running = false;
 }

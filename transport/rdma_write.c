@@ -12,9 +12,9 @@ static bool sq_has_room(struct crdma_conn *c, void *arg)
 {
     uint64_t next = *(const uint64_t *)arg;
 
-    return c->sq_free >= 1 &&
-           (c->write_bytes_outstanding == 0 ||
-            c->write_bytes_outstanding + next <= CRDMA_WRITE_WINDOW);
+    return crdma_sq_room(c) >= 1 &&
+           (c->push.bytes_outstanding == 0 ||
+            c->push.bytes_outstanding + next <= CRDMA_WRITE_WINDOW);
 }
 
 int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t deadline_ns)
@@ -28,7 +28,7 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
 
         uint64_t bytes = b->sge[done].length;
 
-        if (c->lost)
+        if (crdma_conn_is_lost(c))
             return crdma_conn_lost_error(c);
         if (!sq_has_room(c, &bytes)) {
             ret = crdma_wait(c, sq_has_room, &bytes, deadline_ns,
@@ -38,8 +38,8 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
         }
         /* As many as the send queue and the window take, the last one signaled. */
         k = 1;
-        while (done + k < b->n && k < c->sq_free &&
-               c->write_bytes_outstanding + bytes + b->sge[done + k].length <=
+        while (done + k < b->n && k < crdma_sq_room(c) &&
+               c->push.bytes_outstanding + bytes + b->sge[done + k].length <=
                    CRDMA_WRITE_WINDOW) {
             bytes += b->sge[done + k].length;
             k++;
@@ -51,7 +51,7 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
         }
         b->wr[done + k - 1].send_flags = IBV_SEND_SIGNALED;
         b->wr[done + k - 1].wr_id = CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, k, bytes);
-        ret = colo_verbs->post_send(c->id->qp, &b->wr[done], &bad);
+        ret = colo_verbs->post_send(crdma_conn_qp(c), &b->wr[done], &bad);
         if (ret == ENOMEM) {
             /* Full after all: reap completions and try again. */
             if (bad != &b->wr[done]) {
@@ -65,11 +65,11 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
             crdma_conn_lost(c, COLO_E_PEER_LOST, "rdma: post RDMA WRITE: %s", strerror(ret));
             return crdma_conn_lost_error(c);
         }
-        c->sq_free -= k;
-        c->writes_outstanding += k;
-        c->write_bytes_outstanding += bytes;
-        c->doorbells++;
-        c->write_wrs += k;
+        crdma_sq_take(c, k);
+        c->push.writes_outstanding += k;
+        c->push.bytes_outstanding += bytes;
+        c->push.doorbells++;
+        c->push.write_wrs += k;
         done += k;
     }
     b->n = 0;
@@ -83,11 +83,12 @@ int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
     uint64_t off = run->first_page * layout->page_size;
     uint64_t len = run->page_count * layout->page_size;
     uint64_t laddr = (uintptr_t)layout->blocks[run->block].host + off;
-    uint64_t raddr = c->remote_block[run->block] + off;
+    uint64_t raddr = crdma_mr_remote_block(c, run->block) + off;
+    uint32_t max_msg = crdma_conn_limits(c)->max_msg_size;
 
     while (len) {
-        const struct crdma_chunk *lk = crdma_find_chunk(c->local, c->nlocal, laddr);
-        const struct crdma_chunk *rk = crdma_find_chunk(c->remote, c->nremote, raddr);
+        const struct crdma_chunk *lk = crdma_mr_local_chunk(c, laddr);
+        const struct crdma_chunk *rk = crdma_mr_remote_chunk(c, raddr);
         uint64_t n = len;
         uint32_t i;
 
@@ -98,8 +99,8 @@ int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
             n = lk->addr + lk->len - laddr;
         if (n > rk->addr + rk->len - raddr)
             n = rk->addr + rk->len - raddr;
-        if (c->lim.max_msg_size && n > c->lim.max_msg_size)
-            n = c->lim.max_msg_size;
+        if (max_msg && n > max_msg)
+            n = max_msg;
         if (n > CRDMA_WRITE_CHUNK)
             n = CRDMA_WRITE_CHUNK;
         i = b->n++;
@@ -123,9 +124,25 @@ int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
     return 0;
 }
 
+/* A signaled WRITE completes itself and the unsignaled ones before it. */
+void crdma_write_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
+{
+    uint32_t n = (uint32_t)CRDMA_WR_N(wc->wr_id);
+
+    crdma_sq_give(c, n);
+    c->push.writes_outstanding -= n;
+    c->push.bytes_outstanding -= CRDMA_WR_BYTES(wc->wr_id);
+}
+
+struct crdma_write_stats crdma_write_stats(const struct crdma_conn *c)
+{
+    return (struct crdma_write_stats){.doorbells = c->push.doorbells,
+                                      .write_wrs = c->push.write_wrs};
+}
+
 static bool writes_done(struct crdma_conn *c, void *arg)
 {
-    return c->writes_outstanding == 0;
+    return c->push.writes_outstanding == 0;
 }
 
 int crdma_write_drain(struct crdma_conn *c, uint64_t deadline_ns)

@@ -30,5 +30,13 @@ int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
 int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t deadline_ns);
 /* Waits until every WRITE posted has completed, i.e. is placed at the peer. */
 int crdma_write_drain(struct crdma_conn *c, uint64_t deadline_ns);
+/* A signaled WRITE's successful completion (from crdma_progress). */
+void crdma_write_on_completion(struct crdma_conn *c, const struct ibv_wc *wc);
+
+struct crdma_write_stats {
+    uint64_t doorbells;
+    uint64_t write_wrs;
+};
+struct crdma_write_stats crdma_write_stats(const struct crdma_conn *c);
 
 #endif

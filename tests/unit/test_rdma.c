@@ -3,9 +3,13 @@
  * The rdma backend's logic on any machine: a fake verbs table stands in for
  * the device. Credit accounting, WRITE splitting and batching, the mapping
  * of completion errors, malformed peer messages, the liveness probe, and
- * teardown from every half-built state.
+ * teardown from every half-built state; connect and accept through the
+ * connection manager's events, the sleeping path of the completion wait
+ * (completion channel, event channel, async events, wake-up eventfd), and
+ * shared-key authentication against a scripted peer over the fake device.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,12 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "common/net.h"
+#include "common/timeutil.h"
 #include "core/byteorder.h"
+#include "proto/auth.h"
+#include "transport/rdma.h"
 #include "transport/rdma_conn.h"
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"
@@ -57,7 +66,56 @@ static struct {
     int cq_head, cq_tail;
     int recvs_posted;
     uint8_t *ring;           /* the conn's control buffer, to write peer messages */
+    uint32_t recv_fifo[1024]; /* RC receive slots posted, oldest first */
+    int recv_fifo_head, recv_fifo_tail;
+    /* the completion channel: req_notify "raises" an event for what is staged */
+    int notify_on_arm;       /* arms that raise an event */
+    int arms, cq_events_taken, cq_events_acked;
+    bool staging;            /* cq_push stages instead of completing */
+    struct ibv_wc staged[64];
+    int nstaged;
+    /* async events (one pending at a time) */
+    bool async_pending;
+    struct ibv_async_event async_ev;
+    /* the connection manager */
+    bool fail_ec, fail_resolve_addr;
+    int addr_ev, route_ev, connect_ev, accept_ev; /* queued by those calls; -1: none */
+    int ev_status;
+    uint8_t peer_priv[64];   /* what the peer's ESTABLISHED / REJECTED carries */
+    uint8_t peer_priv_len;
+    uint8_t sent_priv[64];   /* what connect / accept sent */
+    uint8_t sent_priv_len;
+    struct rdma_conn_param sent_param;
+    uint8_t ack_timeout;
+    int backlog;
+    int rejects;
+    uint8_t reject_data[64];
+    uint8_t reject_len;
+    int disconnects, migrates, ahs;
+    int cm_got, cm_acked;
+    /* a scripted peer that authenticates (auth_script): fed by our sends */
+    bool auth_peer;
+    enum colo_role peer_role;
+    const char *peer_key;
+    bool truncate_proof;
+    uint8_t peer_in[256];
+    size_t peer_in_len;
+    int peer_state;
 } fk;
+
+/* Event channels, ids and events of the fake connection manager. */
+struct fake_ec {
+    struct rdma_event_channel ec; /* fd: an eventfd, readable while events wait */
+    struct rdma_cm_event *q[16];
+    int head, tail;
+};
+static struct fake_ec fecs[8];
+static int nfecs;
+static struct rdma_cm_id fids[8];
+static int nfids;
+static struct rdma_cm_event fevs[64];
+static int nfevs;
+static int async_fd = -1; /* the fake device's async fd: an eventfd never written */
 
 static void logd(char c)
 {
@@ -83,6 +141,11 @@ static void cq_push(uint64_t wr_id, enum ibv_wc_status st, uint32_t len)
     default:
         op = IBV_WC_SEND;
     }
+    if (fk.staging) {
+        fk.staged[fk.nstaged++] =
+            (struct ibv_wc){.wr_id = wr_id, .status = st, .opcode = op, .byte_len = len};
+        return;
+    }
     fk.cq_q[fk.cq_tail++ % 1024] =
         (struct ibv_wc){.wr_id = wr_id, .status = st, .opcode = op, .byte_len = len};
 }
@@ -106,7 +169,7 @@ static struct ibv_comp_channel *f_create_cc(struct ibv_context *c)
     if (fk.fail_at == S_CC)
         return errno = EMFILE, NULL;
     fk.live++;
-    fk.cc.fd = dup(0 + 2); /* any fd that fcntl accepts */
+    fk.cc.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* written when an event is raised */
     return &fk.cc;
 }
 
@@ -176,6 +239,7 @@ static int f_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *a, int *mas
 static struct ibv_ah *f_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *a)
 {
     fk.live++;
+    fk.ahs++;
     return &fk.ah;
 }
 
@@ -216,6 +280,9 @@ static int f_destroy_id(struct rdma_cm_id *id)
 
 static void f_destroy_ec(struct rdma_event_channel *ec)
 {
+    for (int i = 0; i < nfecs; i++)
+        if (ec == &fecs[i].ec)
+            close(ec->fd);
     logd('e');
 }
 
@@ -223,10 +290,15 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_rec
 {
     if (fk.fail_at == S_RECV)
         return EINVAL;
-    for (; wr; wr = wr->next)
+    for (; wr; wr = wr->next) {
         (*(qp == &fk.udqp ? &fk.probe_recvs : &fk.recvs_posted))++;
+        if (qp != &fk.udqp)
+            fk.recv_fifo[fk.recv_fifo_tail++ % 1024] = (uint32_t)CRDMA_WR_N(wr->wr_id);
+    }
     return 0;
 }
+
+static void auth_script(const struct ibv_send_wr *wr);
 
 static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
@@ -249,6 +321,8 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
         fk.nsent++;
         if (fk.auto_complete && (wr->send_flags & IBV_SEND_SIGNALED))
             cq_push(wr->wr_id, IBV_WC_SUCCESS, 0);
+        if (fk.auth_peer)
+            auth_script(wr);
     }
     return 0;
 }
@@ -262,18 +336,41 @@ static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
     return got;
 }
 
+/* Arming raises an event on the channel (notify_on_arm): what is staged
+ * completes only once the waiter takes the event, as a completion that
+ * arrives while it sleeps. */
 static int f_req_notify(struct ibv_cq *cq, int s)
 {
+    uint64_t one = 1;
+
+    fk.arms++;
+    if (fk.notify_on_arm > 0) {
+        fk.notify_on_arm--;
+        assert_int_equal(write(fk.cc.fd, &one, sizeof(one)), sizeof(one));
+    }
     return 0;
 }
 
 static int f_get_cq_event(struct ibv_comp_channel *cc, struct ibv_cq **cq, void **ctx)
 {
-    return errno = EAGAIN, -1;
+    uint64_t n;
+
+    if (read(cc->fd, &n, sizeof(n)) != sizeof(n))
+        return errno = EAGAIN, -1;
+    for (int i = 0; i < fk.nstaged; i++)
+        fk.cq_q[fk.cq_tail++ % 1024] = fk.staged[i];
+    fk.nstaged = 0;
+    fk.cq_events_taken++;
+    *cq = &fk.cq;
+    *ctx = NULL;
+    return 0;
 }
 
 static void f_ack_cq_events(struct ibv_cq *cq, unsigned n)
 {
+    fk.cq_events_acked += (int)n;
+    logd('k');
+    fk.live++; /* an ack destroys nothing */
 }
 
 static int f_query_device(struct ibv_context *c, struct ibv_device_attr *a)
@@ -297,12 +394,179 @@ static int f_query_port(struct ibv_context *c, uint8_t p, struct ibv_port_attr *
 
 static int f_get_async_event(struct ibv_context *c, struct ibv_async_event *e)
 {
-    return errno = EAGAIN, -1;
+    if (!fk.async_pending)
+        return errno = EAGAIN, -1;
+    fk.async_pending = false;
+    *e = fk.async_ev;
+    return 0;
+}
+
+static void f_ack_async_event(struct ibv_async_event *e)
+{
+}
+
+static struct fake_ec *fake_ec_of(struct rdma_event_channel *ec)
+{
+    for (int i = 0; i < nfecs; i++)
+        if (ec == &fecs[i].ec)
+            return &fecs[i];
+    return NULL;
+}
+
+/* Queues a connection-manager event on ec (-1: none) and makes its fd readable. */
+static void cm_queue(struct rdma_event_channel *ec, int type, struct rdma_cm_id *id,
+                     const void *priv, uint8_t priv_len)
+{
+    struct fake_ec *f = fake_ec_of(ec);
+    struct rdma_cm_event *ev;
+    uint64_t one = 1;
+
+    if (type < 0)
+        return;
+    assert_non_null(f);
+    ev = &fevs[nfevs++];
+    *ev = (struct rdma_cm_event){.id = id, .event = (enum rdma_cm_event_type)type,
+                                 .status = fk.ev_status};
+    ev->param.conn.private_data = priv;
+    ev->param.conn.private_data_len = priv_len;
+    f->q[f->tail++ % 16] = ev;
+    assert_int_equal(write(ec->fd, &one, sizeof(one)), sizeof(one));
 }
 
 static int f_get_cm_event(struct rdma_event_channel *ec, struct rdma_cm_event **e)
 {
-    return errno = EAGAIN, -1;
+    struct fake_ec *f = fake_ec_of(ec);
+    uint64_t n;
+
+    if (!f || f->head == f->tail)
+        return errno = EAGAIN, -1;
+    *e = f->q[f->head++ % 16];
+    if (f->head == f->tail && read(ec->fd, &n, sizeof(n)) != sizeof(n))
+        fail_msg("event channel fd not readable with an event queued");
+    fk.cm_got++;
+    return 0;
+}
+
+static int f_ack_cm_event(struct rdma_cm_event *e)
+{
+    fk.cm_acked++;
+    return 0;
+}
+
+static struct rdma_event_channel *f_create_ec(void)
+{
+    struct fake_ec *f;
+
+    if (fk.fail_ec)
+        return errno = ENODEV, NULL;
+    f = &fecs[nfecs++];
+    memset(f, 0, sizeof(*f));
+    f->ec.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    fk.live++;
+    return &f->ec;
+}
+
+/* An id as the connection manager makes one (create_id, or a connect request's). */
+static struct rdma_cm_id *fake_id(struct rdma_event_channel *ec, void *ctx)
+{
+    struct rdma_cm_id *id = &fids[nfids++];
+
+    memset(id, 0, sizeof(*id));
+    id->verbs = &fk.ctx;
+    id->port_num = 1;
+    id->channel = ec;
+    id->context = ctx;
+    fk.live++;
+    return id;
+}
+
+static int f_create_id(struct rdma_event_channel *ec, struct rdma_cm_id **id, void *ctx,
+                       enum rdma_port_space ps)
+{
+    *id = fake_id(ec, ctx);
+    return 0;
+}
+
+static int f_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ec)
+{
+    fk.migrates++;
+    id->channel = ec;
+    return 0;
+}
+
+static int f_set_option(struct rdma_cm_id *id, int level, int name, void *val, size_t len)
+{
+    if (level == RDMA_OPTION_ID && name == RDMA_OPTION_ID_ACK_TIMEOUT && len == 1)
+        fk.ack_timeout = *(uint8_t *)val;
+    return 0;
+}
+
+static int f_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src, struct sockaddr *dst,
+                          int timeout_ms)
+{
+    if (fk.fail_resolve_addr)
+        return errno = EADDRNOTAVAIL, -1;
+    cm_queue(id->channel, fk.addr_ev, id, NULL, 0);
+    return 0;
+}
+
+static int f_resolve_route(struct rdma_cm_id *id, int timeout_ms)
+{
+    cm_queue(id->channel, fk.route_ev, id, NULL, 0);
+    return 0;
+}
+
+static void keep_param(const struct rdma_conn_param *p)
+{
+    fk.sent_param = *p;
+    fk.sent_priv_len = p->private_data_len;
+    memcpy(fk.sent_priv, p->private_data, p->private_data_len);
+}
+
+static int f_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+    keep_param(p);
+    cm_queue(id->channel, fk.connect_ev, id, fk.peer_priv_len ? fk.peer_priv : NULL,
+             fk.peer_priv_len);
+    return 0;
+}
+
+static int f_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+    keep_param(p);
+    cm_queue(id->channel, fk.accept_ev, id, NULL, 0);
+    return 0;
+}
+
+static int f_reject(struct rdma_cm_id *id, const void *data, uint8_t len)
+{
+    fk.rejects++;
+    fk.reject_len = len;
+    if (len)
+        memcpy(fk.reject_data, data, len);
+    return 0;
+}
+
+static int f_disconnect(struct rdma_cm_id *id)
+{
+    fk.disconnects++;
+    return 0;
+}
+
+static int f_bind_addr(struct rdma_cm_id *id, struct sockaddr *a)
+{
+    return 0;
+}
+
+static int f_listen(struct rdma_cm_id *id, int backlog)
+{
+    fk.backlog = backlog;
+    return 0;
+}
+
+static __be16 f_get_src_port(struct rdma_cm_id *id)
+{
+    return htons(4711);
 }
 
 static const struct colo_verbs fake = {
@@ -333,10 +597,25 @@ static const struct colo_verbs fake = {
     .query_device = f_query_device,
     .query_port = f_query_port,
     .get_async_event = f_get_async_event,
+    .ack_async_event = f_ack_async_event,
     .get_cm_event = f_get_cm_event,
+    .ack_cm_event = f_ack_cm_event,
+    .create_event_channel = f_create_ec,
+    .create_id = f_create_id,
+    .migrate_id = f_migrate_id,
+    .set_option = f_set_option,
+    .resolve_addr = f_resolve_addr,
+    .resolve_route = f_resolve_route,
+    .connect = f_connect,
+    .accept = f_accept,
+    .reject = f_reject,
+    .disconnect = f_disconnect,
+    .bind_addr = f_bind_addr,
+    .listen = f_listen,
+    .get_src_port = f_get_src_port,
 };
 
-static struct rdma_event_channel fake_ec;
+static struct rdma_event_channel plain_ec; /* fd 0: never polled by these tests */
 
 /* A connection built on the fake device (no event channel unless asked). */
 static struct crdma_conn *fake_conn(bool with_ec)
@@ -344,10 +623,10 @@ static struct crdma_conn *fake_conn(bool with_ec)
     struct crdma_conn *c;
 
     assert_int_equal(crdma_conn_new(&c), 0);
-    c->id = &fk.id;
+    c->res.id = &fk.id;
     fk.live++; /* the id */
     if (with_ec) {
-        c->ec = &fake_ec;
+        c->res.ec = &plain_ec;
         fk.live++;
     }
     return c;
@@ -356,9 +635,16 @@ static struct crdma_conn *fake_conn(bool with_ec)
 static int setup(void **state)
 {
     memset(&fk, 0, sizeof(fk));
+    nfecs = nfids = nfevs = 0;
     fk.fail_at = -1;
     fk.auto_complete = true;
-    fk.ctx.async_fd = 2;
+    fk.addr_ev = RDMA_CM_EVENT_ADDR_RESOLVED;
+    fk.route_ev = RDMA_CM_EVENT_ROUTE_RESOLVED;
+    fk.connect_ev = RDMA_CM_EVENT_ESTABLISHED;
+    fk.accept_ev = RDMA_CM_EVENT_ESTABLISHED;
+    if (async_fd < 0)
+        async_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    fk.ctx.async_fd = async_fd;
     fk.id.verbs = &fk.ctx;
     fk.id.port_num = 1;
     colo_verbs = &fake;
@@ -410,8 +696,8 @@ static void test_qp_without_inline_is_retried(void **state)
 
     fk.fail_qp_tries = 1;
     assert_int_equal(crdma_conn_build(c), 0);
-    assert_int_equal(c->lim.max_inline, 0);
-    assert_int_equal(c->lim.sq_depth, 16);
+    assert_int_equal(c->res.lim.max_inline, 0);
+    assert_int_equal(c->res.lim.sq_depth, 16);
     crdma_conn_destroy(c);
 }
 
@@ -440,9 +726,9 @@ static void test_probe_counts_as_life(void **state)
     struct crdma_conn *c = fake_conn(true);
 
     assert_int_equal(crdma_conn_build(c), 0);
-    assert_non_null(c->probe_qp);
+    assert_non_null(c->probe.qp);
     crdma_probe_connect(c, 0x77, 0xc00c1e);
-    assert_non_null(c->probe_ah);
+    assert_non_null(c->probe.ah);
     /* A probe goes to the peer's QPN with the peer's cookie; one at a time. */
     crdma_probe_send(c);
     crdma_probe_send(c);
@@ -457,21 +743,21 @@ static void test_probe_counts_as_life(void **state)
     crdma_probe_send(c);
     assert_int_equal(fk.probe_sends, 2);
     /* A good probe is life; its buffer goes straight back. */
-    c->last_rx_ns = 1;
-    peer_probes(c, 3, 0x77, c->probe_cookie);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 3, 0x77, c->probe.cookie);
     assert_int_equal(crdma_progress(c), 0);
-    assert_true(c->last_rx_ns > 1);
-    assert_int_equal(c->probes_received, 1);
+    assert_true(c->live.last_rx_ns > 1);
+    assert_int_equal(c->probe.received, 1);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS + 1);
     /* From another QP, or with another cookie: refused, not life. */
-    c->last_rx_ns = 1;
-    peer_probes(c, 4, 0x78, c->probe_cookie);
-    peer_probes(c, 5, 0x77, c->probe_cookie + 1);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 4, 0x78, c->probe.cookie);
+    peer_probes(c, 5, 0x77, c->probe.cookie + 1);
     assert_int_equal(crdma_progress(c), 0);
-    assert_int_equal(c->last_rx_ns, 1);
-    assert_int_equal(c->probes_refused, 2);
+    assert_int_equal(c->live.last_rx_ns, 1);
+    assert_int_equal(c->probe.refused, 2);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS + 3);
-    assert_false(c->lost);
+    assert_false(c->loss.lost);
     crdma_conn_destroy(c);
     assert_string_equal(fk.log, "uaqchmpie");
     assert_int_equal(fk.live, 0);
@@ -488,20 +774,20 @@ static void test_probe_failures_are_not_the_connections(void **state)
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_SEND, 0), IBV_WC_GENERAL_ERR, 0);
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, 0), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
-    assert_false(c->lost);
-    assert_non_null(c->probe_ah);
+    assert_false(c->loss.lost);
+    assert_non_null(c->probe.ah);
     assert_int_equal(fk.probe_recvs, CRDMA_PROBE_RECVS); /* the flushed one not reposted */
     /* The next send re-arms it: every receive posted anew, then the probe. */
     crdma_probe_send(c);
-    assert_int_equal(c->probe_rearms, 1);
+    assert_int_equal(c->probe.rearms, 1);
     assert_int_equal(fk.probe_recvs, 2 * CRDMA_PROBE_RECVS);
     assert_int_equal(fk.probe_sends, 2);
     assert_int_equal(CRDMA_WR_N(fk.probe_wr.wr_id), CRDMA_PROBE_WR_N(1, 0));
     /* What the old QP still flushes is not the new one's. */
     cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, CRDMA_PROBE_WR_N(0, 1)), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
-    assert_false(c->probe_broken);
-    assert_true(c->probe_send_busy);
+    assert_false(c->probe.broken);
+    assert_true(c->probe.send_busy);
     crdma_conn_destroy(c);
     assert_string_equal(fk.log, "uaqchmpi"); /* the address handle went with the probe */
 }
@@ -522,27 +808,27 @@ static void test_probe_survives_malformed_datagrams(void **state)
         if (i != 2)
             cq_push(CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, i), IBV_WC_WR_FLUSH_ERR, 0);
     assert_int_equal(crdma_progress(c), 0);
-    assert_false(c->lost);
-    assert_int_equal(c->probes_refused, 1);
+    assert_false(c->loss.lost);
+    assert_int_equal(c->probe.refused, 1);
     /* ... a probe from the peer is life again once the next tick re-armed it */
     crdma_probe_send(c);
-    assert_int_equal(c->probe_rearms, 1);
+    assert_int_equal(c->probe.rearms, 1);
     assert_int_equal(fk.probe_sends, 2);
-    c->last_rx_ns = 1;
-    peer_probes(c, 5, 0x77, c->probe_cookie);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 5, 0x77, c->probe.cookie);
     fk.cq_q[(fk.cq_tail - 1) % 1024].wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, gen1 | 5);
     assert_int_equal(crdma_progress(c), 0);
-    assert_true(c->last_rx_ns > 1);
-    assert_int_equal(c->probes_received, 1);
+    assert_true(c->live.last_rx_ns > 1);
+    assert_int_equal(c->probe.received, 1);
     /* A datagram with immediate data, well-formed or not, is refused, not life. */
-    c->last_rx_ns = 1;
-    peer_probes(c, 6, 0x77, c->probe_cookie);
+    c->live.last_rx_ns = 1;
+    peer_probes(c, 6, 0x77, c->probe.cookie);
     fk.cq_q[(fk.cq_tail - 1) % 1024].wr_id = CRDMA_WR_ID(CRDMA_WR_PROBE_RECV, gen1 | 6);
     fk.cq_q[(fk.cq_tail - 1) % 1024].wc_flags = IBV_WC_WITH_IMM;
     assert_int_equal(crdma_progress(c), 0);
-    assert_int_equal(c->last_rx_ns, 1);
-    assert_int_equal(c->probes_refused, 2);
-    assert_false(c->probe_broken);
+    assert_int_equal(c->live.last_rx_ns, 1);
+    assert_int_equal(c->probe.refused, 2);
+    assert_false(c->probe.broken);
     crdma_conn_destroy(c);
     assert_int_equal(fk.live, 0);
 }
@@ -553,10 +839,10 @@ static void test_no_ud_means_no_probe(void **state)
 
     fk.no_ud = true;
     assert_int_equal(crdma_conn_build(c), 0);
-    assert_null(c->probe_qp);
+    assert_null(c->probe.qp);
     crdma_probe_connect(c, 0x77, 1);
     crdma_probe_send(c);
-    assert_null(c->probe_ah);
+    assert_null(c->probe.ah);
     assert_int_equal(fk.probe_sends, 0);
     /* ... and a peer without one (QPN 0) is not probed either. */
     fk.no_ud = false;
@@ -564,7 +850,7 @@ static void test_no_ud_means_no_probe(void **state)
     c = fake_conn(false);
     assert_int_equal(crdma_conn_build(c), 0);
     crdma_probe_connect(c, 0, 1);
-    assert_null(c->probe_ah);
+    assert_null(c->probe.ah);
     crdma_conn_destroy(c);
 }
 
@@ -592,16 +878,16 @@ static void test_credits_never_over_post(void **state)
     struct crdma_conn *c = fake_conn(false);
     int data = 0;
 
-    c->lim.max_qp_wr = 1024;
+    c->res.lim.max_qp_wr = 1024;
     assert_int_equal(crdma_conn_build(c), 0);
-    c->sq_free = 1024; /* the send queue is not what this test limits */
+    c->res.sq_free = 1024; /* the send queue is not what this test limits */
     /* Data may use every credit but the last (deadline 1: long passed). */
     while (crdma_ctrl_send(c, CRDMA_CTRL_DATA, "x", 1, 1) == 0) {
         data++;
         crdma_progress(c); /* send completions free the send slots */
     }
     assert_int_equal(data, CRDMA_RECV_DEPTH - 1);
-    assert_int_equal(c->peer_credits, 1);
+    assert_int_equal(c->ctrl.peer_credits, 1);
     /* The last credit carries a heartbeat or credit update, then nothing. */
     assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_HEARTBEAT), 0);
     assert_int_equal(crdma_ctrl_try_send(c, CRDMA_CTRL_CREDIT), -EAGAIN);
@@ -612,10 +898,10 @@ static void test_credits_never_over_post(void **state)
     /* The peer returns 10 credits in a heartbeat: sending resumes. */
     peer_sends(c, 0, CRDMA_CTRL_HEARTBEAT, 10, NULL);
     crdma_progress(c);
-    assert_int_equal(c->peer_credits, 10);
+    assert_int_equal(c->ctrl.peer_credits, 10);
     assert_int_equal(crdma_ctrl_send(c, CRDMA_CTRL_DATA, "y", 1, 0), 0);
     /* the heartbeat's receive buffer went straight back, owed as a credit */
-    assert_int_equal(c->credits_to_return, 0); /* ... and rode on that data message */
+    assert_int_equal(c->ctrl.credits_to_return, 0); /* ... and rode on that data message */
     assert_int_equal(fk.sent_sge[fk.nsent - 1].length, CRDMA_CTRL_HDR + 1);
     assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[fk.nsent - 1].addr)[3], 1);
     assert_true(fk.sent[fk.nsent - 1].send_flags & IBV_SEND_INLINE);
@@ -640,7 +926,7 @@ static void test_reads_return_credits(void **state)
     assert_int_equal(fk.recvs_posted, before + CRDMA_RECV_DEPTH / 2);
     assert_int_equal(fk.nsent, 1);
     assert_int_equal(((uint8_t *)(uintptr_t)fk.sent_sge[0].addr)[1], CRDMA_CTRL_CREDIT);
-    assert_int_equal(c->credits_to_return, 0);
+    assert_int_equal(c->ctrl.credits_to_return, 0);
     crdma_conn_destroy(c);
 }
 
@@ -670,7 +956,7 @@ static void test_malformed_peer_messages(void **state)
             fk.cq_q[(fk.cq_tail - 1) % 1024].byte_len = bad[i].len_override;
         assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
         assert_non_null(strstr(colo_errormsg(), bad[i].why));
-        assert_true(c->lost);
+        assert_true(c->loss.lost);
         crdma_conn_destroy(c);
     }
 }
@@ -701,7 +987,7 @@ static void test_receive_must_be_a_send(void **state)
         assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PROTOCOL);
         assert_non_null(strstr(colo_errormsg(), bad[i].why));
         assert_non_null(strstr(colo_errormsg(), "expected a SEND"));
-        assert_true(c->lost);
+        assert_true(c->loss.lost);
         crdma_conn_destroy(c);
     }
 }
@@ -726,9 +1012,9 @@ static void test_completion_errors_mean_peer_lost(void **state)
         struct ibv_wc wc = {.wr_id = CRDMA_WR_ID(CRDMA_WR_WRITE, 1), .status = table[i].st};
 
         assert_int_equal(crdma_completion_error(c, &wc), COLO_E_PEER_LOST);
-        assert_true(c->lost);
-        assert_non_null(strstr(c->lost_reason, table[i].why));
-        assert_non_null(strstr(c->lost_reason, "RDMA WRITE"));
+        assert_true(c->loss.lost);
+        assert_non_null(strstr(c->loss.reason, table[i].why));
+        assert_non_null(strstr(c->loss.reason, "RDMA WRITE"));
         crdma_conn_destroy(c);
     }
 }
@@ -738,9 +1024,9 @@ static void test_flush_during_teardown_is_no_failure(void **state)
     struct crdma_conn *c = fake_conn(false);
     struct ibv_wc wc = {.wr_id = CRDMA_WR_ID(CRDMA_WR_RECV, 3), .status = IBV_WC_WR_FLUSH_ERR};
 
-    c->tearing_down = true;
+    c->loss.tearing_down = true;
     assert_int_equal(crdma_completion_error(c, &wc), 0);
-    assert_false(c->lost);
+    assert_false(c->loss.lost);
     crdma_conn_destroy(c);
 }
 
@@ -771,14 +1057,14 @@ static void write_conn(struct crdma_conn **out, struct colo_ram_layout *l)
     assert_int_equal(colo_ram_layout_init(l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(l, "pc.ram", guest, sizeof(guest)), 0);
     /* local: two chunks split at page 40; remote: split at page 20 */
-    c->nlocal = 2;
-    c->local[0] = (struct crdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
-    c->local[1] = (struct crdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
-    c->nremote = 2;
-    c->remote[0] = (struct crdma_chunk){0x10000000, 20 * 4096, 0x21};
-    c->remote[1] = (struct crdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
-    c->remote_block[0] = 0x10000000;
-    c->lim.max_msg_size = 8 * 4096;
+    c->mr.nlocal = 2;
+    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)guest, 40 * 4096, 0x11};
+    c->mr.local[1] = (struct crdma_chunk){(uintptr_t)guest + 40 * 4096, 24 * 4096, 0x12};
+    c->mr.nremote = 2;
+    c->mr.remote[0] = (struct crdma_chunk){0x10000000, 20 * 4096, 0x21};
+    c->mr.remote[1] = (struct crdma_chunk){0x10000000 + 20 * 4096, 44 * 4096, 0x22};
+    c->mr.remote_block[0] = 0x10000000;
+    c->res.lim.max_msg_size = 8 * 4096;
     *out = c;
 }
 
@@ -814,10 +1100,10 @@ static void test_write_splits_at_every_limit(void **state)
     }
     assert_true(fk.sent[4].wr_id == CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, 5, 30 * 4096));
     assert_int_equal(fk.post_send_calls, 1); /* one doorbell */
-    assert_true(c->doorbells == 1);
+    assert_true(c->push.doorbells == 1);
     assert_int_equal(crdma_write_drain(c, 0), 0);
-    assert_int_equal(c->writes_outstanding, 0);
-    assert_int_equal(c->sq_free, c->lim.sq_depth);
+    assert_int_equal(c->push.writes_outstanding, 0);
+    assert_int_equal(c->res.sq_free, c->res.lim.sq_depth);
     crdma_conn_destroy(c);
 }
 
@@ -829,7 +1115,7 @@ static void test_write_batches_follow_the_send_queue(void **state)
 
     write_conn(&c, &l);
     fk.auto_complete = false; /* completions arrive only when the test says */
-    c->lim.max_msg_size = 4096; /* one page per WRITE */
+    c->res.lim.max_msg_size = 4096; /* one page per WRITE */
     /* 40 single-page WRITEs against a 16-entry send queue */
     for (uint64_t p = 0; p < 40; p++) {
         struct colo_dirty_run run = {.block = 0, .first_page = p, .page_count = 1};
@@ -842,7 +1128,7 @@ static void test_write_batches_follow_the_send_queue(void **state)
     fk.post_send_enomem = 1; /* and one ENOMEM is survived by reaping */
     assert_int_equal(crdma_write_post(c, &b, 1), -ETIMEDOUT);
     assert_int_equal(fk.nsent, 16);
-    assert_int_equal(c->sq_free, 0);
+    assert_int_equal(c->res.sq_free, 0);
     assert_true(fk.sent[15].send_flags & IBV_SEND_SIGNALED);
     for (int i = 0; i < 15; i++)
         assert_false(fk.sent[i].send_flags & IBV_SEND_SIGNALED);
@@ -856,8 +1142,8 @@ static void test_write_batches_follow_the_send_queue(void **state)
     assert_int_equal(crdma_write_post(c, &b, 0), 0);
     assert_int_equal(fk.nsent, 40);
     assert_int_equal(crdma_write_drain(c, 0), 0);
-    assert_true(c->write_wrs == 40);
-    assert_true(c->doorbells >= 3);
+    assert_true(c->push.write_wrs == 40);
+    assert_true(c->push.doorbells >= 3);
     crdma_conn_destroy(c);
 }
 
@@ -874,24 +1160,24 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
     assert_int_equal(crdma_conn_build(c), 0);
     assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
-    c->nlocal = c->nremote = 1;
-    c->local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
-    c->remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
-    c->remote_block[0] = 0x20000000;
-    c->lim.max_msg_size = 0; /* only the chunk size splits */
+    c->mr.nlocal = c->mr.nremote = 1;
+    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
+    c->mr.remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
+    c->mr.remote_block[0] = 0x20000000;
+    c->res.lim.max_msg_size = 0; /* only the chunk size splits */
     fk.auto_complete = false;
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
     assert_int_equal(b.n, sizeof(big) / CRDMA_WRITE_CHUNK);
     /* the first post stops at the window, then waits for completions */
     assert_int_equal(crdma_write_post(c, &b, 1), -ETIMEDOUT);
     assert_int_equal(fk.nsent, CRDMA_WRITE_WINDOW / CRDMA_WRITE_CHUNK);
-    assert_true(c->write_bytes_outstanding == CRDMA_WRITE_WINDOW);
+    assert_true(c->push.bytes_outstanding == CRDMA_WRITE_WINDOW);
     for (int i = 0; i < fk.nsent; i++)
         assert_int_equal(fk.sent[i].sg_list->length, CRDMA_WRITE_CHUNK);
     cq_push(fk.sent[fk.nsent - 1].wr_id, IBV_WC_SUCCESS, 0);
     fk.auto_complete = true;
     crdma_progress(c);
-    assert_true(c->write_bytes_outstanding == 0);
+    assert_true(c->push.bytes_outstanding == 0);
     crdma_conn_destroy(c);
 }
 
@@ -903,7 +1189,7 @@ static void test_write_outside_registration_is_refused(void **state)
     struct colo_dirty_run run = {.block = 0, .first_page = 60, .page_count = 4};
 
     write_conn(&c, &l);
-    c->remote[1].len = 30 * 4096; /* the remote side covers pages 0..49 only */
+    c->mr.remote[1].len = 30 * 4096; /* the remote side covers pages 0..49 only */
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), -EFAULT);
     assert_non_null(strstr(colo_errormsg(), "outside the registered memory"));
     crdma_conn_destroy(c);
@@ -921,6 +1207,632 @@ static void test_find_chunk(void **state)
     assert_int_equal(crdma_find_chunk(k, 3, 249)->key, 3);
     assert_null(crdma_find_chunk(k, 3, 250));
     assert_null(crdma_find_chunk(k, 0, 100));
+}
+
+/* ---- the sleeping path of the completion wait ---- */
+
+/* A completion that arrives while the waiter sleeps: the wait arms the CQ,
+ * sleeps on the completion channel, takes the event, re-arms and drains;
+ * events are acked in batches, and the last ones before the CQ goes. */
+static void test_wait_sleeps_on_the_completion_channel(void **state)
+{
+    struct crdma_conn *c = fake_conn(false);
+    char buf[8];
+
+    assert_int_equal(crdma_conn_build(c), 0);
+    for (int i = 0; i < CRDMA_CQ_ACK_BATCH + 1; i++) {
+        /* Nothing to reap when the wait starts; the peer's message comes
+         * with the channel's event, after the arming. */
+        fk.staging = true;
+        peer_sends(c, (uint32_t)i, CRDMA_CTRL_DATA, 0, "abc");
+        fk.staging = false;
+        fk.notify_on_arm = 1;
+        assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), 3);
+        assert_memory_equal(buf, "abc", 3);
+        assert_int_equal(fk.arms, i + 1);             /* armed once per sleep */
+        assert_int_equal(fk.cq_events_taken, i + 1);  /* woken by the channel */
+        assert_false(c->wait.cq_armed);               /* the event disarmed it */
+    }
+    /* Acked in one batch of CRDMA_CQ_ACK_BATCH; the one after at teardown,
+     * before the CQ is destroyed ('k' before 'c'). */
+    assert_int_equal(fk.cq_events_acked, CRDMA_CQ_ACK_BATCH);
+    assert_int_equal(c->wait.cq_events_unacked, 1);
+    fk.log[0] = '\0';
+    crdma_conn_destroy(c);
+    assert_int_equal(fk.cq_events_acked, CRDMA_CQ_ACK_BATCH + 1);
+    assert_string_equal(fk.log, "uqkchmpi");
+    assert_int_equal(fk.live, 0);
+}
+
+struct wake_probe {
+    int calls;
+};
+
+/* Wakes the waiter between its arming and its sleep, ready on the third look. */
+static bool woken_on_second_look(struct crdma_conn *c, void *arg)
+{
+    struct wake_probe *w = arg;
+
+    if (++w->calls == 2)
+        crdma_conn_wake(c);
+    return w->calls == 3;
+}
+
+static void test_wait_woken_by_the_eventfd(void **state)
+{
+    struct crdma_conn *c = fake_conn(false);
+    struct wake_probe w = {0};
+    uint64_t v;
+
+    assert_int_equal(crdma_conn_build(c), 0);
+    assert_int_equal(crdma_wait(c, woken_on_second_look, &w, 0, "testing"), 0);
+    assert_int_equal(w.calls, 3);
+    assert_int_equal(fk.arms, 1);
+    assert_int_equal(fk.cq_events_taken, 0);
+    /* the wake-up was consumed: the next sleep is a real one */
+    assert_int_equal(read(c->wait.wake_fd, &v, sizeof(v)), -1);
+    assert_int_equal(errno, EAGAIN);
+    crdma_conn_destroy(c);
+    assert_int_equal(fk.live, 0);
+}
+
+struct shutter {
+    struct crdma_conn *c;
+    pthread_t tid;
+};
+
+/* What crdma_shutdown does from another thread. */
+static void *shut(void *arg)
+{
+    struct shutter *sh = arg;
+
+    pthread_mutex_lock(&sh->c->lock);
+    crdma_conn_lost(sh->c, -EPIPE, "rdma: connection shut down");
+    pthread_mutex_unlock(&sh->c->lock);
+    crdma_conn_wake(sh->c);
+    return NULL;
+}
+
+/* A reader without a deadline is ended by a shutdown from another thread,
+ * whether it already sleeps or not yet. */
+static void test_wait_ended_by_a_shutdown(void **state)
+{
+    struct shutter sh = {.c = fake_conn(false)};
+    char buf[4];
+
+    assert_int_equal(crdma_conn_build(sh.c), 0);
+    pthread_mutex_lock(&sh.c->lock);
+    assert_int_equal(pthread_create(&sh.tid, NULL, shut, &sh), 0);
+    assert_int_equal(crdma_ctrl_read(sh.c, buf, sizeof(buf), 0), -EPIPE);
+    assert_string_equal(colo_errormsg(), "rdma: connection shut down");
+    pthread_mutex_unlock(&sh.c->lock);
+    pthread_join(sh.tid, NULL);
+    crdma_conn_destroy(sh.c);
+    assert_int_equal(fk.live, 0);
+}
+
+/* The event channel fires while the waiter sleeps: the peer disconnected. */
+static void test_wait_sees_a_disconnect(void **state)
+{
+    struct crdma_conn *c = fake_conn(false);
+    char buf[4];
+
+    c->res.ec = f_create_ec();
+    assert_int_equal(crdma_conn_build(c), 0);
+    cm_queue(c->res.ec, RDMA_CM_EVENT_DISCONNECTED, c->res.id, NULL, 0);
+    assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PEER_LOST);
+    assert_string_equal(colo_errormsg(), "rdma: the peer disconnected");
+    assert_int_equal(fk.cm_got, 1);
+    assert_int_equal(fk.cm_acked, 1);
+    /* ... during teardown a disconnect is no loss */
+    crdma_conn_destroy(c);
+    c = fake_conn(false);
+    c->res.ec = f_create_ec();
+    assert_int_equal(crdma_conn_build(c), 0);
+    crdma_conn_begin_teardown(c);
+    cm_queue(c->res.ec, RDMA_CM_EVENT_DISCONNECTED, c->res.id, NULL, 0);
+    crdma_check_events(c);
+    assert_false(crdma_conn_is_lost(c));
+    crdma_conn_destroy(c);
+    assert_int_equal(fk.live, 0);
+}
+
+/* Device events: a fatal error of our QP or the port is a loss; another
+ * QP's is not. */
+static void test_wait_sees_device_events(void **state)
+{
+    static const struct {
+        enum ibv_event_type type;
+        bool ours;
+        bool lost;
+    } table[] = {
+        {IBV_EVENT_QP_FATAL, true, true},
+        {IBV_EVENT_QP_FATAL, false, false},
+        {IBV_EVENT_PORT_ERR, true, true},
+        {IBV_EVENT_DEVICE_FATAL, true, true},
+        {IBV_EVENT_PORT_ACTIVE, true, false},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        static struct ibv_qp other;
+        struct crdma_conn *c;
+        struct wake_probe w = {0};
+        char want[128], buf[4];
+        uint64_t one = 1;
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+        setup(NULL);
+        fk.ctx.async_fd = fd; /* readable: the waiter wakes to look */
+        assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+        c = fake_conn(false);
+        assert_int_equal(crdma_conn_build(c), 0);
+        fk.async_pending = true;
+        fk.async_ev.event_type = table[i].type;
+        fk.async_ev.element.qp = table[i].ours ? &fk.qp : &other;
+        if (table[i].lost) {
+            snprintf(want, sizeof(want), "rdma: %s", ibv_event_type_str(table[i].type));
+            assert_int_equal(crdma_ctrl_read(c, buf, sizeof(buf), 0), COLO_E_PEER_LOST);
+            assert_string_equal(colo_errormsg(), want);
+        } else {
+            /* looked at, and nothing lost: the third look ends the wait */
+            assert_int_equal(crdma_wait(c, woken_on_second_look, &w, 0, "testing"), 0);
+            assert_false(fk.async_pending);
+            assert_false(crdma_conn_is_lost(c));
+        }
+        crdma_conn_destroy(c);
+        close(fd);
+        assert_int_equal(fk.live, 0);
+    }
+}
+
+/* ---- connect and accept through the connection manager ---- */
+
+struct hello_check {
+    const char *want;
+    int calls;
+    size_t got_len;
+    char got[64];
+};
+
+static int check_hello(void *arg, const void *peer, size_t len)
+{
+    struct hello_check *h = arg;
+
+    h->calls++;
+    h->got_len = len;
+    memcpy(h->got, peer, len);
+    if (len != strlen(h->want) || memcmp(peer, h->want, len))
+        return colo_err(COLO_E_HANDSHAKE, "test hello: got \"%.*s\", expected \"%s\"", (int)len,
+                        (const char *)peer, h->want);
+    return 0;
+}
+
+static int refused(void *arg, const void *data, size_t len)
+{
+    return colo_err(COLO_E_HANDSHAKE, "refused by the peer: %.*s", (int)len, (const char *)data);
+}
+
+static struct colo_rdma_hello test_hello(const char *mine, struct hello_check *h)
+{
+    return (struct colo_rdma_hello){.data = mine, .len = strlen(mine), .check = check_hello,
+                                    .arg = h, .refusal = "NOPE", .refusal_len = 4,
+                                    .refused = refused};
+}
+
+/* The private data a peer sends: its hello, then its probe's QPN and cookie. */
+static void peer_private(uint8_t *out, uint8_t *len, const char *hello, uint32_t qpn,
+                         uint32_t cookie)
+{
+    size_t n = strlen(hello);
+
+    memcpy(out, hello, n);
+    colo_put_be32(out + n, qpn);
+    colo_put_be32(out + n + 4, cookie);
+    *len = (uint8_t)(n + 8);
+}
+
+static const struct colo_rdma_options test_opt = {
+    .timeout_ms = 5000,
+    .heartbeat_ms = 60000, /* its thread runs, and never ticks during a test */
+};
+
+static void test_connect_establishes(void **state)
+{
+    struct hello_check h = {.want = "SEC1"};
+    struct colo_rdma_hello mine = test_hello("PRI1", &h);
+    struct colo_stream *s = NULL;
+
+    peer_private(fk.peer_priv, &fk.peer_priv_len, "SEC1", 0x99, 0xc0ffee);
+    assert_int_equal(colo_rdma_connect("127.0.0.1", 4711, &test_opt, &mine, &s), 0);
+    assert_non_null(s);
+    /* what crossed: our hello and our probe, an ACK timeout, no RNR retry */
+    assert_int_equal(fk.sent_priv_len, 4 + 8);
+    assert_memory_equal(fk.sent_priv, "PRI1", 4);
+    assert_int_equal(colo_get_be32(fk.sent_priv + 4), 0x4242);
+    assert_int_equal(fk.ack_timeout, CRDMA_ACK_TIMEOUT);
+    assert_int_equal(fk.sent_param.retry_count, CRDMA_RETRY_COUNT);
+    assert_int_equal(fk.sent_param.rnr_retry_count, 0);
+    /* the peer's hello went to the check, without the probe's 8 bytes */
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(h.got_len, 4);
+    assert_int_equal(fk.ahs, 1); /* our probe aims at the peer's */
+    assert_int_equal(fk.recvs_posted, CRDMA_RECV_DEPTH);
+    /* the stream carries bytes as control messages */
+    colo_stream_put_buffer(s, "hello", 5);
+    assert_int_equal(colo_stream_fflush(s), 0);
+    assert_int_equal(fk.nsent, 1);
+    assert_int_equal(fk.sent_sge[0].length, CRDMA_CTRL_HDR + 5);
+    assert_memory_equal((uint8_t *)(uintptr_t)fk.sent_sge[0].addr + CRDMA_CTRL_HDR, "hello", 5);
+    colo_stream_delete(&s);
+    assert_null(s);
+    assert_int_equal(fk.disconnects, 1);
+    assert_string_equal(fk.log, "uaqchmpie");
+    assert_int_equal(fk.live, 0);
+    assert_int_equal(fk.cm_got, 3); /* address, route, established */
+    assert_int_equal(fk.cm_acked, 3);
+}
+
+/* Every way connect fails: its code, its message, nothing left behind. */
+static void test_connect_failures(void **state)
+{
+    enum { F_NONE, F_EC, F_RESOLVE, F_ADDR, F_ROUTE, F_REJ, F_REJ_WHY, F_HELLO, F_UNREACH, F_QP };
+    static const struct {
+        int what;
+        int ret;
+        const char *msg;
+    } table[] = {
+        {F_EC, -ENODEV, "rdma: create event channel: No such device (is an RDMA device and "
+                        "rdma_ucm there?)"},
+        {F_RESOLVE, COLO_E_PEER_LOST, "rdma: resolve 127.0.0.1: Cannot assign requested address "
+                                      "(no RDMA device for that address?)"},
+        {F_ADDR, COLO_E_PEER_LOST, "rdma: resolving the address: RDMA_CM_EVENT_ADDR_ERROR "
+                                   "(status -113), expected RDMA_CM_EVENT_ADDR_RESOLVED"},
+        {F_ROUTE, -ETIMEDOUT, "rdma: timed out while resolving the route"},
+        {F_REJ, COLO_E_PEER_LOST, "rdma: 127.0.0.1 port 4711 refused the connection (nothing "
+                                  "listening there?)"},
+        {F_REJ_WHY, COLO_E_HANDSHAKE, "refused by the peer: VERSION"},
+        {F_HELLO, COLO_E_HANDSHAKE, "test hello: got \"SECX\", expected \"SEC1\""},
+        {F_UNREACH, COLO_E_PEER_LOST, "rdma: connecting: RDMA_CM_EVENT_UNREACHABLE (status -113), "
+                                      "expected RDMA_CM_EVENT_ESTABLISHED"},
+        {F_QP, -EINVAL, "rdma: create QP (16 send, 64 receive WRs): Invalid argument"},
+    };
+    struct colo_rdma_options opt = test_opt;
+    struct colo_rdma_hello bad = {.data = "x", .len = 1};
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        struct hello_check h = {.want = "SEC1"};
+        struct colo_rdma_hello mine = test_hello("PRI1", &h);
+        struct colo_stream *s = NULL;
+
+        setup(NULL);
+        peer_private(fk.peer_priv, &fk.peer_priv_len, "SEC1", 0x99, 1);
+        opt.timeout_ms = 5000;
+        switch (table[i].what) {
+        case F_EC: fk.fail_ec = true; break;
+        case F_RESOLVE: fk.fail_resolve_addr = true; break;
+        case F_ADDR: fk.addr_ev = RDMA_CM_EVENT_ADDR_ERROR; fk.ev_status = -113; break;
+        case F_ROUTE: fk.route_ev = -1; opt.timeout_ms = 1; break; /* never answered */
+        case F_REJ: fk.connect_ev = RDMA_CM_EVENT_REJECTED; fk.peer_priv_len = 0; break;
+        case F_REJ_WHY:
+            fk.connect_ev = RDMA_CM_EVENT_REJECTED;
+            memcpy(fk.peer_priv, "VERSION", 7);
+            fk.peer_priv_len = 7;
+            break;
+        case F_HELLO: peer_private(fk.peer_priv, &fk.peer_priv_len, "SECX", 0x99, 1); break;
+        case F_UNREACH: fk.connect_ev = RDMA_CM_EVENT_UNREACHABLE; fk.ev_status = -113; break;
+        case F_QP: fk.fail_at = S_QP; break;
+        }
+        assert_int_equal(colo_rdma_connect("127.0.0.1", 4711, &opt, &mine, &s), table[i].ret);
+        assert_string_equal(colo_errormsg(), table[i].msg);
+        assert_null(s);
+        assert_int_equal(fk.live, 0);
+        assert_int_equal(fk.cm_got, fk.cm_acked);
+        assert_int_equal(fk.disconnects, 0);
+    }
+    /* Refused before anything is made: no address, no hello check. */
+    setup(NULL);
+    assert_int_equal(colo_rdma_connect("", 4711, &opt, &bad, NULL), COLO_E_CONFIG);
+    assert_string_equal(colo_errormsg(), "rdma: no peer address: expected a host name or address");
+    assert_int_equal(colo_rdma_connect("127.0.0.1", 4711, &opt, &bad, NULL), COLO_E_CONFIG);
+    assert_string_equal(colo_errormsg(), "rdma: hello of 1 bytes: expected a check callback and "
+                                         "at most 48 bytes");
+    assert_int_equal(fk.live, 0);
+}
+
+/* A connect request on the listener's channel, for the primary's id. */
+static struct rdma_cm_id *primary_requests(struct colo_rdma_listener *l, const char *hello)
+{
+    struct rdma_event_channel *lec = &fecs[0].ec; /* the listener's, made first */
+    struct rdma_cm_id *child = fake_id(lec, NULL);
+
+    peer_private(fk.peer_priv, &fk.peer_priv_len, hello, 0x55, 0xabc);
+    cm_queue(lec, RDMA_CM_EVENT_CONNECT_REQUEST, child, fk.peer_priv, fk.peer_priv_len);
+    return child;
+}
+
+static void test_accept_establishes(void **state)
+{
+    struct hello_check h = {.want = "PRI1"};
+    struct colo_rdma_hello mine = test_hello("SEC1", &h);
+    struct colo_rdma_listener *l = NULL;
+    struct colo_rdma_pending *p = NULL;
+    struct colo_stream *s = NULL;
+    struct rdma_cm_id *child;
+
+    assert_int_equal(colo_rdma_listen(NULL, 0, &l), 0);
+    assert_int_equal(colo_rdma_listener_port(l), 4711);
+    assert_int_equal(fk.backlog, COLO_LISTEN_BACKLOG);
+    assert_int_equal(colo_rdma_listener_fd(l), fecs[0].ec.fd);
+    /* nothing yet: try again later */
+    assert_int_equal(colo_rdma_accept_request(l, &mine, 1, &p), -EAGAIN);
+    child = primary_requests(l, "PRI1");
+    assert_int_equal(colo_rdma_accept_request(l, &mine, 1000, &p), 0);
+    assert_non_null(p);
+    /* the request has a channel of its own; nothing built for it yet */
+    assert_int_equal(fk.migrates, 1);
+    assert_ptr_equal(child->channel, &fecs[1].ec);
+    assert_int_equal(fk.recvs_posted, 0);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(colo_rdma_accept_finish(p, &test_opt, &mine, colo_deadline_after_ms(5000),
+                                             -1, &s),
+                     0);
+    assert_non_null(s);
+    assert_int_equal(fk.sent_priv_len, 4 + 8);
+    assert_memory_equal(fk.sent_priv, "SEC1", 4);
+    assert_int_equal(colo_get_be32(fk.sent_priv + 4), 0x4242);
+    assert_int_equal(fk.sent_param.rnr_retry_count, 0);
+    assert_int_equal(fk.ahs, 1);
+    assert_int_equal(fk.rejects, 0);
+    colo_stream_delete(&s);
+    colo_rdma_listener_delete(&l);
+    assert_null(l);
+    assert_string_equal(fk.log, "uaqchmpieie");
+    assert_int_equal(fk.live, 0);
+    assert_int_equal(fk.cm_got, fk.cm_acked);
+}
+
+/* Every way accepting fails: code, message, the refusal sent, nothing left. */
+static void test_accept_failures(void **state)
+{
+    enum { A_HELLO, A_OTHER_ID, A_LISTENER_EV, A_REJECTED, A_CANCEL, A_DEADLINE, A_GAVE_UP,
+           A_NO_QP };
+    static const struct {
+        int what;
+        int ret;
+        const char *msg; /* NULL: no message (nothing to take, try again) */
+        int rejects;
+    } table[] = {
+        {A_HELLO, COLO_E_HANDSHAKE, "test hello: got \"PRIX\", expected \"PRI1\"", 1},
+        {A_OTHER_ID, -EAGAIN, NULL, 0},
+        {A_LISTENER_EV, COLO_E_PEER_LOST, "rdma: listener: RDMA_CM_EVENT_DEVICE_REMOVAL (status "
+                                          "0), expected RDMA_CM_EVENT_CONNECT_REQUEST", 0},
+        {A_REJECTED, -ECONNABORTED, "rdma: the primary abandoned its connection before it was "
+                                    "established (rdma: establishing: RDMA_CM_EVENT_REJECTED "
+                                    "(status 0), expected RDMA_CM_EVENT_ESTABLISHED)", 0},
+        {A_CANCEL, -ECANCELED, "rdma: cancelled while establishing", 0},
+        {A_DEADLINE, -ECONNABORTED, "rdma: the connection was not established by the handshake "
+                                    "deadline: its primary gave up on it, or never completes it",
+         0},
+        {A_GAVE_UP, -ECONNABORTED, "rdma: the primary gave up its connect request "
+                                   "(RDMA_CM_EVENT_REJECTED) before it was answered: rdma: "
+                                   "create QP (16 send, 64 receive WRs): Invalid argument", 1},
+        {A_NO_QP, -ECONNABORTED, "rdma: the primary gave up its connect request before it was "
+                                 "answered (the kernel no longer sets up a QP for it): rdma: "
+                                 "create QP (16 send, 64 receive WRs): Invalid argument", 1},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        struct hello_check h = {.want = "PRI1"};
+        struct colo_rdma_hello mine = test_hello("SEC1", &h);
+        struct colo_rdma_listener *l = NULL;
+        struct colo_rdma_pending *p = NULL;
+        struct colo_stream *s = NULL;
+        uint64_t deadline = colo_deadline_after_ms(5000);
+        int cancel_fd = -1, ret;
+
+        setup(NULL);
+        assert_int_equal(colo_rdma_listen("127.0.0.1", 0, &l), 0);
+        switch (table[i].what) {
+        case A_HELLO:
+            primary_requests(l, "PRIX");
+            break;
+        case A_OTHER_ID: /* a refused request's late event: not the listener's */
+            cm_queue(&fecs[0].ec, RDMA_CM_EVENT_DISCONNECTED, fake_id(NULL, NULL), NULL, 0);
+            fk.live--; /* that id is not ours to destroy */
+            break;
+        case A_LISTENER_EV:
+            cm_queue(&fecs[0].ec, RDMA_CM_EVENT_DEVICE_REMOVAL, &fids[0], NULL, 0);
+            break;
+        default:
+            primary_requests(l, "PRI1");
+        }
+        ret = colo_rdma_accept_request(l, &mine, 1000, &p);
+        if (table[i].what <= A_LISTENER_EV) {
+            assert_int_equal(ret, table[i].ret);
+            assert_null(p);
+        } else {
+            assert_int_equal(ret, 0);
+            switch (table[i].what) {
+            case A_REJECTED: fk.accept_ev = RDMA_CM_EVENT_REJECTED; break;
+            case A_CANCEL: {
+                uint64_t one = 1;
+
+                fk.accept_ev = -1;
+                cancel_fd = eventfd(0, EFD_CLOEXEC);
+                assert_int_equal(write(cancel_fd, &one, sizeof(one)), sizeof(one));
+                break;
+            }
+            case A_DEADLINE: fk.accept_ev = -1; deadline = colo_now_ns() + 1; break;
+            case A_GAVE_UP: /* its REJ came before we built anything */
+                fk.fail_at = S_QP;
+                cm_queue(&fecs[1].ec, RDMA_CM_EVENT_REJECTED, &fids[1], NULL, 0);
+                break;
+            case A_NO_QP: fk.fail_at = S_QP; break;
+            }
+            assert_int_equal(colo_rdma_accept_finish(p, &test_opt, &mine, deadline, cancel_fd,
+                                                     &s),
+                             table[i].ret);
+            assert_null(s);
+            if (cancel_fd >= 0)
+                close(cancel_fd);
+        }
+        if (table[i].msg)
+            assert_string_equal(colo_errormsg(), table[i].msg);
+        assert_int_equal(fk.rejects, table[i].rejects);
+        if (table[i].what == A_HELLO) {
+            /* the refusal says why; never our hello */
+            assert_int_equal(fk.reject_len, 4);
+            assert_memory_equal(fk.reject_data, "NOPE", 4);
+        }
+        colo_rdma_listener_delete(&l);
+        if (fk.live != 0)
+            fail_msg("case %zu: %d resources left", i, fk.live);
+        assert_int_equal(fk.cm_got, fk.cm_acked);
+    }
+}
+
+/* ---- authentication over the fake device, against a scripted peer ---- */
+
+static const uint8_t peer_nonce[COLO_AUTH_NONCE] = {
+    0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+static struct rdma_event_channel *peer_ec; /* where the peer's disconnect shows */
+
+/* A DATA message from the peer into the oldest receive posted. */
+static void peer_delivers(const void *payload, uint32_t len)
+{
+    uint32_t slot;
+    uint8_t *m;
+
+    assert_true(fk.recv_fifo_head < fk.recv_fifo_tail);
+    slot = fk.recv_fifo[fk.recv_fifo_head++ % 1024];
+    m = fk.ring + (size_t)slot * CRDMA_SLOT_SIZE;
+    m[0] = 0;
+    m[1] = CRDMA_CTRL_DATA;
+    m[2] = m[3] = 0;
+    colo_put_be32(m + 4, len);
+    memcpy(m + CRDMA_CTRL_HDR, payload, len);
+    cq_push(CRDMA_WR_ID(CRDMA_WR_RECV, slot), IBV_WC_SUCCESS, CRDMA_CTRL_HDR + len);
+}
+
+/*
+ * The peer's side of colo_auth_run, driven by what we send: our challenge
+ * is answered with the peer's, our proof with the peer's proof under
+ * fk.peer_key; with truncate_proof only half of it comes, and then the
+ * peer disconnects.
+ */
+static void auth_script(const struct ibv_send_wr *wr)
+{
+    const uint8_t *m = (const uint8_t *)(uintptr_t)wr->sg_list->addr;
+    uint32_t len;
+
+    if (wr->opcode != IBV_WR_SEND || m[1] != CRDMA_CTRL_DATA)
+        return;
+    len = colo_get_be32(m + 4);
+    assert_true(fk.peer_in_len + len <= sizeof(fk.peer_in));
+    memcpy(fk.peer_in + fk.peer_in_len, m + CRDMA_CTRL_HDR, len);
+    fk.peer_in_len += len;
+    if (fk.peer_state == 0 && fk.peer_in_len >= 4 + COLO_AUTH_NONCE) {
+        uint8_t msg[4 + COLO_AUTH_NONCE];
+
+        assert_int_equal(colo_get_be32(fk.peer_in), 0x41555448); /* "AUTH" */
+        colo_put_be32(msg, 0x41555448);
+        memcpy(msg + 4, peer_nonce, COLO_AUTH_NONCE);
+        peer_delivers(msg, sizeof(msg));
+        fk.peer_state = 1;
+    }
+    if (fk.peer_state == 1 && fk.peer_in_len >= 4 + COLO_AUTH_NONCE + COLO_AUTH_PROOF) {
+        uint8_t proof[COLO_AUTH_PROOF];
+
+        colo_auth_proof((const uint8_t *)fk.peer_key, strlen(fk.peer_key), fk.peer_role,
+                        fk.peer_in + 4, peer_nonce, proof);
+        peer_delivers(proof, fk.truncate_proof ? COLO_AUTH_PROOF / 2 : COLO_AUTH_PROOF);
+        if (fk.truncate_proof)
+            cm_queue(peer_ec, RDMA_CM_EVENT_DISCONNECTED, NULL, NULL, 0);
+        fk.peer_state = 2;
+    }
+}
+
+/* A connected stream pair (forward, return path) of the given role on the fake device. */
+static void connected(enum colo_role role, struct colo_stream **fwd, struct colo_stream **rp,
+                      struct colo_rdma_listener **l)
+{
+    static struct hello_check h;
+    struct colo_rdma_hello mine;
+
+    if (role == COLO_ROLE_PRIMARY) {
+        h = (struct hello_check){.want = "SEC1"};
+        mine = test_hello("PRI1", &h);
+        peer_private(fk.peer_priv, &fk.peer_priv_len, "SEC1", 0x99, 1);
+        assert_int_equal(colo_rdma_connect("127.0.0.1", 4711, &test_opt, &mine, fwd), 0);
+        peer_ec = &fecs[0].ec;
+    } else {
+        struct colo_rdma_pending *p = NULL;
+
+        h = (struct hello_check){.want = "PRI1"};
+        mine = test_hello("SEC1", &h);
+        assert_int_equal(colo_rdma_listen(NULL, 0, l), 0);
+        primary_requests(*l, "PRI1");
+        assert_int_equal(colo_rdma_accept_request(*l, &mine, 1000, &p), 0);
+        assert_int_equal(colo_rdma_accept_finish(p, &test_opt, &mine,
+                                                 colo_deadline_after_ms(5000), -1, fwd),
+                         0);
+        peer_ec = &fecs[1].ec;
+    }
+    assert_int_equal(colo_stream_open_return_path(*fwd, rp), 0);
+}
+
+static void test_auth_over_rdma(void **state)
+{
+    static const struct {
+        enum colo_role role;
+        const char *peer_key;
+        bool truncate;
+        int ret;
+        const char *msg;
+    } table[] = {
+        {COLO_ROLE_PRIMARY, "key", false, 0, NULL},
+        {COLO_ROLE_SECONDARY, "key", false, 0, NULL},
+        {COLO_ROLE_PRIMARY, "another key", false, COLO_E_AUTH,
+         "authentication failed: the secondary does not hold the same key"},
+        {COLO_ROLE_SECONDARY, "another key", false, COLO_E_AUTH,
+         "authentication failed: the primary does not hold the same key"},
+        {COLO_ROLE_PRIMARY, "", false, COLO_E_AUTH,
+         "authentication failed: the secondary does not hold the same key"},
+        {COLO_ROLE_PRIMARY, "key", true, COLO_E_PEER_LOST,
+         "rdma: the peer disconnected while waiting for the peer (16 of 32 bytes arrived)"},
+        {COLO_ROLE_SECONDARY, "key", true, COLO_E_PEER_LOST,
+         "rdma: the peer disconnected while waiting for the peer (16 of 32 bytes arrived)"},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        struct colo_stream *fwd = NULL, *rp = NULL, *out, *in;
+        struct colo_rdma_listener *l = NULL;
+        int ret;
+
+        setup(NULL);
+        connected(table[i].role, &fwd, &rp, &l);
+        fk.auth_peer = true;
+        fk.peer_role = table[i].role == COLO_ROLE_PRIMARY ? COLO_ROLE_SECONDARY
+                                                          : COLO_ROLE_PRIMARY;
+        fk.peer_key = table[i].peer_key;
+        fk.truncate_proof = table[i].truncate;
+        /* as lib/session.c: the primary writes forward, the secondary back */
+        out = table[i].role == COLO_ROLE_PRIMARY ? fwd : rp;
+        in = table[i].role == COLO_ROLE_PRIMARY ? rp : fwd;
+        ret = colo_auth_run(out, in, table[i].role, (const uint8_t *)"key", 3);
+        assert_int_equal(ret, table[i].ret);
+        if (table[i].msg)
+            assert_string_equal(colo_errormsg(), table[i].msg);
+        /* the peer got our challenge and our proof, whole */
+        assert_int_equal(fk.peer_state, 2);
+        assert_int_equal(fk.peer_in_len, 4 + COLO_AUTH_NONCE + COLO_AUTH_PROOF);
+        colo_stream_delete(&rp);
+        colo_stream_delete(&fwd);
+        colo_rdma_listener_delete(&l);
+        assert_int_equal(fk.live, 0);
+        assert_int_equal(fk.cm_got, fk.cm_acked);
+    }
 }
 
 int main(void)
@@ -950,6 +1862,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_window_bounds_bytes_in_flight, setup,
                                         teardown),
         cmocka_unit_test(test_find_chunk),
+        cmocka_unit_test_setup_teardown(test_wait_sleeps_on_the_completion_channel, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wait_woken_by_the_eventfd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_ended_by_a_shutdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_sees_a_disconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_sees_device_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_establishes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_establishes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_over_rdma, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

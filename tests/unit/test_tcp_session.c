@@ -1042,6 +1042,191 @@ static void test_echo_refused(void **state)
     side_fini(&sec);
 }
 
+/* ---- authentication failures ---- */
+
+/* Different keys, or a key on one side only: both sides refuse, each
+ * saying the other does not hold the key. */
+static void test_wrong_key(void **state)
+{
+    static const struct {
+        const char *sec_key, *pri_key;
+    } table[] = {
+        {"the right key", "a wrong key"},
+        {"the right key", NULL},
+        {NULL, "a key"},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        struct colo_listener *l = NULL;
+        struct colo_session *p = NULL;
+        struct side sec, pri;
+        struct acceptor a;
+
+        side_init(&sec, "127.0.0.1", 0, block_len);
+        if (table[i].sec_key)
+            assert_int_equal(colo_config_set_auth_key(sec.cfg, table[i].sec_key,
+                                                      strlen(table[i].sec_key)), 0);
+        assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+        start_acceptor(&a, l);
+        side_init(&pri, "127.0.0.1", colo_listener_port(l), block_len);
+        if (table[i].pri_key)
+            assert_int_equal(colo_config_set_auth_key(pri.cfg, table[i].pri_key,
+                                                      strlen(table[i].pri_key)), 0);
+        assert_int_equal(colo_primary_connect(pri.cfg, &p), COLO_E_AUTH);
+        assert_string_equal(colo_errormsg(),
+                            "authentication failed: the secondary does not hold the same key");
+        assert_null(p);
+        pthread_join(a.tid, NULL);
+        assert_int_equal(a.ret, COLO_E_AUTH);
+        assert_string_equal(a.why,
+                            "authentication failed: the primary does not hold the same key");
+        assert_null(a.s);
+        colo_listener_delete(&l);
+        side_fini(&pri);
+        side_fini(&sec);
+    }
+}
+
+/*
+ * A proxy between primary and secondary that forwards both ways until, in
+ * direction cut (0: primary to secondary, 1: back), the AUTH challenge has
+ * passed with its nonce and half of the proof after it; then that direction
+ * ends (FIN after those bytes) and the connection is taken down. It finds
+ * the challenge by its magic, so it needs to know nothing of the hello.
+ */
+struct proxy {
+    int lfd;
+    uint16_t port;   /* where the primary connects */
+    uint16_t target; /* the secondary's port */
+    int cut;
+    pthread_t tid;
+};
+
+static bool send_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Forwards what arrived on from; in the cut direction only up to the cut.
+ * True once the cut is reached. */
+static bool forward(int from, int to, bool cut_dir, uint32_t *window, long *left, bool *failed)
+{
+    uint8_t buf[4096];
+    ssize_t n = recv(from, buf, sizeof(buf), 0);
+    size_t k = 0;
+
+    if (n <= 0)
+        return *failed = true, false;
+    if (!cut_dir)
+        return *failed = !send_all(to, buf, (size_t)n), false;
+    for (; k < (size_t)n && *left != 0; k++) {
+        if (*left > 0) {
+            (*left)--;
+            continue;
+        }
+        *window = *window << 8 | buf[k];
+        if (*window == 0x41555448u) /* "AUTH", then the nonce and half the proof */
+            *left = 32 + 32 / 2;
+    }
+    *failed = !send_all(to, buf, k);
+    return *left == 0;
+}
+
+static void *proxy_run(void *arg)
+{
+    struct proxy *px = arg;
+    int fd[2] = {accept(px->lfd, NULL, NULL), raw_connect(px->target)};
+    uint32_t window = 0;
+    long left = -1; /* bytes still to forward after the magic; -1: not seen yet */
+    bool failed = false;
+    uint8_t buf[256];
+
+    while (!failed) {
+        struct pollfd p[2] = {{.fd = fd[0], .events = POLLIN}, {.fd = fd[1], .events = POLLIN}};
+
+        if (poll(p, 2, 10000) <= 0)
+            break;
+        for (int d = 0; d < 2 && !failed; d++) {
+            if (!p[d].revents ||
+                !forward(fd[d], fd[1 - d], d == px->cut, &window, &left, &failed))
+                continue;
+            /* The receiver gets the half proof and then the end of the
+             * stream; the sender is cut off. */
+            shutdown(fd[1 - d], SHUT_WR);
+            close(fd[d]);
+            while (recv(fd[1 - d], buf, sizeof(buf), 0) > 0)
+                ;
+            close(fd[1 - d]);
+            return NULL;
+        }
+    }
+    close(fd[0]);
+    close(fd[1]);
+    return NULL;
+}
+
+/* A proof cut in half on its way, in either direction: the side that
+ * receives it fails, saying how much came; the other side's outcome depends
+ * on how far it got, so it is only cleaned up. */
+static void test_truncated_proof(void **state)
+{
+    for (int cut = 0; cut < 2; cut++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        socklen_t alen = sizeof(sa);
+        struct colo_listener *l = NULL;
+        struct colo_session *p = NULL;
+        struct side sec, pri;
+        struct acceptor a;
+        struct proxy px = {.cut = cut};
+        int ret;
+
+        side_init(&sec, "127.0.0.1", 0, block_len);
+        assert_int_equal(colo_config_set_auth_key(sec.cfg, "key", 3), 0);
+        assert_int_equal(colo_listener_new(sec.cfg, &l), 0);
+        start_acceptor(&a, l);
+        px.target = colo_listener_port(l);
+        px.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        assert_int_equal(bind(px.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(px.lfd, 1), 0);
+        assert_int_equal(getsockname(px.lfd, (struct sockaddr *)&sa, &alen), 0);
+        px.port = ntohs(sa.sin_port);
+        assert_int_equal(pthread_create(&px.tid, NULL, proxy_run, &px), 0);
+        side_init(&pri, "127.0.0.1", px.port, block_len);
+        assert_int_equal(colo_config_set_auth_key(pri.cfg, "key", 3), 0);
+        ret = colo_primary_connect(pri.cfg, &p);
+        if (cut == 1) {
+            assert_int_equal(ret, COLO_E_PEER_LOST);
+            assert_string_equal(colo_errormsg(), "tcp: the peer closed the connection while "
+                                                 "waiting for the peer (16 of 32 bytes arrived)");
+        } else {
+            assert_int_not_equal(ret, 0);
+        }
+        assert_null(p);
+        pthread_join(px.tid, NULL);
+        close(px.lfd);
+        pthread_join(a.tid, NULL);
+        if (cut == 0) {
+            assert_int_equal(a.ret, COLO_E_PEER_LOST);
+            assert_string_equal(a.why, "tcp: the peer closed the connection while waiting for "
+                                       "the peer (16 of 32 bytes arrived)");
+            assert_null(a.s);
+        }
+        colo_session_close(&a.s);
+        colo_listener_delete(&l);
+        side_fini(&pri);
+        side_fini(&sec);
+    }
+}
+
 /* The public side of the cache check: the listener refuses a foreign file unless told. */
 static void test_listener_refuses_a_foreign_cache_file(void **state)
 {
@@ -1141,6 +1326,8 @@ int main(void)
         cmocka_unit_test(test_handshake_deadline_is_absolute),
         cmocka_unit_test(test_primary_handshake_deadline),
         cmocka_unit_test(test_echo_refused),
+        cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_truncated_proof),
         cmocka_unit_test(test_listener_refuses_a_foreign_cache_file),
         cmocka_unit_test(test_config_errors),
     };
