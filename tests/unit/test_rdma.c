@@ -1745,7 +1745,7 @@ static void auth_script(const struct ibv_send_wr *wr)
         uint8_t proof[COLO_AUTH_PROOF];
 
         colo_auth_proof((const uint8_t *)fk.peer_key, strlen(fk.peer_key), fk.peer_role,
-                        fk.peer_in + 4, peer_nonce, proof);
+                        fk.peer_in + 4, peer_nonce, NULL, proof);
         peer_delivers(proof, fk.truncate_proof ? COLO_AUTH_PROOF / 2 : COLO_AUTH_PROOF);
         if (fk.truncate_proof)
             cm_queue(peer_ec, RDMA_CM_EVENT_DISCONNECTED, NULL, NULL, 0);
@@ -1820,7 +1820,7 @@ static void test_auth_over_rdma(void **state)
         /* as lib/session.c: the primary writes forward, the secondary back */
         out = table[i].role == COLO_ROLE_PRIMARY ? fwd : rp;
         in = table[i].role == COLO_ROLE_PRIMARY ? rp : fwd;
-        ret = colo_auth_run(out, in, table[i].role, (const uint8_t *)"key", 3);
+        ret = colo_auth_run(out, in, table[i].role, (const uint8_t *)"key", 3, NULL, NULL);
         assert_int_equal(ret, table[i].ret);
         if (table[i].msg)
             assert_string_equal(colo_errormsg(), table[i].msg);

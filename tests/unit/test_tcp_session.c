@@ -1073,13 +1073,16 @@ static void test_wrong_key(void **state)
             assert_int_equal(colo_config_set_auth_key(pri.cfg, table[i].pri_key,
                                                       strlen(table[i].pri_key)), 0);
         assert_int_equal(colo_primary_connect(pri.cfg, &p), COLO_E_AUTH);
+        /* version 2: the proofs cover the hellos too, and the message says so */
         assert_string_equal(colo_errormsg(),
-                            "authentication failed: the secondary does not hold the same key");
+                            "authentication failed: the secondary does not hold the same key "
+                            "(or the hellos were changed on the way)");
         assert_null(p);
         pthread_join(a.tid, NULL);
         assert_int_equal(a.ret, COLO_E_AUTH);
         assert_string_equal(a.why,
-                            "authentication failed: the primary does not hold the same key");
+                            "authentication failed: the primary does not hold the same key "
+                            "(or the hellos were changed on the way)");
         assert_null(a.s);
         colo_listener_delete(&l);
         side_fini(&pri);
