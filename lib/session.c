@@ -25,6 +25,9 @@
 #include "proto/handshake.h"
 #include "proto/primary.h"
 #include "proto/secondary.h"
+#if HAVE_RDMA
+#include "transport/verbs_shim.h"
+#endif
 
 struct colo_listener {
     struct colo_config *cfg;
@@ -43,8 +46,55 @@ struct colo_session {
     struct colo_primary pri;
     struct colo_secondary sec;
     const char *transport; /* the backend's name, for messages */
+    bool verbs;            /* rdma: the stats carry the verbs counts */
     bool failed;
 };
+
+/* The process's verbs counts now (all zero without rdma). */
+struct verbs_mark {
+    uint64_t v[4];
+};
+
+static void verbs_mark(const struct colo_session *s, struct verbs_mark *m)
+{
+    memset(m, 0, sizeof(*m));
+#if HAVE_RDMA
+    if (s->verbs) {
+        struct crdma_verbs_counts c;
+
+        crdma_verbs_counts_get(&c);
+        m->v[0] = c.wr_posted;
+        m->v[1] = c.doorbells;
+        m->v[2] = c.completions;
+        m->v[3] = c.cq_wakeups;
+    }
+#endif
+}
+
+/* The verbs work since m, into stats (which may be NULL). */
+static void verbs_since(const struct colo_session *s, const struct verbs_mark *m,
+                        struct colo_checkpoint_stats *stats)
+{
+    struct verbs_mark now;
+
+    if (!stats)
+        return;
+    verbs_mark(s, &now);
+    stats->wr_posted = now.v[0] - m->v[0];
+    stats->doorbells = now.v[1] - m->v[1];
+    stats->completions = now.v[2] - m->v[2];
+    stats->cq_wakeups = now.v[3] - m->v[3];
+}
+
+static bool backend_is_rdma(const struct colo_backend *be)
+{
+#if HAVE_RDMA
+    return be == &colo_backend_rdma;
+#else
+    (void)be;
+    return false;
+#endif
+}
 
 /* Both sides send their hello first, then read the peer's: 40 bytes each
  * way never block on socket buffers. */
@@ -146,6 +196,7 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
     if (ret)
         goto out_free;
     s->transport = be->name;
+    s->verbs = backend_is_rdma(be);
     deadline = colo_deadline_after_ms(cfg->handshake_timeout_ms);
     ret = be->connect(cfg, &s->layout, &fwd);
     if (ret)
@@ -226,10 +277,14 @@ int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run 
                             struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint");
+    struct verbs_mark m;
 
     if (ret)
         return ret;
-    return primary_result(s, colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
+    verbs_mark(s, &m);
+    ret = colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
+    verbs_since(s, &m, stats);
+    return primary_result(s, ret);
 }
 
 int colo_primary_push_background(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -245,10 +300,14 @@ int colo_primary_push_background(struct colo_session *s, const struct colo_dirty
 int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint begin");
+    struct verbs_mark m;
 
     if (ret)
         return ret;
-    return primary_result(s, colo_primary_begin(&s->pri, stats));
+    verbs_mark(s, &m);
+    ret = colo_primary_begin(&s->pri, stats);
+    verbs_since(s, &m, stats);
+    return primary_result(s, ret);
 }
 
 int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -256,11 +315,14 @@ int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dir
                                    struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint commit");
+    struct verbs_mark m;
 
     if (ret)
         return ret;
-    return primary_result(s,
-                          colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
+    verbs_mark(s, &m);
+    ret = colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
+    verbs_since(s, &m, stats);
+    return primary_result(s, ret);
 }
 
 int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
@@ -443,6 +505,7 @@ static int handshake_start(struct colo_listener *l, int done_fd, struct handshak
     h->s->layout = l->layout;
     h->s->cache = l->cache;
     h->s->transport = l->be->name;
+    h->s->verbs = backend_is_rdma(l->be);
     /* The listener's fd was readable: this returns at once. */
     ret = l->be->accept(l->be_listener, l->cfg, &h->s->layout, 1, &fwd, &pending);
     if (ret)
@@ -618,6 +681,7 @@ out_free:
 
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats)
 {
+    struct verbs_mark m;
     int ret;
 
     if (!s || s->role != COLO_ROLE_SECONDARY)
@@ -631,7 +695,9 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
     }
     if (s->failed)
         return colo_err(COLO_E_PEER_LOST, "serve: the session has failed: close it");
+    verbs_mark(s, &m);
     ret = colo_secondary_serve_one(&s->sec, stats);
+    verbs_since(s, &m, stats);
     if (ret == COLO_E_SHUTDOWN) {
         s->failed = true;
         colo_log(COLO_LOG_INFO, "secondary: %s", colo_errormsg());

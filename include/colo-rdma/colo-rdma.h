@@ -198,7 +198,14 @@ struct colo_checkpoint_stats {
     uint64_t total_ns;     /* whole checkpoint: the primary's pause */
     uint64_t background_pages; /* of pages: moved before it by colo_primary_push_background()
                                   (primary, since 0.4; 0 over tcp, which sends them now) */
-    uint64_t reserved[5];
+    /* Verbs work of this process during the call (rdma, since 0.4; 0 over tcp):
+     * counted at the library's verbs calls, by every thread of the library,
+     * the heartbeat's too, so a checkpoint overlapping a heartbeat counts it. */
+    uint64_t wr_posted;    /* work requests posted: WRITEs, SENDs, RECVs */
+    uint64_t doorbells;    /* ibv_post_send and ibv_post_recv calls */
+    uint64_t completions;  /* work completions polled from the CQs */
+    uint64_t cq_wakeups;   /* completion-channel events taken (sleeps that ended) */
+    uint64_t reserved[1];
 };
 
 /* ---- sessions ---- */
