@@ -37,6 +37,7 @@ struct serve_totals {
     uint64_t timed;
     uint64_t cpu_user_us, cpu_sys_us;
     uint64_t persist_ns, apply_ns;
+    uint64_t vcsw, ivcsw, wr_posted, doorbells, completions, cq_wakeups;
 };
 
 static void log_err(const char *msg)
@@ -237,6 +238,12 @@ static int serve(struct secondary *sec, struct colo_session *s, struct serve_tot
             t->timed++;
             t->cpu_user_us += tv_us(&r1.ru_utime) - tv_us(&r0.ru_utime);
             t->cpu_sys_us += tv_us(&r1.ru_stime) - tv_us(&r0.ru_stime);
+            t->vcsw += (uint64_t)(r1.ru_nvcsw - r0.ru_nvcsw);
+            t->ivcsw += (uint64_t)(r1.ru_nivcsw - r0.ru_nivcsw);
+            t->wr_posted += st.wr_posted;
+            t->doorbells += st.doorbells;
+            t->completions += st.completions;
+            t->cq_wakeups += st.cq_wakeups;
             t->persist_ns += st.received_ns;
             t->apply_ns += st.loaded_ns;
         }
@@ -324,8 +331,10 @@ static int run(struct secondary *sec, const char *transport)
     if (failed)
         return bench_ctl_send(&sec->ctl, "error secondary: %s", sec->err);
     return bench_ctl_send(&sec->ctl, "done %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-                          " %" PRIu64, t.timed, t.cpu_user_us, t.cpu_sys_us, t.persist_ns,
-                          t.apply_ns);
+                          " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                          " %" PRIu64 " %" PRIu64, t.timed, t.cpu_user_us, t.cpu_sys_us,
+                          t.persist_ns, t.apply_ns, t.vcsw, t.ivcsw, t.wr_posted, t.doorbells,
+                          t.completions, t.cq_wakeups);
 }
 
 /* Hello, parameters, then runs until "quit". */
