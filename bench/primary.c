@@ -486,7 +486,7 @@ static void not_run(struct primary *pr, struct bench_run *r, bool unavailable, c
 /* "done N USER SYS PERSIST APPLY" or an error, after the session ended. */
 static int end_run(struct primary *pr, struct bench_run *r, bool failed)
 {
-    uint64_t n, user, sys, persist, apply, c[6];
+    uint64_t n, user, sys, persist, apply, c[7];
     int got;
 
     if (bench_ctl_send(&pr->ctl, "end") || bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line))) {
@@ -497,9 +497,10 @@ static int end_run(struct primary *pr, struct bench_run *r, bool failed)
     if (failed)
         return 0;
     got = sscanf(pr->line, "done %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &n,
-                 &user, &sys, &persist, &apply, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5]);
-    if (got != 5 && got != 11) {
+                 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                 " %" SCNu64, &n, &user, &sys, &persist, &apply, &c[0], &c[1], &c[2], &c[3],
+                 &c[4], &c[5], &c[6]);
+    if (got != 5 && got != 11 && got != 12) {
         not_run(pr, r, false, !strncmp(pr->line, "error ", 6) ? pr->line + 6 : pr->line);
         return 0;
     }
@@ -507,7 +508,9 @@ static int end_run(struct primary *pr, struct bench_run *r, bool failed)
         r->cpu_secondary_us = (double)(user + sys) / (double)n;
         r->sec_persist_us = (double)persist / (double)n / 1e3;
         r->sec_apply_us = (double)apply / (double)n / 1e3;
-        if (got == 11) {
+        if (got == 12)
+            r->locked_secondary_kib = c[6];
+        if (got >= 11) {
             struct bench_counts *k = &r->counts_secondary;
 
             k->known = true;
@@ -628,7 +631,7 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
     struct colo_session *s = NULL;
     struct bench_pump *pump = NULL;
     struct colo_config *cfg;
-    uint64_t cpu = 0;
+    uint64_t cpu = 0, t0, lck0, pin0, lck1, pin1;
     unsigned port;
     int ret;
 
@@ -660,7 +663,12 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
     pump = open_pump(pr, r);
     pr->npaired = 0;
     cfg = make_config(pr, r->transport, host, (uint16_t)port);
+    bench_locked_kib(&lck0, &pin0);
+    t0 = now_ns();
     ret = cfg ? colo_primary_connect(cfg, &s) : -1;
+    r->connect_ms = (double)(now_ns() - t0) / 1e6;
+    bench_locked_kib(&lck1, &pin1);
+    r->locked_primary_kib = (lck1 - lck0) + (pin1 - pin0);
     if (ret) {
         if (cfg)
             snprintf(pr->err, sizeof(pr->err), "connect to the secondary's %s session on port "

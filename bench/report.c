@@ -314,8 +314,12 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
     fprintf(out, " throughput %.4f GB/s, %.3f Gb/s (page push)\n", r->push_gbytes,
             r->push_gbytes * 8);
     ceiling_lines(out, r);
-    fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n\n",
+    fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n",
             r->sec_persist_us, r->sec_apply_us);
+    fprintf(out, " setup      connect %.1f ms (handshake + registration); memory the session "
+                 "locked or pinned: primary %" PRIu64 " KiB, secondary %" PRIu64 " KiB "
+                 "(VmLck + VmPin)\n\n", r->connect_ms, r->locked_primary_kib,
+            r->locked_secondary_kib);
 }
 
 void bench_report_table(FILE *out, const struct bench_env *env, const struct bench_run *runs,
@@ -528,6 +532,12 @@ static void json_run(FILE *f, const struct bench_run *r, bool samples)
                "completion-channel wakeups; rdma only)\"");
     json_counts(f, "primary", &r->counts_primary);
     json_counts(f, "secondary", &r->counts_secondary);
+    fprintf(f, "},\n     \"setup\": {\"connect_ms\": ");
+    json_num(f, r->connect_ms);
+    fprintf(f, ", \"locked_kib_primary\": %" PRIu64 ", \"locked_kib_secondary\": %" PRIu64
+               ", \"what\": \"colo_primary_connect (handshake, registration); VmLck + VmPin "
+               "each process's session added\"", r->locked_primary_kib,
+            r->locked_secondary_kib);
     fprintf(f, "},\n     \"secondary_us\": {\"persist_avg\": ");
     json_num(f, r->sec_persist_us);
     fprintf(f, ", \"apply_avg\": ");

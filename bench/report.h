@@ -40,6 +40,9 @@ struct bench_run {
     double cpu_primary_us;        /* CPU time (user + system) per checkpoint */
     double cpu_secondary_us;
     struct bench_counts counts_primary, counts_secondary;
+    double connect_ms;            /* colo_primary_connect: handshake + registration */
+    uint64_t locked_primary_kib;  /* VmLck + VmPin the session added (registration) */
+    uint64_t locked_secondary_kib;
     double sec_persist_us;        /* the secondary's own view, averages */
     double sec_apply_us;
     struct bench_ceiling limit;   /* the page push's ceiling (bench_ceiling_judge) */
