@@ -205,9 +205,9 @@ void bench_report_comparable(FILE *out, const struct bench_env *env,
                  "   completion-channel wakeups per checkpoint, counted by the library (rdma "
                  "only).\n");
     if (env->rdma_soft)
-        fprintf(out, " Why tcp looks faster here: rxe is software run by the same emulated CPUs "
-                     "as the bench,\n   so RDMA saves them no work; only the ratios above "
-                     "compare.\n");
+        fprintf(out, " Why absolute times favour tcp here: rxe is software run by the same "
+                     "emulated CPUs\n   as the bench, so RDMA saves them no work; only the "
+                     "ratios above compare.\n");
     fputs(rule, out);
 }
 
