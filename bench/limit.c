@@ -7,8 +7,42 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "colo-rdma-config.h"
 #include "bench/limit.h"
 #include "bench/spawn.h"
+
+#if HAVE_RDMA
+#include <infiniband/verbs.h>
+
+/* ibv_query_device on the device named d->name, into d->limits. */
+static void device_limits(struct bench_rdma_dev *d)
+{
+    struct ibv_device **list = ibv_get_device_list(NULL);
+    struct ibv_context *ctx = NULL;
+    struct ibv_device_attr a;
+
+    for (int i = 0; list && list[i] && !ctx; i++)
+        if (!strcmp(ibv_get_device_name(list[i]), d->name))
+            ctx = ibv_open_device(list[i]);
+    if (ctx && !ibv_query_device(ctx, &a)) {
+        d->limits = (struct bench_dev_limits){
+            .known = true, .max_mr_size = a.max_mr_size, .max_qp_wr = (uint32_t)a.max_qp_wr,
+            .max_sge = (uint32_t)a.max_sge, .max_cqe = (uint32_t)a.max_cqe,
+            .max_mr = (uint32_t)a.max_mr, .max_qp = (uint32_t)a.max_qp,
+            .max_qp_rd_atom = (uint32_t)a.max_qp_rd_atom,
+        };
+    }
+    if (ctx)
+        ibv_close_device(ctx);
+    if (list)
+        ibv_free_device_list(list);
+}
+#else
+static void device_limits(struct bench_rdma_dev *d)
+{
+    (void)d;
+}
+#endif
 
 /* Names go on command lines: keep them to what device names look like. */
 static bool safe_name(const char *s)
@@ -84,6 +118,7 @@ void bench_rdma_dev_detect(struct bench_rdma_dev *d)
     /* soft-RoCE and soft-iWARP: the "device" is the kernel, on the bench's own CPUs */
     d->soft = !strncmp(d->name, "rxe", 3) || !strncmp(d->name, "siw", 3);
     device_info(d);
+    device_limits(d);
 }
 
 /* A port nobody listens on now, for ib_write_bw's out-of-band exchange. */

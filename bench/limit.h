@@ -13,12 +13,20 @@
 
 #include "bench/ceiling.h"
 
+/* The device's limits from ibv_query_device (what the library sizes against). */
+struct bench_dev_limits {
+    bool known;
+    uint64_t max_mr_size;
+    uint32_t max_qp_wr, max_sge, max_cqe, max_mr, max_qp, max_qp_rd_atom;
+};
+
 struct bench_rdma_dev {
     bool present;
     bool soft;      /* rxe or siw: the device is software on the same CPUs */
     char name[64];
     char addr[128]; /* COLO_RDMA_ADDR, else 127.0.0.1 for the out-of-band exchange */
     char info[256]; /* for the header: port, state, MTU, or why there is none */
+    struct bench_dev_limits limits;
 };
 
 /* COLO_RDMA_DEV/COLO_RDMA_ADDR (soft-RoCE harness), else the first of ibv_devices. */

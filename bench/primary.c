@@ -69,6 +69,16 @@ static uint64_t cpu_us(void)
            (uint64_t)(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
 }
 
+/* Context switches of this process so far: voluntary, involuntary. */
+static void csw(uint64_t *v, uint64_t *iv)
+{
+    struct rusage r;
+
+    getrusage(RUSAGE_SELF, &r);
+    *v = (uint64_t)r.ru_nvcsw;
+    *iv = (uint64_t)r.ru_nivcsw;
+}
+
 static void fail(struct primary *pr, const char *msg)
 {
     fprintf(stderr, "colo-rdma-bench: %s\n", msg);
@@ -389,7 +399,7 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
     }
     for (uint64_t i = 0; i < total && !ret; i++) {
         struct colo_checkpoint_stats st;
-        uint64_t c0, t0, push_cpu = 0;
+        uint64_t c0, t0, push_cpu = 0, v0, iv0, v1, iv1;
 
         if (o->running_guest && i > 0) {
             /* the epoch itself takes the interval */
@@ -409,10 +419,12 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
         memset(pr->vmstate, (int)(i & 0xff), o->vmstate_bytes);
         if (o->vmstate_bytes >= 8)
             memcpy(pr->vmstate, &i, sizeof(i));
+        csw(&v0, &iv0);
         c0 = cpu_us();
         t0 = now_ns();
         ret = colo_primary_checkpoint(s, w.runs, w.nruns, o->vmstate_bytes ? pr->vmstate : NULL,
                                       o->vmstate_bytes, &st);
+        csw(&v1, &iv1);
         if (ret) {
             snprintf(pr->err, sizeof(pr->err), "checkpoint: %s", colo_errormsg());
             /* Said at once: the report comes only after the control connection. */
@@ -423,6 +435,12 @@ static int checkpoints(struct primary *pr, struct colo_session *s, struct bench_
         if (i >= o->warmup) {
             /* the background pushes are this checkpoint's cost too */
             *cpu_total += cpu_us() - c0 + push_cpu;
+            r->counts_primary.vcsw += (double)(v1 - v0);
+            r->counts_primary.ivcsw += (double)(iv1 - iv0);
+            r->counts_primary.wr_posted += (double)st.wr_posted;
+            r->counts_primary.doorbells += (double)st.doorbells;
+            r->counts_primary.completions += (double)st.completions;
+            r->counts_primary.cq_wakeups += (double)st.cq_wakeups;
             r->nruns += w.nruns;
             if (bench_samples_add(&r->samples, &st)) {
                 snprintf(pr->err, sizeof(pr->err), "out of memory for the samples");
@@ -479,7 +497,8 @@ static void not_run(struct primary *pr, struct bench_run *r, bool unavailable, c
 /* "done N USER SYS PERSIST APPLY" or an error, after the session ended. */
 static int end_run(struct primary *pr, struct bench_run *r, bool failed)
 {
-    uint64_t n, user, sys, persist, apply;
+    uint64_t n, user, sys, persist, apply, c[7];
+    int got;
 
     if (bench_ctl_send(&pr->ctl, "end") || bench_ctl_recv(&pr->ctl, pr->line, sizeof(pr->line))) {
         if (!failed)
@@ -488,8 +507,11 @@ static int end_run(struct primary *pr, struct bench_run *r, bool failed)
     }
     if (failed)
         return 0;
-    if (sscanf(pr->line, "done %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &n,
-               &user, &sys, &persist, &apply) != 5) {
+    got = sscanf(pr->line, "done %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                 " %" SCNu64, &n, &user, &sys, &persist, &apply, &c[0], &c[1], &c[2], &c[3],
+                 &c[4], &c[5], &c[6]);
+    if (got != 5 && got != 11 && got != 12) {
         not_run(pr, r, false, !strncmp(pr->line, "error ", 6) ? pr->line + 6 : pr->line);
         return 0;
     }
@@ -497,6 +519,19 @@ static int end_run(struct primary *pr, struct bench_run *r, bool failed)
         r->cpu_secondary_us = (double)(user + sys) / (double)n;
         r->sec_persist_us = (double)persist / (double)n / 1e3;
         r->sec_apply_us = (double)apply / (double)n / 1e3;
+        if (got == 12)
+            r->locked_secondary_kib = c[6];
+        if (got >= 11) {
+            struct bench_counts *k = &r->counts_secondary;
+
+            k->known = true;
+            k->vcsw = (double)c[0] / (double)n;
+            k->ivcsw = (double)c[1] / (double)n;
+            k->wr_posted = (double)c[2] / (double)n;
+            k->doorbells = (double)c[3] / (double)n;
+            k->completions = (double)c[4] / (double)n;
+            k->cq_wakeups = (double)c[5] / (double)n;
+        }
     }
     return 0;
 }
@@ -607,7 +642,7 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
     struct colo_session *s = NULL;
     struct bench_pump *pump = NULL;
     struct colo_config *cfg;
-    uint64_t cpu = 0;
+    uint64_t cpu = 0, t0, lck0, pin0, lck1, pin1;
     unsigned port;
     int ret;
 
@@ -639,7 +674,12 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
     pump = open_pump(pr, r);
     pr->npaired = 0;
     cfg = make_config(pr, r->transport, host, (uint16_t)port);
+    bench_locked_kib(&lck0, &pin0);
+    t0 = now_ns();
     ret = cfg ? colo_primary_connect(cfg, &s) : -1;
+    r->connect_ms = (double)(now_ns() - t0) / 1e6;
+    bench_locked_kib(&lck1, &pin1);
+    r->locked_primary_kib = (lck1 - lck0) + (pin1 - pin0);
     if (ret) {
         if (cfg)
             snprintf(pr->err, sizeof(pr->err), "connect to the secondary's %s session on port "
@@ -663,6 +703,18 @@ static int run_one(struct primary *pr, struct bench_run *r, const char *host, un
         return 0;
     }
     r->cpu_primary_us = r->samples.n ? (double)cpu / (double)r->samples.n : 0;
+    if (r->samples.n) {
+        struct bench_counts *k = &r->counts_primary;
+        double n = (double)r->samples.n;
+
+        k->known = true;
+        k->vcsw /= n;
+        k->ivcsw /= n;
+        k->wr_posted /= n;
+        k->doorbells /= n;
+        k->completions /= n;
+        k->cq_wakeups /= n;
+    }
     if (bench_run_summarize(r)) {
         not_run(pr, r, false, "out of memory for the summary");
         bench_pump_close(&pump);
@@ -695,6 +747,7 @@ static int prepare(struct primary *pr)
     bench_rdma_dev_detect(&pr->dev);
     snprintf(pr->env.rdma, sizeof(pr->env.rdma), "%s", pr->dev.info);
     pr->env.rdma_soft = pr->dev.soft;
+    pr->env.limits = pr->dev.limits;
     snprintf(pr->env.ram_kind, sizeof(pr->env.ram_kind), "%s",
              o->hugepages ? "huge pages (MAP_HUGETLB)" : "anonymous memory");
     snprintf(pr->env.tracking, sizeof(pr->env.tracking), "%s",
@@ -740,8 +793,14 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
     if (!ret)
         ret = connect_secondary(&pr, host, port);
     if (!ret) {
-        bench_report_header(stdout, &pr.env);
-        fflush(stdout);
+        /* The report leads with the comparable figures, so the rows' details
+         * wait in memory until every row has run; stderr says how far it got. */
+        char *details = NULL;
+        size_t details_len = 0;
+        FILE *det = open_memstream(&details, &details_len);
+
+        fprintf(stderr, "colo-rdma-bench: %zu rows; the report follows once all have run\n",
+                pr.nruns);
         for (unsigned t = 0, k = 0; t < o->ntransports && !ret; t++) {
             for (unsigned b = 0; b < o->nbackground && !ret; b++) {
                 for (unsigned d = 0; d < o->ndirty && !ret; d++, k++) {
@@ -753,8 +812,11 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
                     bench_run_label(r);
                     r->dirty = o->dirty[d];
                     ret = run_one(&pr, r, host, d);
-                    bench_report_run(stdout, &pr.env, r);
-                    fflush(stdout);
+                    bench_report_run(det ? det : stdout, &pr.env, r);
+                    fprintf(stderr, "colo-rdma-bench: row %u of %zu (%s, dirty %" PRIu64 ") %s\n",
+                            k + 1, pr.nruns, bench_run_name(r), r->dirty,
+                            r->status == BENCH_RUN_OK ? "done" :
+                            r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED");
                     failed |= r->status == BENCH_RUN_FAILED;
                 }
             }
@@ -762,6 +824,13 @@ int bench_primary_main(const struct bench_options *o, const char *host, uint16_t
         if (!ret && (bench_ctl_send(&pr.ctl, "quit") ||
                      bench_ctl_recv(&pr.ctl, pr.line, sizeof(pr.line))))
             ret = -1;
+        bench_report_comparable(stdout, &pr.env, pr.runs, pr.nruns);
+        bench_report_header(stdout, &pr.env);
+        if (det) {
+            fclose(det);
+            fwrite(details, 1, details_len, stdout);
+            free(details);
+        }
         bench_report_table(stdout, &pr.env, pr.runs, pr.nruns);
         fflush(stdout);
         if (outputs(&pr))

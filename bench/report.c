@@ -11,6 +11,23 @@ const char bench_emulation_sentence[] =
     "absolute times favour tcp here: the RDMA device (rxe) is itself software, run by\n"
     "                   the same emulated CPUs as the bench, so RDMA saves them no work.";
 
+/* Which CPU the cpu figures count, for this kernel's rxe. */
+static const char *cpu_sentence(const struct bench_env *env)
+{
+    unsigned major = 0, minor = 0;
+
+    if (!env->rdma_soft)
+        return "cpu: user + system time of each process (getrusage); the NIC's work is not "
+               "in it.";
+    if (sscanf(env->kernel, "Linux %u.%u", &major, &minor) == 2 && major == 6 && minor < 4)
+        return "cpu: user + system time of each process (getrusage). With this kernel (6.1)\n"
+               "   rxe does much of its work inline in the posting process's system calls, so\n"
+               "   the device's work is partly counted here; rdma and tcp are not like for like.";
+    return "cpu: user + system time of each process (getrusage). With this kernel rxe runs\n"
+           "   its work in kernel threads (a workqueue), outside both processes, as a real\n"
+           "   NIC's would be: the rdma figure leaves the device's work out.";
+}
+
 static const char rule[] =
     "---------------------------------------------------------------------------------------\n";
 
@@ -110,6 +127,14 @@ void bench_report_header(FILE *out, const struct bench_env *env)
     fprintf(out, " Cache           : %s\n", env->cache);
     fprintf(out, " Kernel          : %s\n", env->kernel);
     fprintf(out, " RDMA device     : %s\n", env->rdma);
+    if (env->limits.known)
+        fprintf(out, " Device limits   : max_mr_size 0x%" PRIx64 ", max_qp_wr %" PRIu32
+                     ", max_sge %" PRIu32 ", max_cqe %" PRIu32 ",\n"
+                     "                   max_mr %" PRIu32 ", max_qp %" PRIu32
+                     ", max_qp_rd_atom %" PRIu32 " (ibv_query_device)\n",
+                env->limits.max_mr_size, env->limits.max_qp_wr, env->limits.max_sge,
+                env->limits.max_cqe, env->limits.max_mr, env->limits.max_qp,
+                env->limits.max_qp_rd_atom);
     fprintf(out, " Early resume    : %s\n",
             o->early_resume ? "on: the primary resumes at vmstate-received; 'pause@recv' "
                               "is the pause up to it"
@@ -132,6 +157,72 @@ void bench_report_header(FILE *out, const struct bench_env *env)
                  "                   pump; tcp: the socket pump), and CPU per checkpoint\n");
     if (env->rdma_soft)
         fprintf(out, " Emulation       : %s\n", bench_emulation_sentence);
+    fputs(rule, out);
+}
+
+/* "12.0+0.3" voluntary + involuntary context switches, "-" when unknown. */
+static void csw_text(const struct bench_counts *k, char *buf, size_t len)
+{
+    if (k->known)
+        snprintf(buf, len, "%.1f+%.1f", k->vcsw, k->ivcsw);
+    else
+        snprintf(buf, len, "-");
+}
+
+/* "5.0/3.0/4.0/2.0": WRs posted / doorbells / completions / wakeups. */
+static void verbs_text(const struct bench_run *r, const struct bench_counts *k, char *buf,
+                       size_t len)
+{
+    if (k->known && !strcmp(r->transport, "rdma"))
+        snprintf(buf, len, "%.1f/%.1f/%.1f/%.1f", k->wr_posted, k->doorbells, k->completions,
+                 k->cq_wakeups);
+    else
+        snprintf(buf, len, "-");
+}
+
+void bench_report_comparable(FILE *out, const struct bench_env *env,
+                             const struct bench_run *runs, size_t n)
+{
+    fputs(rule, out);
+    fprintf(out, " Comparable figures: each transport against its own ceiling; work per "
+                 "checkpoint\n");
+    fprintf(out, " %-9s %7s %10s %-11s %8s %8s %10s %10s %19s %19s\n", "transport", "dirty",
+            "vs-ceiling", "ceiling-by", "cpu-pri", "cpu-sec", "csw-pri", "csw-sec",
+            "verbs-pri", "verbs-sec");
+    for (size_t i = 0; i < n; i++) {
+        const struct bench_run *r = &runs[i];
+        char lim[16], cp[32], cs[32], vp[64], vs[64];
+
+        if (r->status != BENCH_RUN_OK) {
+            fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", r->transport, r->dirty,
+                    r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
+            continue;
+        }
+        if (r->limit.gbytes > 0 && r->limit.reliable)
+            snprintf(lim, sizeof(lim), "%.0f%%", 100 * r->limit.ratio);
+        else
+            snprintf(lim, sizeof(lim), "%s", r->limit.gbytes > 0 ? "unreliable" : "-");
+        csw_text(&r->counts_primary, cp, sizeof(cp));
+        csw_text(&r->counts_secondary, cs, sizeof(cs));
+        verbs_text(r, &r->counts_primary, vp, sizeof(vp));
+        verbs_text(r, &r->counts_secondary, vs, sizeof(vs));
+        fprintf(out, " %-9s %7" PRIu64 " %10s %-11s %8.0f %8.0f %10s %10s %19s %19s\n",
+                r->transport, r->dirty, lim, r->limit.source ? r->limit.source : "-",
+                r->cpu_primary_us, r->cpu_secondary_us, cp, cs, vp, vs);
+    }
+    fprintf(out, " vs-ceiling: page push / the transport's own ceiling (rdma: ib_write_bw or "
+                 "the verbs pump,\n   tcp: the socket pump), \"unreliable\" when it beat it "
+                 "by more than %.0f%%.\n", 100 * (BENCH_LIMIT_SLACK - 1));
+    fprintf(out, " %s\n   In us per checkpoint.\n", cpu_sentence(env));
+    fprintf(out, " csw: voluntary+involuntary context switches of each process per checkpoint "
+                 "(getrusage,\n   every thread; a voluntary one is a sleep, so a wakeup).\n");
+    fprintf(out, " verbs: work requests posted / doorbells (post calls) / completions polled /\n"
+                 "   completion-channel wakeups per checkpoint, counted by the library (rdma "
+                 "only).\n");
+    if (env->rdma_soft)
+        fprintf(out, " Why absolute times favour tcp here: rxe is software run by the same "
+                     "emulated CPUs\n   as the bench, so RDMA saves them no work; only the "
+                     "ratios above compare.\n");
     fputs(rule, out);
 }
 
@@ -199,6 +290,25 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
     fprintf(out, " vs ceiling %s\n", limit);
     fprintf(out, " cpu/ckpt   primary %.1f us, secondary %.1f us (each process's user + system "
                  "time, getrusage)\n", r->cpu_primary_us, r->cpu_secondary_us);
+    if (r->counts_primary.known || r->counts_secondary.known) {
+        char cp[32], cs[32];
+
+        csw_text(&r->counts_primary, cp, sizeof(cp));
+        csw_text(&r->counts_secondary, cs, sizeof(cs));
+        fprintf(out, " csw/ckpt   primary %s, secondary %s (voluntary+involuntary context "
+                     "switches, getrusage)\n", cp, cs);
+    }
+    if (!strcmp(r->transport, "rdma") && r->counts_primary.known) {
+        const struct bench_counts *p = &r->counts_primary, *s = &r->counts_secondary;
+
+        fprintf(out, " verbs/ckpt primary %.1f WRs posted, %.1f doorbells, %.1f completions, "
+                     "%.1f wakeups\n", p->wr_posted, p->doorbells, p->completions,
+                p->cq_wakeups);
+        if (s->known)
+            fprintf(out, "            secondary %.1f WRs posted, %.1f doorbells, %.1f "
+                         "completions, %.1f wakeups\n", s->wr_posted, s->doorbells,
+                    s->completions, s->cq_wakeups);
+    }
     if (r->lat.one_way_us > 0 && r->lat.reliable)
         fprintf(out, " latency    pause median %.2fx one round trip (%d one-way messages of "
                      "%.1f us, %s)\n",
@@ -219,8 +329,12 @@ void bench_report_run(FILE *out, const struct bench_env *env, const struct bench
     fprintf(out, " throughput %.4f GB/s, %.3f Gb/s (page push)\n", r->push_gbytes,
             r->push_gbytes * 8);
     ceiling_lines(out, r);
-    fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n\n",
+    fprintf(out, " secondary  persist %.1f us, apply + load %.1f us (averages)\n",
             r->sec_persist_us, r->sec_apply_us);
+    fprintf(out, " setup      connect %.1f ms (handshake + registration); memory the session "
+                 "locked or pinned: primary %" PRIu64 " KiB, secondary %" PRIu64 " KiB "
+                 "(VmLck + VmPin)\n\n", r->connect_ms, r->locked_primary_kib,
+            r->locked_secondary_kib);
 }
 
 /* With --transport all and a background push: each pair's pause, with / without. */
@@ -341,6 +455,29 @@ static void json_num_or_null(FILE *f, bool have, double v)
         fputs("null", f);
 }
 
+/* , "name": {...} of one side's counts per checkpoint, or null when unknown. */
+static void json_counts(FILE *f, const char *name, const struct bench_counts *k)
+{
+    fprintf(f, ", \"%s\": ", name);
+    if (!k->known) {
+        fputs("null", f);
+        return;
+    }
+    fprintf(f, "{\"voluntary_csw\": ");
+    json_num(f, k->vcsw);
+    fprintf(f, ", \"involuntary_csw\": ");
+    json_num(f, k->ivcsw);
+    fprintf(f, ", \"wr_posted\": ");
+    json_num(f, k->wr_posted);
+    fprintf(f, ", \"doorbells\": ");
+    json_num(f, k->doorbells);
+    fprintf(f, ", \"completions\": ");
+    json_num(f, k->completions);
+    fprintf(f, ", \"cq_wakeups\": ");
+    json_num(f, k->cq_wakeups);
+    fputc('}', f);
+}
+
 static void json_str_or_null(FILE *f, const char *s)
 {
     if (s && *s)
@@ -435,6 +572,18 @@ static void json_run(FILE *f, const struct bench_run *r, bool samples)
     json_num(f, r->cpu_primary_us);
     fprintf(f, ", \"secondary\": ");
     json_num(f, r->cpu_secondary_us);
+    fprintf(f, "},\n     \"per_checkpoint\": {\"what\": \"context switches of each process "
+               "(getrusage, every thread: voluntary, involuntary) and the library's verbs work "
+               "(colo_checkpoint_stats: work requests posted, doorbells, completions polled, "
+               "completion-channel wakeups; rdma only)\"");
+    json_counts(f, "primary", &r->counts_primary);
+    json_counts(f, "secondary", &r->counts_secondary);
+    fprintf(f, "},\n     \"setup\": {\"connect_ms\": ");
+    json_num(f, r->connect_ms);
+    fprintf(f, ", \"locked_kib_primary\": %" PRIu64 ", \"locked_kib_secondary\": %" PRIu64
+               ", \"what\": \"colo_primary_connect (handshake, registration); VmLck + VmPin "
+               "each process's session added\"", r->locked_primary_kib,
+            r->locked_secondary_kib);
     fprintf(f, "},\n     \"secondary_us\": {\"persist_avg\": ");
     json_num(f, r->sec_persist_us);
     fprintf(f, ", \"apply_avg\": ");
@@ -518,6 +667,17 @@ int bench_report_json(const char *path, const struct bench_env *env, const struc
     json_str(f, env->cache);
     fprintf(f, ", \"rdma_device\": ");
     json_str(f, env->rdma);
+    fprintf(f, ", \"rdma_device_limits\": ");
+    if (env->limits.known)
+        fprintf(f, "{\"source\": \"ibv_query_device\", \"max_mr_size\": %" PRIu64
+                   ", \"max_qp_wr\": %" PRIu32 ", \"max_sge\": %" PRIu32 ", \"max_cqe\": %"
+                   PRIu32 ", \"max_mr\": %" PRIu32 ", \"max_qp\": %" PRIu32
+                   ", \"max_qp_rd_atom\": %" PRIu32 "}",
+                env->limits.max_mr_size, env->limits.max_qp_wr, env->limits.max_sge,
+                env->limits.max_cqe, env->limits.max_mr, env->limits.max_qp,
+                env->limits.max_qp_rd_atom);
+    else
+        fputs("null", f);
     fprintf(f, ", \"ram\": ");
     json_str(f, env->ram_kind);
     fprintf(f, "},\n  \"runs\": [\n");

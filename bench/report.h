@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "bench/ceiling.h"
+#include "bench/limit.h"
 #include "bench/options.h"
 #include "bench/stats.h"
 
@@ -14,6 +15,14 @@ enum bench_run_status {
     BENCH_RUN_OK,
     BENCH_RUN_UNAVAILABLE, /* transport not available here: reported, not a failure */
     BENCH_RUN_FAILED,
+};
+
+/* Per checkpoint, one side: its process's context switches (getrusage, every
+ * thread) and the library's verbs work (struct colo_checkpoint_stats, rdma). */
+struct bench_counts {
+    bool known;
+    double vcsw, ivcsw;          /* voluntary (sleeps) and involuntary (preempted) */
+    double wr_posted, doorbells, completions, cq_wakeups;
 };
 
 /* One transport and dirty-set size. Times in ns. */
@@ -32,6 +41,10 @@ struct bench_run {
     double push_gbytes;           /* page bytes / page push time, GB/s */
     double cpu_primary_us;        /* CPU time (user + system) per checkpoint */
     double cpu_secondary_us;
+    struct bench_counts counts_primary, counts_secondary;
+    double connect_ms;            /* colo_primary_connect: handshake + registration */
+    uint64_t locked_primary_kib;  /* VmLck + VmPin the session added (registration) */
+    uint64_t locked_secondary_kib;
     double sec_persist_us;        /* the secondary's own view, averages */
     double sec_apply_us;
     struct bench_ceiling limit;   /* the page push's ceiling (bench_ceiling_judge) */
@@ -46,6 +59,7 @@ struct bench_env {
     char cache[600];  /* "PATH (KIND)", from the secondary */
     char rdma[256];   /* device, port, state, MTU, or why there is none */
     bool rdma_soft;   /* rxe/siw: the RDMA device is software on the same CPUs */
+    struct bench_dev_limits limits;
     char ram_kind[64];
     char tracking[64];
 };
@@ -60,6 +74,10 @@ int bench_run_summarize(struct bench_run *r);
 void bench_run_judge(struct bench_run *r);
 void bench_run_free(struct bench_run *r);
 void bench_report_header(FILE *out, const struct bench_env *env);
+/* The figures that compare across transports, which the output leads with:
+ * each page push against its own ceiling, CPU and wakeups per checkpoint. */
+void bench_report_comparable(FILE *out, const struct bench_env *env,
+                             const struct bench_run *runs, size_t n);
 void bench_report_run(FILE *out, const struct bench_env *env, const struct bench_run *r);
 /* One line per run, for comparing transports and dirty sizes at a glance. */
 void bench_report_table(FILE *out, const struct bench_env *env, const struct bench_run *runs,

@@ -37,6 +37,8 @@ struct serve_totals {
     uint64_t timed;
     uint64_t cpu_user_us, cpu_sys_us;
     uint64_t persist_ns, apply_ns;
+    uint64_t vcsw, ivcsw, wr_posted, doorbells, completions, cq_wakeups;
+    uint64_t locked_kib; /* locked + pinned memory the session added (registration) */
 };
 
 static void log_err(const char *msg)
@@ -243,6 +245,12 @@ static int serve(struct secondary *sec, struct colo_session *s, struct serve_tot
             t->timed++;
             t->cpu_user_us += tv_us(&r1.ru_utime) - tv_us(&r0.ru_utime);
             t->cpu_sys_us += tv_us(&r1.ru_stime) - tv_us(&r0.ru_stime);
+            t->vcsw += (uint64_t)(r1.ru_nvcsw - r0.ru_nvcsw);
+            t->ivcsw += (uint64_t)(r1.ru_nivcsw - r0.ru_nivcsw);
+            t->wr_posted += st.wr_posted;
+            t->doorbells += st.doorbells;
+            t->completions += st.completions;
+            t->cq_wakeups += st.cq_wakeups;
             t->persist_ns += st.received_ns;
             t->apply_ns += st.loaded_ns;
         }
@@ -280,12 +288,14 @@ static int run(struct secondary *sec, const char *transport)
     struct colo_config *cfg;
     bool got_end = false, failed = false;
     struct bench_meminfo m;
+    uint64_t lck0, pin0, lck1, pin1;
     int ret;
 
     sec->err[0] = '\0';
     if (strcmp(transport, "tcp") && strcmp(transport, "rdma"))
         return bench_ctl_send(&sec->ctl, "error unknown transport '%.40s': expected tcp or rdma",
                               transport);
+    bench_locked_kib(&lck0, &pin0);
     bench_meminfo_read(&m);
     if (!strcmp(transport, "rdma") &&
         bench_check_memory(&m, 0, sec->p.ram_bytes, true, sec->err, sizeof(sec->err)))
@@ -310,6 +320,8 @@ static int run(struct secondary *sec, const char *transport)
         snprintf(sec->err, sizeof(sec->err), "accept: %s", colo_errormsg());
         failed = true;
     } else {
+        bench_locked_kib(&lck1, &pin1);
+        t.locked_kib = (lck1 - lck0) + (pin1 - pin0);
         failed = serve(sec, s, &t, &got_end) != 0;
     }
     colo_session_close(&s);
@@ -330,8 +342,10 @@ static int run(struct secondary *sec, const char *transport)
     if (failed)
         return bench_ctl_send(&sec->ctl, "error secondary: %s", sec->err);
     return bench_ctl_send(&sec->ctl, "done %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-                          " %" PRIu64, t.timed, t.cpu_user_us, t.cpu_sys_us, t.persist_ns,
-                          t.apply_ns);
+                          " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                          " %" PRIu64 " %" PRIu64 " %" PRIu64, t.timed, t.cpu_user_us,
+                          t.cpu_sys_us, t.persist_ns, t.apply_ns, t.vcsw, t.ivcsw, t.wr_posted,
+                          t.doorbells, t.completions, t.cq_wakeups, t.locked_kib);
 }
 
 /* Hello, parameters, then runs until "quit". */

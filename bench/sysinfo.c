@@ -69,6 +69,21 @@ int bench_check_memory(const struct bench_meminfo *m, uint64_t needed, uint64_t 
     return 0;
 }
 
+void bench_locked_kib(uint64_t *locked, uint64_t *pinned)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+
+    *locked = *pinned = 0;
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "VmLck: %" SCNu64, locked);
+        sscanf(line, "VmPin: %" SCNu64, pinned);
+    }
+    fclose(f);
+}
+
 void bench_kernel(char *buf, size_t len)
 {
     struct utsname u;

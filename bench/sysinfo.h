@@ -28,6 +28,9 @@ int bench_check_memory(const struct bench_meminfo *m, uint64_t needed, uint64_t 
  * (not built in, no device, no kernel support) rather than a failure of it.
  */
 bool bench_transport_unavailable(int err);
+/* VmLck and VmPin of this process (KiB, /proc/self/status; 0 if unknown):
+ * registered memory is pinned (VmPin). */
+void bench_locked_kib(uint64_t *locked, uint64_t *pinned);
 /* "Linux 6.1.0-18-amd64 x86_64" */
 void bench_kernel(char *buf, size_t len);
 /* "device-DAX", "file on tmpfs", "file on ext4 (0x...)": what a cache path is. */

@@ -54,6 +54,10 @@ struct colo_backend {
                      const struct colo_ram_layout *layout, struct colo_hello_pair *hellos,
                      uint64_t deadline_ns, int cancel_fd, struct colo_stream **out);
     uint16_t (*port)(const void *listener);
+    /* Optional: this process's verbs work so far, as work requests posted,
+     * doorbells, completions polled, completion-channel wakeups (the
+     * checkpoint stats carry the difference). NULL: the backend has none. */
+    void (*work_counts)(uint64_t out[4]);
     /* Accepts NULL; sets *listener to NULL. */
     void (*listener_delete)(void **listener);
 };

@@ -8,6 +8,7 @@
 #include "lib/backend.h"
 #include "proto/handshake.h"
 #include "transport/rdma.h"
+#include "transport/verbs_shim.h"
 
 struct rdma_hello {
     struct colo_hello mine;
@@ -132,6 +133,17 @@ static void backend_rdma_listener_delete(void **listener)
     *listener = NULL;
 }
 
+static void backend_rdma_work_counts(uint64_t out[4])
+{
+    struct crdma_verbs_counts c;
+
+    crdma_verbs_counts_get(&c);
+    out[0] = c.wr_posted;
+    out[1] = c.doorbells;
+    out[2] = c.completions;
+    out[3] = c.cq_wakeups;
+}
+
 const struct colo_backend colo_backend_rdma = {
     .name = "rdma",
     .checks_hello = true,
@@ -141,5 +153,6 @@ const struct colo_backend colo_backend_rdma = {
     .accept = backend_rdma_accept,
     .establish = backend_rdma_establish,
     .port = backend_rdma_port,
+    .work_counts = backend_rdma_work_counts,
     .listener_delete = backend_rdma_listener_delete,
 };

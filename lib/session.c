@@ -43,6 +43,7 @@ struct colo_session {
     struct colo_primary pri;
     struct colo_secondary sec;
     const char *transport; /* the backend's name, for messages */
+    const struct colo_backend *be; /* for its verbs counts (work_counts) */
     bool failed;
     int end_err;       /* why it ended (once failed): later calls return it */
     char end_msg[512];
@@ -73,6 +74,33 @@ static int check_features_config(const struct colo_config *cfg, const char *who)
                         "colo_config_set_protocol_version() allows only %u", who,
                         (unsigned)cfg->max_version);
     return 0;
+}
+
+/* The process's verbs counts now (all zero without rdma). */
+struct verbs_mark {
+    uint64_t v[4];
+};
+
+static void verbs_mark(const struct colo_session *s, struct verbs_mark *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (s->be->work_counts)
+        s->be->work_counts(m->v);
+}
+
+/* The verbs work since m, into stats (which may be NULL). */
+static void verbs_since(const struct colo_session *s, const struct verbs_mark *m,
+                        struct colo_checkpoint_stats *stats)
+{
+    struct verbs_mark now;
+
+    if (!stats)
+        return;
+    verbs_mark(s, &now);
+    stats->wr_posted = now.v[0] - m->v[0];
+    stats->doorbells = now.v[1] - m->v[1];
+    stats->completions = now.v[2] - m->v[2];
+    stats->cq_wakeups = now.v[3] - m->v[3];
 }
 
 /* Both sides send their hello first, then read the peer's: 40 bytes each
@@ -205,6 +233,7 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
         goto out_free;
     s->transport = be->name;
     hello_prepare(s, cfg);
+    s->be = be;
     deadline = colo_deadline_after_ms(cfg->handshake_timeout_ms);
     ret = be->connect(cfg, &s->layout, &s->hellos, &fwd);
     if (ret)
@@ -307,10 +336,14 @@ int colo_primary_checkpoint(struct colo_session *s, const struct colo_dirty_run 
                             struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint");
+    struct verbs_mark m;
 
     if (ret)
         return ret;
-    return primary_result(s, colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
+    verbs_mark(s, &m);
+    ret = colo_primary_run(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
+    verbs_since(s, &m, stats);
+    return primary_result(s, ret);
 }
 
 int colo_primary_push_background(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -326,10 +359,14 @@ int colo_primary_push_background(struct colo_session *s, const struct colo_dirty
 int colo_primary_checkpoint_begin(struct colo_session *s, struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint begin");
+    struct verbs_mark m;
 
     if (ret)
         return ret;
-    return primary_result(s, colo_primary_begin(&s->pri, stats));
+    verbs_mark(s, &m);
+    ret = colo_primary_begin(&s->pri, stats);
+    verbs_since(s, &m, stats);
+    return primary_result(s, ret);
 }
 
 int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dirty_run *runs,
@@ -337,11 +374,14 @@ int colo_primary_checkpoint_commit(struct colo_session *s, const struct colo_dir
                                    struct colo_checkpoint_stats *stats)
 {
     int ret = primary_usable(s, "checkpoint commit");
+    struct verbs_mark m;
 
     if (ret)
         return ret;
-    return primary_result(s,
-                          colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats));
+    verbs_mark(s, &m);
+    ret = colo_primary_commit(&s->pri, runs, nruns, vmstate, vmstate_len, stats);
+    verbs_since(s, &m, stats);
+    return primary_result(s, ret);
 }
 
 int colo_listener_new(const struct colo_config *cfg, struct colo_listener **out)
@@ -527,6 +567,7 @@ static int handshake_start(struct colo_listener *l, int done_fd, struct handshak
     h->s->cache = l->cache;
     h->s->transport = l->be->name;
     hello_prepare(h->s, l->cfg);
+    h->s->be = l->be;
     /* The listener's fd was readable: this returns at once. */
     ret = l->be->accept(l->be_listener, l->cfg, &h->s->layout, &h->s->hellos, 1, &fwd, &pending);
     if (ret)
@@ -705,6 +746,7 @@ out_free:
 
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats)
 {
+    struct verbs_mark m;
     int ret;
 
     if (!s || s->role != COLO_ROLE_SECONDARY)
@@ -718,7 +760,9 @@ int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *s
     }
     if (s->failed)
         return session_ended(s, "serve");
+    verbs_mark(s, &m);
     ret = colo_secondary_serve_one(&s->sec, stats);
+    verbs_since(s, &m, stats);
     if (ret == COLO_E_SHUTDOWN) {
         session_end(s, ret);
         colo_log(COLO_LOG_INFO, "secondary: %s", colo_errormsg());

@@ -11,6 +11,16 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+/* What this process's library did through the real table (the unit tests'
+ * tables count nothing here); relaxed atomics, any thread. */
+struct crdma_verbs_counts {
+    uint64_t wr_posted;   /* work requests in successful or partial posts */
+    uint64_t doorbells;   /* post_send and post_recv calls */
+    uint64_t completions; /* work completions returned by poll_cq */
+    uint64_t cq_wakeups;  /* get_cq_event calls that returned an event */
+};
+void crdma_verbs_counts_get(struct crdma_verbs_counts *out);
+
 struct colo_verbs {
     struct rdma_event_channel *(*create_event_channel)(void);
     void (*destroy_event_channel)(struct rdma_event_channel *ec);

@@ -229,7 +229,14 @@ struct colo_checkpoint_stats {
                                   (since 0.4; over tcp since 0.5 in protocol version 2, also
                                   on the secondary; 0 with a version-1 tcp peer, where they
                                   move with the checkpoint) */
-    uint64_t reserved[5];
+    /* Verbs work of this process during the call (rdma, since 0.5; 0 over tcp):
+     * counted at the library's verbs calls, by every thread of the library,
+     * the heartbeat's too, so a checkpoint overlapping a heartbeat counts it. */
+    uint64_t wr_posted;    /* work requests posted: WRITEs, SENDs, RECVs */
+    uint64_t doorbells;    /* ibv_post_send and ibv_post_recv calls */
+    uint64_t completions;  /* work completions polled from the CQs */
+    uint64_t cq_wakeups;   /* completion-channel events taken (sleeps that ended) */
+    uint64_t reserved[1];
 };
 
 /* ---- sessions ---- */

@@ -226,6 +226,10 @@ static void test_json_and_text(void **state)
     assert_true(fd >= 0);
     fake_run(&runs[0], "rdma", 0.0488, 0.04, 0.05); /* beats ib_write_bw: unreliable */
     fake_run(&runs[1], "tcp", 0.19, 0.02, 0.2);
+    snprintf(env.kernel, sizeof(env.kernel), "Linux 6.12.95+deb12-amd64 x86_64");
+    runs[0].counts_primary = (struct bench_counts){.known = true, .vcsw = 3, .ivcsw = 1,
+                                                   .wr_posted = 5, .doorbells = 3,
+                                                   .completions = 4, .cq_wakeups = 2};
     assert_int_equal(bench_report_json(path, &env, runs, 2, err, sizeof(err)), 0);
     json = slurp(path);
     assert_non_null(strstr(json, "\"limit_GBps\": 0.04, \"limit_source\": \"ib_write_bw\", "
@@ -240,12 +244,17 @@ static void test_json_and_text(void **state)
     assert_non_null(strstr(json, "\"latency_source\": \"tcp ping-pong\", "
                                  "\"pause_median_vs_latency_limit\": 5"));
     assert_non_null(strstr(json, "getrusage"));
+    assert_non_null(strstr(json, "\"primary\": {\"voluntary_csw\": 3, \"involuntary_csw\": 1, "
+                                 "\"wr_posted\": 5, \"doorbells\": 3, \"completions\": 4, "
+                                 "\"cq_wakeups\": 2}, \"secondary\": null"));
+    assert_non_null(strstr(json, "\"rdma_device_limits\": null"));
     assert_non_null(strstr(json, "\"pump\": \"pump note\", \"pump_paired_median_ratio\": null"));
     free(json);
     unlink(path);
     close(fd);
 
     out = open_memstream(&text, &text_len);
+    bench_report_comparable(out, &env, runs, 2);
     bench_report_table(out, &env, runs, 2);
     bench_report_run(out, &env, &runs[0]);
     fclose(out);
@@ -254,6 +263,12 @@ static void test_json_and_text(void **state)
     assert_null(strstr(text, "122%"));
     assert_non_null(strstr(text, "vs ceiling UNRELIABLE ceiling, no result:"));
     assert_non_null(strstr(text, "the RDMA device (rxe) is itself software"));
+    assert_non_null(strstr(text, "Comparable figures"));
+    assert_non_null(strstr(text, "Why absolute times favour tcp here"));
+    assert_non_null(strstr(text, "kernel threads (a workqueue), outside both processes"));
+    assert_non_null(strstr(text, "3.0+1.0"));
+    assert_non_null(strstr(text, "5.0/3.0/4.0/2.0"));
+    assert_non_null(strstr(text, "voluntary+involuntary context switches"));
     free(text);
 }
 
