@@ -444,6 +444,24 @@ static void *good_primary(void *arg)
     return (void *)ret;
 }
 
+/* Forks the hostile primary, before any verbs use in this process; it reads
+ * the port from fds[1]. The secondary's guest RAM starts as 0x11. */
+static pid_t fork_child(int fds[2])
+{
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[1]);
+        hostile_child(fds[0]);
+    }
+    close(fds[0]);
+    memset(sec_ram, 0x11, RAM_LEN);
+    return pid;
+}
+
 static void test_hostile(void **state)
 {
     static const struct {
@@ -486,15 +504,7 @@ static void test_hostile(void **state)
             c = i;
     if (c < 0)
         fail_msg("unknown case %s", which);
-    assert_int_equal(pipe(fds), 0);
-    pid = fork(); /* before any verbs use in this process */
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[1]);
-        hostile_child(fds[0]);
-    }
-    close(fds[0]);
-    memset(sec_ram, 0x11, RAM_LEN);
+    pid = fork_child(fds);
     cfg = config(sec_ram, 0);
     assert_int_equal(colo_listener_new(cfg, &l), 0);
     assert_int_equal(colo_session_cache_block(NULL, 0, &cache, &len), -EINVAL);
@@ -632,15 +642,7 @@ static void test_inject(void **state)
     uint16_t port;
     pid_t pid;
 
-    assert_int_equal(pipe(fds), 0);
-    pid = fork(); /* before any verbs use in this process */
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[1]);
-        hostile_child(fds[0]);
-    }
-    close(fds[0]);
-    memset(sec_ram, 0x11, RAM_LEN);
+    pid = fork_child(fds);
     cfg = config(sec_ram, 0);
     assert_int_equal(colo_config_set_integrity(cfg, integrity), 0);
     assert_int_equal(colo_listener_new(cfg, &l), 0);
