@@ -319,7 +319,7 @@ static void expect_integrity_failure(enum commit_mode mode)
     int ret2;
 
     run_tampered(true, mode, &pri, &sec, &t, &px, after1, &ret2);
-    assert_int_not_equal(ret2, 0); /* the primary: the secondary closed */
+    assert_int_equal(ret2, COLO_E_PEER_LOST); /* the primary: the secondary closed */
     assert_int_equal(t.last_ret, COLO_E_INTEGRITY);
     assert_true(t.served == 1);
     if (!strstr(t.msg, "checkpoint 2") ||
