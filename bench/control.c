@@ -341,7 +341,7 @@ int bench_params_set(struct bench_params *p, const char *key, const char *value,
         {"ram", 1, UINT64_MAX}, {"blocks", 1, 256}, {"page-size", 4096, 1u << 30},
         {"hugepages", 0, 1},    {"vmstate", 0, 1u << 30}, {"seed", 0, UINT64_MAX},
         {"timeout", 1, 86400000}, {"verify", 0, 1}, {"warmup", 1, 1000000},
-        {"busy-poll", 0, 1}, {"heartbeat", 10, 60000},
+        {"busy-poll", 0, 1}, {"heartbeat", 10, 60000}, {"integrity", 0, 1},
     };
     uint64_t v;
 
@@ -364,7 +364,8 @@ int bench_params_set(struct bench_params *p, const char *key, const char *value,
         case 7: p->verify = v; break;
         case 8: p->warmup = v; break;
         case 9: p->busy_poll = v; break;
-        default: p->heartbeat_ms = (uint32_t)v; break;
+        case 10: p->heartbeat_ms = (uint32_t)v; break;
+        default: p->integrity = v; break;
         }
         return 0;
     }
@@ -400,6 +401,9 @@ int bench_params_send(struct bench_ctl *c, const struct bench_params *p)
         bench_ctl_send(c, "set warmup %" PRIu64, p->warmup) ||
         bench_ctl_send(c, "set busy-poll %d", p->busy_poll) ||
         bench_ctl_send(c, "set heartbeat %" PRIu32, p->heartbeat_ms))
+        return -1;
+    /* only when on: a secondary of a bench before 0.5 still serves without */
+    if (p->integrity && bench_ctl_send(c, "set integrity 1"))
         return -1;
     return bench_ctl_send(c, "setup");
 }

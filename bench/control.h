@@ -57,6 +57,7 @@ struct bench_params {
     uint64_t warmup;
     bool busy_poll; /* rdma completions: spin instead of sleeping on events */
     uint32_t heartbeat_ms;
+    bool integrity; /* integrity digests (the key is each side's own) */
 };
 
 /* Listens on port (0: any) of all addresses; *bound gets the port. fd or -1. */

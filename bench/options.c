@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "bench/options.h"
@@ -62,6 +63,9 @@ static const char usage_more[] =
     "  -c, --cache PATH         secondary's RAM cache: a file or /dev/daxX.Y\n"
     "                           (default: a file in /dev/shm, removed at exit)\n"
     "      --cache-overwrite    take over an existing --cache file that holds data\n"
+    "      --auth-key-file FILE the shared authentication key (1..1024 bytes), on both sides\n"
+    "      --integrity          a keyed digest of every checkpoint, checked by the secondary\n"
+    "                           (needs --auth-key-file; --loopback makes a random key)\n"
     "  -V, --verify             check the secondary's guest RAM and cache after every\n"
     "                           checkpoint (hashes over the control connection)\n"
     "Output:\n"
@@ -100,6 +104,8 @@ enum {
     OPT_CACHE_OVERWRITE,
     OPT_NO_CEILINGS,
     OPT_CEILING_DURATION,
+    OPT_AUTH_KEY_FILE,
+    OPT_INTEGRITY,
 };
 
 static const char *const workload_names[] = {
@@ -217,6 +223,42 @@ static int parse_transport(struct bench_options *o, const char *name, FILE *err)
     return 0;
 }
 
+/* The key is the file's bytes as they are (a trailing newline included). */
+static int read_key_file(struct bench_options *o, const char *path, FILE *err)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t buf[1025];
+    size_t n;
+
+    if (!f) {
+        fprintf(err, "colo-rdma-bench: --auth-key-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    if (n == 0 || n > 1024)
+        return bad(err, "--auth-key-file", path, "a file of 1..1024 bytes");
+    free(o->auth_key);
+    o->auth_key = malloc(n);
+    if (!o->auth_key)
+        return -1;
+    memcpy(o->auth_key, buf, n);
+    o->auth_key_len = n;
+    return 0;
+}
+
+/* --loopback --integrity without a key file: both processes share a random key. */
+static int random_key(struct bench_options *o, FILE *err)
+{
+    o->auth_key = malloc(32);
+    if (!o->auth_key || getrandom(o->auth_key, 32, 0) != 32) {
+        fprintf(err, "colo-rdma-bench: --integrity: no random key: %s\n", strerror(errno));
+        return -1;
+    }
+    o->auth_key_len = 32;
+    return 0;
+}
+
 static bool is_ext(const char *path, const char *ext)
 {
     size_t n = strlen(path), e = strlen(ext);
@@ -244,8 +286,22 @@ static int check_combination(struct bench_options *o, bool dirty_given, FILE *er
                     o->page_size);
         return -1;
     }
+    if (o->listen && o->integrity) {
+        fprintf(err, "colo-rdma-bench: --integrity belongs to the primary, which tells the "
+                     "secondary: give the secondary only --auth-key-file FILE\n");
+        return -1;
+    }
     if (o->listen)
         return 0; /* the rest comes from the primary */
+    if (o->integrity && !o->auth_key_len) {
+        if (o->loopback && random_key(o, err))
+            return -1;
+    }
+    if (o->integrity && !o->auth_key_len) {
+        fprintf(err, "colo-rdma-bench: --integrity needs a shared key: give --auth-key-file "
+                     "FILE here and to 'colo-rdma-bench --listen' on the secondary\n");
+        return -1;
+    }
     if ((o->cache_path || o->cache_overwrite) && o->host) {
         fprintf(err, "colo-rdma-bench: --cache belongs to the secondary: give it to "
                      "'colo-rdma-bench --listen --cache PATH' on the secondary's host\n");
@@ -352,6 +408,8 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         {"plot", required_argument, NULL, OPT_PLOT},
         {"no-ceilings", no_argument, NULL, OPT_NO_CEILINGS},
         {"ceiling-duration", required_argument, NULL, OPT_CEILING_DURATION},
+        {"auth-key-file", required_argument, NULL, OPT_AUTH_KEY_FILE},
+        {"integrity", no_argument, NULL, OPT_INTEGRITY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -381,6 +439,11 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
         case OPT_SAMPLES: o->samples = true; break;
         case OPT_CACHE_OVERWRITE: o->cache_overwrite = true; break;
         case OPT_NO_CEILINGS: o->no_ceilings = true; break;
+        case OPT_INTEGRITY: o->integrity = true; break;
+        case OPT_AUTH_KEY_FILE:
+            if (read_key_file(o, optarg, err))
+                return -1;
+            break;
         case 'h': fputs(usage, out); fputs(usage_more, out); return 1;
         case 'p':
         case 'P':
@@ -535,6 +598,9 @@ void bench_options_free(struct bench_options *o)
     free(o->json_path);
     free(o->csv_path);
     free(o->plot_path);
+    free(o->auth_key);
+    o->auth_key = NULL;
+    o->auth_key_len = 0;
     o->host = o->replay_path = o->cache_path = NULL;
     o->json_path = o->csv_path = o->plot_path = NULL;
 }

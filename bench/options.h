@@ -63,6 +63,9 @@ struct bench_options {
     enum bench_workload_kind workload;
     char *replay_path;
     enum bench_tracking tracking;
+    uint8_t *auth_key; /* --auth-key-file, or a random one (loopback --integrity) */
+    size_t auth_key_len;
+    bool integrity;    /* primary: integrity digests, the secondary told */
     char *cache_path; /* secondary only; NULL: a file in /dev/shm */
     bool cache_overwrite; /* secondary only: take over an existing --cache file */
     char *json_path;

@@ -157,6 +157,7 @@ static int connect_secondary(struct primary *pr, const char *host, uint16_t port
     p.warmup = o->warmup;
     p.busy_poll = o->busy_poll;
     p.heartbeat_ms = o->heartbeat_ms;
+    p.integrity = o->integrity;
     if (bench_ctl_send(&pr->ctl, "colo-rdma-bench %d", BENCH_CONTROL_VERSION) ||
         expect_ok(pr, "secondary") || bench_params_send(&pr->ctl, &p) ||
         expect_ok(pr, "secondary setup"))
@@ -198,6 +199,10 @@ static struct colo_config *make_config(struct primary *pr, const char *transport
         ret = colo_config_set_busy_poll(cfg, o->busy_poll);
     if (!ret)
         ret = colo_config_set_heartbeat_ms(cfg, o->heartbeat_ms);
+    if (!ret && o->auth_key_len)
+        ret = colo_config_set_auth_key(cfg, o->auth_key, o->auth_key_len);
+    if (!ret)
+        ret = colo_config_set_integrity(cfg, o->integrity);
     for (uint32_t i = 0; !ret && i < o->blocks; i++) {
         char name[32];
 

@@ -150,6 +150,9 @@ void bench_report_header(FILE *out, const struct bench_env *env)
     fprintf(out, " Poll            : %s\n",
             o->busy_poll ? "busy (rdma completions polled by a spinning core)"
                          : "event");
+    fprintf(out, " Integrity       : %s\n",
+            o->integrity ? "on (a keyed digest of every checkpoint, checked by the secondary)"
+                         : "off");
     fprintf(out, " Verify          : %s\n", o->verify ? "on (guest RAM and cache, every checkpoint)"
                                                       : "off");
     fprintf(out, " Compare         : each transport's page push with its own ceiling (rdma: the\n"
@@ -655,11 +658,12 @@ int bench_report_json(const char *path, const struct bench_env *env, const struc
     json_str(f, env->tracking);
     fprintf(f, ", \"early_resume\": \"%s\", \"pipeline\": \"%s\", \"protocol_version\": %u, "
                "\"running_guest\": %s, "
-               "\"background_push_ms\": %" PRIu32 ", \"poll\": \"%s\", \"verify\": %s},\n",
+               "\"background_push_ms\": %" PRIu32 ", \"poll\": \"%s\", \"integrity\": %s, "
+               "\"verify\": %s},\n",
             o->early_resume ? "on" : "off", o->pipelined ? "on" : "off",
             (unsigned)o->protocol_version,
             o->running_guest ? "true" : "false", o->background_ms,
-            o->busy_poll ? "busy" : "event",
+            o->busy_poll ? "busy" : "event", o->integrity ? "true" : "false",
             o->verify ? "true" : "false");
     fprintf(f, "  \"system\": {\"kernel\": ");
     json_str(f, env->kernel);

@@ -122,6 +122,10 @@ static struct colo_config *make_config(struct secondary *sec, const char *transp
         ret = colo_config_set_busy_poll(cfg, sec->p.busy_poll);
     if (!ret)
         ret = colo_config_set_heartbeat_ms(cfg, sec->p.heartbeat_ms);
+    if (!ret && sec->o->auth_key_len)
+        ret = colo_config_set_auth_key(cfg, sec->o->auth_key, sec->o->auth_key_len);
+    if (!ret)
+        ret = colo_config_set_integrity(cfg, sec->p.integrity);
     for (uint32_t i = 0; !ret && i < sec->p.blocks; i++) {
         char name[32];
 

@@ -60,6 +60,8 @@ const char *colo_strerror(int err)
         return "transport not available";
     case COLO_E_AUTH:
         return "authentication failed";
+    case COLO_E_INTEGRITY:
+        return "checkpoint integrity check failed";
     default:
         break;
     }

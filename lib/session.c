@@ -245,6 +245,7 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
         goto out_free;
     colo_primary_init(&s->pri, s->fwd, s->rp, &s->layout);
     colo_fsm_set_features(&s->pri.fsm, s->features.version, s->features.integrity);
+    s->pri.digest_key = s->digest_key;
     s->pri.early_resume = cfg->early_resume;
     s->pri.pipelined = cfg->pipelined;
     ret = colo_primary_wait_ready(&s->pri);
@@ -725,6 +726,7 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out)
     colo_secondary_init(&s->sec, s->fwd, s->rp, &s->layout, s->cache, l->cfg->max_vmstate,
                         COLO_DIRTY_RUNS_HARD_MAX, &l->cfg->ops, l->cfg->opaque);
     colo_fsm_set_features(&s->sec.fsm, s->features.version, s->features.integrity);
+    s->sec.digest_key = s->digest_key;
     epoch = new_epoch();
     ret = colo_secondary_send_ready(&s->sec, epoch);
     if (ret)

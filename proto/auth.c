@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "proto/auth.h"
+#include "proto/digest.h"
 #include "proto/handshake.h"
 
 #define AUTH_MAGIC 0x41555448u /* "AUTH" */
@@ -58,16 +59,6 @@ void colo_auth_digest_key(const uint8_t *key, size_t key_len,
     g_hmac_unref(h);
 }
 
-/* Compares in constant time: a proof must not leak how much of it matched. */
-static int proofs_equal(const uint8_t *a, const uint8_t *b)
-{
-    uint8_t diff = 0;
-
-    for (size_t i = 0; i < COLO_AUTH_PROOF; i++)
-        diff |= a[i] ^ b[i];
-    return diff == 0;
-}
-
 int colo_auth_run(struct colo_stream *out, struct colo_stream *in, enum colo_role role,
                   const uint8_t *key, size_t key_len, const struct colo_auth_transcript *t,
                   uint8_t digest_key[COLO_AUTH_PROOF])
@@ -107,7 +98,7 @@ int colo_auth_run(struct colo_stream *out, struct colo_stream *in, enum colo_rol
     if (ret)
         return ret;
     colo_auth_proof(key, key_len, peer_role, mine, theirs, t, want);
-    if (!proofs_equal(proof, want))
+    if (!colo_digest_equal(proof, want)) /* constant time */
         return colo_err(COLO_E_AUTH, "authentication failed: the %s does not hold the same key%s",
                         peer_role == COLO_ROLE_PRIMARY ? "primary" : "secondary",
                         is_v2(t) ? " (or the hellos were changed on the way)" : "");

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/trace.h"
 #include "common/timeutil.h"
+#include "proto/digest.h"
 #include "proto/dirty_wire.h"
 #include "proto/exchange.h"
 #include "proto/primary.h"
@@ -159,6 +160,38 @@ int colo_primary_background(struct colo_primary *p, const struct colo_dirty_run 
     return ret;
 }
 
+static const uint8_t *guest_block(const void *opaque, uint32_t block)
+{
+    const struct colo_ram_layout *layout = opaque;
+
+    return layout->blocks[block].host;
+}
+
+/*
+ * Integrity on: checkpoint-digest and the digest, after the state. The guest
+ * is stopped and its RAM holds exactly what was pushed for the whole list:
+ * a page pushed in the background and written again since is in the list of
+ * runs pushed now.
+ */
+static int send_digest(struct colo_primary *p, uint64_t seq, const void *vmstate, uint64_t len)
+{
+    uint8_t digest[COLO_DIGEST_SIZE];
+    struct colo_digest_input in = {
+        .key = p->digest_key, .seq = seq, .runs = p->list.runs, .nruns = p->list.count,
+        .layout = p->layout, .block = guest_block, .opaque = p->layout,
+        .vmstate = vmstate, .vmstate_len = len,
+    };
+    int ret;
+
+    if (!p->fsm.integrity)
+        return 0;
+    colo_digest_checkpoint(&in, digest);
+    ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_DIGEST, COLO_DIGEST_SIZE);
+    if (!ret)
+        colo_stream_put_buffer(p->out, digest, sizeof(digest));
+    return ret;
+}
+
 static int send_state(struct colo_primary *p, uint64_t seq, const void *vmstate, uint64_t len)
 {
     size_t wire_len = p->list.count * COLO_DIRTY_RUN_WIRE_SIZE;
@@ -178,8 +211,10 @@ static int send_state(struct colo_primary *p, uint64_t seq, const void *vmstate,
         colo_stream_set_context(p->out, "the primary sent the %" PRIu64 " bytes of device "
                                 "state of checkpoint %" PRIu64, len, seq);
         colo_stream_put_buffer(p->out, vmstate, len);
-        ret = colo_stream_fflush(p->out);
+        ret = send_digest(p, seq, vmstate, len);
     }
+    if (!ret)
+        ret = colo_stream_fflush(p->out);
     return ret;
 }
 

@@ -26,6 +26,7 @@ struct colo_primary {
     uint8_t *wire;
     size_t wire_cap;
     uint64_t epoch;
+    const uint8_t *digest_key; /* COLO_DIGEST_SIZE bytes: with fsm.integrity */
     bool early_resume;   /* return at vmstate-received */
     bool pipelined;      /* one call: push ahead of checkpoint-reply */
     bool loaded_pending; /* the last checkpoint's vmstate-loaded is still to come */

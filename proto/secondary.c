@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/trace.h"
 #include "common/timeutil.h"
+#include "proto/digest.h"
 #include "proto/dirty_wire.h"
 #include "proto/exchange.h"
 #include "proto/secondary.h"
@@ -214,6 +215,49 @@ static int placed_with_background(struct colo_secondary *s)
     return ret ? colo_stream_set_error(s->in, ret, "%s", colo_errormsg()) : 0;
 }
 
+static const uint8_t *cache_block(const void *opaque, uint32_t block)
+{
+    return colo_ram_cache_block(opaque, block);
+}
+
+/*
+ * Integrity on: reads checkpoint-digest and the digest and checks it against
+ * what the cache holds for the validated list and the staged state. A
+ * mismatch fails the checkpoint before anything is persisted or applied.
+ */
+static int check_digest(struct colo_secondary *s, uint64_t seq)
+{
+    uint8_t theirs[COLO_DIGEST_SIZE], ours[COLO_DIGEST_SIZE];
+    struct colo_digest_input in = {
+        .key = s->digest_key, .seq = seq, .runs = s->list.runs, .nruns = s->list.count,
+        .layout = s->layout, .block = cache_block, .opaque = s->cache,
+        .vmstate = s->staging, .vmstate_len = s->staging_len,
+    };
+    struct colo_msg msg;
+    int ret;
+
+    if (!s->fsm.integrity)
+        return 0;
+    ret = colo_recv_msg(&s->fsm, s->in, &msg); /* checkpoint-digest, its size checked */
+    if (!ret) {
+        colo_stream_set_context(s->in, "the secondary read the digest of checkpoint %" PRIu64,
+                                seq);
+        ret = colo_stream_get_buffer(s->in, theirs, sizeof(theirs));
+    }
+    if (ret)
+        return ret;
+    colo_digest_checkpoint(&in, ours);
+    if (!colo_digest_equal(theirs, ours))
+        return colo_stream_set_error(s->in, COLO_E_INTEGRITY,
+                                     "secondary: checkpoint %" PRIu64 ": the digest does not "
+                                     "match: the cache does not hold what the primary sent "
+                                     "(%" PRIu64 " pages in %zu runs, %" PRIu64 " bytes of "
+                                     "device state; injected or corrupted on the path); "
+                                     "nothing was applied", seq, s->list.pages, s->list.count,
+                                     s->staging_len);
+    return 0;
+}
+
 int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_stats *st)
 {
     struct colo_checkpoint_stats stats = {0};
@@ -271,6 +315,8 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-size, bounded by the fsm */
     if (!ret)
         ret = receive_vmstate(s, seq, msg.value);
+    if (!ret)
+        ret = check_digest(s, seq);
     if (ret)
         goto out_fail;
     stats.state_ns = colo_now_ns() - t1;

@@ -40,6 +40,7 @@ struct colo_secondary {
     uint8_t *staging; /* the device state of the checkpoint being received */
     size_t staging_cap;
     uint64_t staging_len;
+    const uint8_t *digest_key; /* COLO_DIGEST_SIZE bytes: with fsm.integrity */
     /* The last checkpoint was applied but its vmstate-loaded could not be
      * sent: the error, returned by every later call (the message is latched
      * on the return path). */

@@ -42,6 +42,7 @@ enum colo_error_code {
     COLO_E_CACHE = -10007,       /* RAM cache unusable (size, access, space) */
     COLO_E_NO_BACKEND = -10008,  /* transport not built in (an unknown name: COLO_E_CONFIG) */
     COLO_E_AUTH = -10009,        /* peer failed the shared-key authentication */
+    COLO_E_INTEGRITY = -10010,   /* a checkpoint's digest did not match (since 0.5) */
 };
 
 /* Name of an error code (negative errno or COLO_E_*). Never NULL. */
@@ -342,6 +343,13 @@ int colo_listener_accept(struct colo_listener *l, struct colo_session **out);
  * its pages were applied: the guest RAM then holds checkpoint N's pages
  * while colo_session_seq() and colo_session_vmstate() still give N-1, so
  * such a secondary cannot be failed over to consistently.
+ * With integrity digests (colo_config_set_integrity), a checkpoint whose
+ * digest does not match what the cache holds (a page injected or corrupted
+ * on the path) fails with COLO_E_INTEGRITY before anything is persisted or
+ * applied: the guest RAM and colo_session_vmstate() stay at the last
+ * completed checkpoint. The session ends with it (the secondary cannot know
+ * what else in its cache was touched): close it and fail over, or accept a
+ * new connection.
  */
 int colo_secondary_serve(struct colo_session *s, struct colo_checkpoint_stats *stats);
 

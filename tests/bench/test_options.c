@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "bench/options.h"
@@ -56,6 +57,33 @@ static void test_defaults(void **state)
     assert_true(o.no_ceilings);
     assert_int_equal(o.ceiling_duration, 10);
     bench_options_free(&o);
+}
+
+/* --integrity: a key from the file, or with --loopback a random one. */
+static void test_integrity(void **state)
+{
+    struct bench_options o;
+    char path[] = "/tmp/colo-bench-key.XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "k3y\n", 4), 4);
+    close(fd);
+    assert_int_equal(parse(&o, "--loopback", NULL), 0);
+    assert_false(o.integrity);
+    assert_int_equal(o.auth_key_len, 0);
+    bench_options_free(&o);
+    assert_int_equal(parse(&o, "--loopback", "--integrity", NULL), 0);
+    assert_true(o.integrity && o.auth_key_len == 32);
+    bench_options_free(&o);
+    assert_int_equal(parse(&o, "host", "--integrity", "--auth-key-file", path, NULL), 0);
+    assert_true(o.integrity && o.auth_key_len == 4);
+    assert_memory_equal(o.auth_key, "k3y\n", 4);
+    bench_options_free(&o);
+    assert_int_equal(parse(&o, "--listen", "--auth-key-file", path, NULL), 0);
+    assert_true(!o.integrity && o.auth_key_len == 4);
+    bench_options_free(&o);
+    unlink(path);
 }
 
 static void test_everything(void **state)
@@ -134,6 +162,11 @@ static void test_bad(void **state)
                                                      "seconds, 3..600"},
         {{"--loopback", "--ceiling-duration", "x"}, "invalid --ceiling-duration 'x'"},
         {{"--loopback", "--dirty-tracking", "uffd"}, "expected workload or softdirty"},
+        {{"host", "--integrity"}, "--integrity needs a shared key: give --auth-key-file FILE"},
+        {{"--listen", "--integrity"}, "--integrity belongs to the primary"},
+        {{"--loopback", "--auth-key-file", "/nonexistent"}, "--auth-key-file /nonexistent: No "
+                                                             "such file"},
+        {{"--loopback", "--auth-key-file", "/dev/null"}, "expected a file of 1..1024 bytes"},
         {{"--loopback", "--page-size", "3000"}, "invalid --page-size '3000'"},
         {{"--loopback", "--vmstate", "2G"}, "invalid --vmstate '2G'"},
         {{"--loopback", "--plot", "o.pdf"}, "expected a file name ending in .svg or .png"},
@@ -212,6 +245,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_everything),
+        cmocka_unit_test(test_integrity),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_memory),

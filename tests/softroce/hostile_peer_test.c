@@ -14,7 +14,10 @@
  *       before authentication: preauth-deadline (connected, then nothing but
  *       heartbeats), layout-refused (the refusal names only the primary's
  *       own values), abandoned (a connect request given up at once),
- *       preauth-silent (a real primary while a keyless one holds on)
+ *       preauth-silent (a real primary while a keyless one holds on);
+ *       on the data path: inject, inject-integrity (protocol version 2, a
+ *       garbage WRITE into a listed cache page after checkpoint 2's pages,
+ *       without and with integrity digests)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +40,7 @@
 
 #include "colo-rdma/colo-rdma.h"
 #include "proto/auth.h"
+#include "proto/digest.h"
 #include "proto/dirty_wire.h"
 #include "proto/handshake.h"
 #include "proto/message.h"
@@ -77,8 +81,12 @@ static void put_runs(struct colo_stream *f, const struct colo_dirty_run *runs, s
     colo_stream_put_buffer(f, wire, n * COLO_DIRTY_RUN_WIRE_SIZE);
 }
 
+static uint8_t peer_hello_wire[COLO_HELLO_WIRE_SIZE]; /* the secondary's, for auth v2 */
+
 static int hello_check(void *arg, const void *peer, size_t len)
 {
+    if (len == sizeof(peer_hello_wire))
+        memcpy(peer_hello_wire, peer, len);
     return colo_hello_check_wire(arg, peer, len);
 }
 
@@ -139,6 +147,131 @@ static int abandoned_connect(uint16_t port, const uint8_t hello_wire[COLO_HELLO_
 }
 
 /* The hostile primary: connects properly, then sends what its case says. */
+/* The inject cases: checkpoint 1 fills every page, checkpoint 2 these. */
+#define INJECT_FIRST 10
+#define INJECT_PAGES 4
+#define INJECT_PAGE 11 /* listed in checkpoint 2: gets the garbage WRITE */
+#define INJECT_GARBAGE 0xee
+
+static void fill_checkpoint(uint8_t *ram, uint64_t seq)
+{
+    if (seq == 1)
+        for (size_t i = 0; i < RAM_LEN; i++)
+            ram[i] = (uint8_t)(i * 7 + 3);
+    else
+        memset(ram + INJECT_FIRST * 4096, 0x5c, INJECT_PAGES * 4096);
+}
+
+static const uint8_t *layout_block(const void *opaque, uint32_t block)
+{
+    const struct colo_ram_layout *layout = opaque;
+
+    return layout->blocks[block].host;
+}
+
+/* Pushes one run through the RAM hooks (RDMA WRITE into the cache). */
+static int push_run(struct colo_stream *fwd, uint64_t seq, const struct colo_dirty_run *run)
+{
+    int ret = colo_stream_before_ram_iterate(fwd, seq);
+
+    if (!ret)
+        ret = colo_stream_save_page(fwd, run);
+    if (!ret)
+        ret = colo_stream_after_ram_iterate(fwd, seq);
+    return ret ? ret : colo_stream_flush_ram(fwd);
+}
+
+/*
+ * One checkpoint as the library's primary sends it (version 2, digest when
+ * dkey is set). With inject, after the checkpoint's own WRITEs and before
+ * its state, a second WRITE puts garbage into one listed cache page (what an
+ * on-path attacker who saw the rkey and address could do); the primary's RAM
+ * then holds the real page again, and its digest covers the real page.
+ * 0 once vmstate-loaded arrived.
+ */
+static int inject_checkpoint(struct colo_stream *fwd, struct colo_stream *rp,
+                             const struct colo_ram_layout *layout, uint64_t seq, bool inject,
+                             const uint8_t *dkey)
+{
+    static uint8_t saved[4096];
+    struct colo_dirty_run run = seq == 1
+        ? (struct colo_dirty_run){.block = 0, .first_page = 0, .page_count = PAGES}
+        : (struct colo_dirty_run){.block = 0, .first_page = INJECT_FIRST,
+                                  .page_count = INJECT_PAGES};
+    struct colo_dirty_run bad = {.block = 0, .first_page = INJECT_PAGE, .page_count = 1};
+    const char *state = seq == 1 ? "s1" : "s2";
+    uint8_t msg[COLO_MSG_WIRE_SIZE], digest[COLO_DIGEST_SIZE];
+    int ret;
+
+    put_msg(fwd, COLO_CMD_CHECKPOINT_REQUEST, seq);
+    ret = colo_stream_fflush(fwd);
+    if (!ret)
+        ret = colo_stream_get_buffer(rp, msg, sizeof(msg)); /* checkpoint-reply */
+    fill_checkpoint(pri_ram, seq);
+    if (!ret)
+        ret = push_run(fwd, seq, &run);
+    if (!ret && inject) {
+        memcpy(saved, pri_ram + INJECT_PAGE * 4096, sizeof(saved));
+        memset(pri_ram + INJECT_PAGE * 4096, INJECT_GARBAGE, sizeof(saved));
+        ret = push_run(fwd, seq, &bad);
+        memcpy(pri_ram + INJECT_PAGE * 4096, saved, sizeof(saved));
+    }
+    if (ret)
+        return ret;
+    put_msg(fwd, COLO_CMD_VMSTATE_SEND, seq);
+    put_msg(fwd, COLO_CMD_DIRTY_LIST, 1);
+    put_runs(fwd, &run, 1);
+    put_msg(fwd, COLO_CMD_VMSTATE_SIZE, 2);
+    colo_stream_put_buffer(fwd, state, 2);
+    if (dkey) {
+        struct colo_digest_input in = {
+            .key = dkey, .seq = seq, .runs = &run, .nruns = 1, .layout = layout,
+            .block = layout_block, .opaque = layout, .vmstate = state, .vmstate_len = 2,
+        };
+
+        colo_digest_checkpoint(&in, digest);
+        put_msg(fwd, COLO_CMD_DIGEST, COLO_DIGEST_SIZE);
+        colo_stream_put_buffer(fwd, digest, sizeof(digest));
+    }
+    ret = colo_stream_fflush(fwd);
+    if (!ret)
+        ret = colo_stream_get_buffer(rp, msg, sizeof(msg)); /* vmstate-received */
+    if (!ret)
+        ret = colo_stream_get_buffer(rp, msg, sizeof(msg)); /* vmstate-loaded */
+    return ret;
+}
+
+/* The inject cases' primary: exits 0 when the secondary did what the case expects. */
+static void inject_child(struct colo_stream *fwd, const struct colo_ram_layout *layout,
+                         const uint8_t *hello_wire)
+{
+    struct colo_stream *rp;
+    bool integrity = !strcmp(which, "inject-integrity");
+    struct colo_auth_transcript t = {.primary_hello = hello_wire,
+                                     .secondary_hello = peer_hello_wire};
+    uint8_t dkey[COLO_AUTH_PROOF], ready[COLO_MSG_WIRE_SIZE];
+    int ret;
+
+    if (colo_stream_open_return_path(fwd, &rp) ||
+        colo_auth_run(fwd, rp, COLO_ROLE_PRIMARY, (const uint8_t *)KEY, strlen(KEY), &t, dkey) ||
+        colo_stream_register_ram(rp) || colo_stream_get_buffer(rp, ready, sizeof(ready)))
+        _exit(13);
+    if (inject_checkpoint(fwd, rp, layout, 1, false, integrity ? dkey : NULL))
+        _exit(14);
+    ret = inject_checkpoint(fwd, rp, layout, 2, true, integrity ? dkey : NULL);
+    if (integrity) /* refused: the secondary closed before vmstate-received */
+        _exit(ret ? 0 : 15);
+    if (ret)
+        _exit(16);
+    put_msg(fwd, COLO_CMD_GOODBYE, 2);
+    colo_stream_fflush(fwd);
+    while (!colo_stream_get_buffer(rp, ready, 1))
+        ;
+    colo_stream_delete(&rp);
+    colo_stream_delete(&fwd);
+    _exit(0);
+}
+
 static void hostile_child(int port_fd)
 {
     struct colo_rdma_options opt = {.timeout_ms = 20000, .heartbeat_ms = HEARTBEAT_MS};
@@ -158,7 +291,11 @@ static void hostile_child(int port_fd)
     colo_ram_layout_init(&layout, 4096);
     colo_ram_layout_add(&layout, "pc.ram", pri_ram,
                         strcmp(which, "layout-refused") ? RAM_LEN : RAM_LEN / 2);
-    colo_hello_from_layout(&hello, COLO_ROLE_PRIMARY, 0, &layout);
+    colo_hello_from_layout(&hello, COLO_ROLE_PRIMARY,
+                           strncmp(which, "inject", 6)
+                               ? 0
+                               : colo_hello_caps(2, !strcmp(which, "inject-integrity")),
+                           &layout);
     if (!strcmp(which, "version"))
         hello.version = COLO_PROTO_VERSION + 1;
     colo_hello_encode(&hello, hello_wire);
@@ -180,6 +317,8 @@ static void hostile_child(int port_fd)
     if (ret)
         _exit(12);
     colo_stream_set_ram(fwd, &layout, NULL);
+    if (!strncmp(which, "inject", 6))
+        inject_child(fwd, &layout, hello_wire);
     if (!strncmp(which, "preauth-", 8)) {
         /* connected, and then nothing but the heartbeat thread's messages */
         if (colo_stream_open_return_path(fwd, &rp) ||
@@ -305,6 +444,24 @@ static void *good_primary(void *arg)
     return (void *)ret;
 }
 
+/* Forks the hostile primary, before any verbs use in this process; it reads
+ * the port from fds[1]. The secondary's guest RAM starts as 0x11. */
+static pid_t fork_child(int fds[2])
+{
+    pid_t pid;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[1]);
+        hostile_child(fds[0]);
+    }
+    close(fds[0]);
+    memset(sec_ram, 0x11, RAM_LEN);
+    return pid;
+}
+
 static void test_hostile(void **state)
 {
     static const struct {
@@ -347,15 +504,7 @@ static void test_hostile(void **state)
             c = i;
     if (c < 0)
         fail_msg("unknown case %s", which);
-    assert_int_equal(pipe(fds), 0);
-    pid = fork(); /* before any verbs use in this process */
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[1]);
-        hostile_child(fds[0]);
-    }
-    close(fds[0]);
-    memset(sec_ram, 0x11, RAM_LEN);
+    pid = fork_child(fds);
     cfg = config(sec_ram, 0);
     assert_int_equal(colo_listener_new(cfg, &l), 0);
     assert_int_equal(colo_session_cache_block(NULL, 0, &cache, &len), -EINVAL);
@@ -473,10 +622,72 @@ static void test_preauth_silent(void **state)
     close(ready[0]);
 }
 
+/*
+ * inject, inject-integrity: checkpoint 1 is good; into checkpoint 2 the
+ * primary writes garbage into a listed cache page after its own WRITEs.
+ * Without digests the garbage reaches the guest RAM unnoticed (the threat);
+ * with them checkpoint 2 fails with COLO_E_INTEGRITY before anything is
+ * applied, and the guest RAM and device state stay at checkpoint 1.
+ */
+static void test_inject(void **state)
+{
+    bool integrity = !strcmp(which, "inject-integrity");
+    static uint8_t want[RAM_LEN];
+    struct colo_listener *l;
+    struct colo_session *s;
+    struct colo_config *cfg;
+    int fds[2], ret, status;
+    const void *vm;
+    uint64_t vmlen;
+    uint16_t port;
+    pid_t pid;
+
+    pid = fork_child(fds);
+    cfg = config(sec_ram, 0);
+    assert_int_equal(colo_config_set_integrity(cfg, integrity), 0);
+    assert_int_equal(colo_listener_new(cfg, &l), 0);
+    port = colo_listener_port(l);
+    assert_int_equal(write(fds[1], &port, sizeof(port)), sizeof(port));
+    assert_int_equal(colo_listener_accept(l, &s), 0);
+    assert_int_equal(colo_session_protocol_version(s), 2);
+    assert_int_equal(colo_secondary_serve(s, NULL), 0);
+    fill_checkpoint(want, 1);
+    assert_memory_equal(sec_ram, want, RAM_LEN);
+    ret = colo_secondary_serve(s, NULL);
+    print_message("%s: checkpoint 2 with a garbage WRITE into cache page %d: %s%s%s\n", which,
+                  INJECT_PAGE, ret ? colo_strerror(ret) : "completed",
+                  ret ? ": " : "", ret ? colo_errormsg() : "");
+    if (integrity) {
+        assert_int_equal(ret, COLO_E_INTEGRITY);
+        assert_non_null(strstr(colo_errormsg(), "checkpoint 2"));
+        assert_non_null(strstr(colo_errormsg(), "the cache does not hold what the primary sent"));
+        /* nothing of checkpoint 2 applied */
+        assert_memory_equal(sec_ram, want, RAM_LEN);
+        assert_int_equal(colo_session_vmstate(s, &vm, &vmlen), 0);
+        assert_true(vmlen == 2 && !memcmp(vm, "s1", 2));
+    } else {
+        /* the threat: completed, and the garbage is in the guest */
+        assert_int_equal(ret, 0);
+        fill_checkpoint(want, 2);
+        memset(want + INJECT_PAGE * 4096, INJECT_GARBAGE, 4096);
+        assert_memory_equal(sec_ram, want, RAM_LEN);
+        assert_int_equal(colo_secondary_serve(s, NULL), COLO_E_SHUTDOWN);
+    }
+    colo_session_close(&s);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status))
+        fail_msg("%s: the primary exited %d", which, WEXITSTATUS(status));
+    colo_listener_delete(&l);
+    colo_config_delete(&cfg);
+    close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile)};
     const struct CMUnitTest silent[] = {cmocka_unit_test(test_preauth_silent)};
+    const struct CMUnitTest inject[] = {cmocka_unit_test(test_inject)};
     int ret;
 
     addr = getenv("COLO_RDMA_ADDR");
@@ -488,8 +699,12 @@ int main(int argc, char **argv)
     which = argv[1];
     snprintf(cache_path, sizeof(cache_path), "/tmp/colo-hostile-cache.%ld", (long)getpid());
     signal(SIGPIPE, SIG_IGN);
-    ret = strcmp(which, "preauth-silent") ? cmocka_run_group_tests(tests, NULL, NULL)
-                                          : cmocka_run_group_tests(silent, NULL, NULL);
+    if (!strcmp(which, "preauth-silent"))
+        ret = cmocka_run_group_tests(silent, NULL, NULL);
+    else if (!strncmp(which, "inject", 6))
+        ret = cmocka_run_group_tests(inject, NULL, NULL);
+    else
+        ret = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(cache_path);
     return ret;
 }
