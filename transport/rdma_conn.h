@@ -208,6 +208,9 @@ struct crdma_conn {
     int wake_fd;             /* eventfd: shutdown wakes a sleeping waiter */
     bool hb_running;
     bool hb_stop;
+    bool hb_in_tick;         /* a tick runs (on this lock): no nested one */
+    uint64_t hb_next_tick_ns;
+    uint64_t hb_ticks_by_waiter; /* ticks done by a posting or waiting thread */
     pthread_t hb_thread;
     pthread_cond_t hb_cond;
 };
@@ -228,6 +231,17 @@ void crdma_conn_lost(struct crdma_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* After a loss: re-records its reason for colo_errormsg() and returns its code. */
 int crdma_conn_lost_error(const struct crdma_conn *c);
+
+/*
+ * The heartbeat thread's work (reap, events, the peer's deadline, a probe, an
+ * RC heartbeat when nothing was sent for an interval) if a tick is due. Lock
+ * held. Whoever holds the lock for long calls it: a thread that posts WRITE
+ * after WRITE whose completions are already there never sleeps with the lock
+ * released, and the heartbeat thread, blocked on the lock, would send nothing
+ * until the peer's deadline passed (seen on rxe, which runs a user QP's
+ * requester inside ibv_post_send: a 64 MiB push held the lock for seconds).
+ */
+void crdma_heartbeat_due(struct crdma_conn *c);
 
 /* Reaps completions without blocking. Lock held. */
 int crdma_progress(struct crdma_conn *c);
