@@ -56,7 +56,7 @@ static struct {
     bool auto_complete;      /* signaled sends complete at once */
     bool probe_auto_complete; /* probe sends too */
     unsigned post_delay_us;  /* an RC post takes this long (rxe runs the QP in it) */
-    struct crdma_conn *alive_peer; /* its peer shows life at every RC post */
+    struct crdma_conn *alive_peer; /* its peer shows life at every reap */
     struct ibv_wc cq_q[1024];
     int cq_head, cq_tail;
     int recvs_posted;
@@ -245,8 +245,6 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
     fk.post_send_calls++;
     if (fk.post_delay_us)
         usleep(fk.post_delay_us);
-    if (fk.alive_peer)
-        fk.alive_peer->last_rx_ns = colo_now_ns();
     if (fk.post_send_enomem > 0) {
         fk.post_send_enomem--;
         *bad = wr;
@@ -267,6 +265,8 @@ static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
     int got = 0;
 
+    if (fk.alive_peer)
+        fk.alive_peer->last_rx_ns = colo_now_ns();
     while (got < n && fk.cq_head < fk.cq_tail)
         wc[got++] = fk.cq_q[fk.cq_head++ % 1024];
     return got;
@@ -916,7 +916,7 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
  */
 static void test_long_push_keeps_the_heartbeat(void **state)
 {
-    static uint8_t big[4u << 20] __attribute__((aligned(4096)));
+    static uint8_t big[8u << 20] __attribute__((aligned(4096)));
     struct colo_ram_layout l;
     struct crdma_write_batch b = {0};
     struct crdma_conn *c = fake_conn(false);
@@ -933,10 +933,10 @@ static void test_long_push_keeps_the_heartbeat(void **state)
     c->lim.max_msg_size = 0;
     crdma_probe_connect(c, 0x77, 0xc00c1e);
     fk.probe_auto_complete = true;
-    fk.post_delay_us = 3000; /* > the 1 ms tick of a 4 ms interval */
-    fk.alive_peer = c;
+    fk.post_delay_us = 12000; /* > the 10 ms tick of a 40 ms interval */
+    fk.alive_peer = c; /* its probes come with every reap: never near the deadline */
     /* The heartbeat "runs" but never gets the lock: there is no thread. */
-    c->heartbeat_ms = 4;
+    c->heartbeat_ms = 40;
     c->last_rx_ns = c->last_tx_ns = colo_now_ns();
     c->hb_next_tick_ns = 0;
     c->hb_running = true;
@@ -944,8 +944,8 @@ static void test_long_push_keeps_the_heartbeat(void **state)
     assert_int_equal(crdma_write_post(c, &b, 0), 0);
     assert_int_equal(crdma_write_drain(c, 0), 0);
     assert_int_equal(c->doorbells, sizeof(big) / CRDMA_WRITE_WINDOW);
-    /* a tick before each doorbell: a probe each, and RC heartbeats (12+ ms
-     * passed without a control message, the interval is 4) */
+    /* a tick before each doorbell: a probe each, and RC heartbeats (96+ ms
+     * passed without a control message, the interval is 40) */
     assert_true(c->hb_ticks_by_waiter >= sizeof(big) / CRDMA_WRITE_WINDOW);
     assert_true(fk.probe_sends >= (int)(sizeof(big) / CRDMA_WRITE_WINDOW));
     for (int i = 0; i < fk.nsent; i++)
