@@ -72,6 +72,21 @@ int colo_glue_config_new(struct colo_config **out, const char *transport, const 
      */
     if (!ret)
         ret = colo_config_set_handshake_timeout_ms(cfg, timeout_ms ? timeout_ms : 30000);
+    /*
+     * rdma: the peer is lost after four heartbeat intervals without a word
+     * from it. The library's 500 ms (a 2 s deadline) is tighter than a
+     * loaded host gives a checkpoint's push: under nested emulation, with
+     * both heartbeat threads getting half their ticks, a 64 MiB push went
+     * 2.3 s without a probe getting through and both sides failed over.
+     * An eighth of the link's timeout, within 500..2000 ms (a 2 to 8 s
+     * deadline); a peer that dies outright is seen at once (its
+     * connection's DISCONNECTED), not by the deadline.
+     */
+    if (!ret && timeout_ms) {
+        uint32_t hb = timeout_ms / 8;
+
+        ret = colo_config_set_heartbeat_ms(cfg, hb < 500 ? 500 : hb > 2000 ? 2000 : hb);
+    }
     if (!ret && key && *key)
         ret = colo_config_set_auth_key(cfg, key, strlen(key));
     free(host);

@@ -202,6 +202,9 @@ struct crdma_live {
     bool closing;                /* close flushes the last sends: no RC heartbeat */
     bool hb_running;
     bool hb_stop;
+    bool hb_in_tick;             /* a tick runs (on this lock): no nested one */
+    uint64_t hb_next_tick_ns;
+    uint64_t hb_ticks_by_waiter; /* ticks done by a posting or waiting thread */
     pthread_t hb_thread;
     pthread_cond_t hb_cond;
 };
@@ -407,6 +410,16 @@ void crdma_heartbeat_spoke(struct crdma_conn *c);
 uint32_t crdma_heartbeat_interval_ms(const struct crdma_conn *c);
 /* Close flushes its last sends: no more RC heartbeats (the probe goes on). */
 void crdma_heartbeat_closing(struct crdma_conn *c);
+/*
+ * The heartbeat thread's work (reap, events, the peer's deadline, a probe, an
+ * RC heartbeat when nothing was sent for an interval) if a tick is due. Lock
+ * held. Whoever holds the lock for long calls it: a thread that posts WRITE
+ * after WRITE whose completions are already there never sleeps with the lock
+ * released, and the heartbeat thread, blocked on the lock, would send nothing
+ * until the peer's deadline passed (seen on rxe, which runs a user QP's
+ * requester inside ibv_post_send: a 64 MiB push held the lock for seconds).
+ */
+void crdma_heartbeat_due(struct crdma_conn *c);
 
 /* ---- liveness probe (rdma_probe.c) ---- */
 

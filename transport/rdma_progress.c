@@ -250,6 +250,8 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
         uint64_t now, slice_ms;
 
         crdma_progress(c);
+        /* Done at once, time after time, never sleeps: tick here then. */
+        crdma_heartbeat_due(c);
         /* What already arrived is still delivered after the peer is gone. */
         if (done(c, arg))
             return 0;

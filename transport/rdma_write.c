@@ -28,6 +28,9 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
 
         uint64_t bytes = b->sge[done].length;
 
+        /* The heartbeat's tick, if due: this loop may keep the lock for the
+         * whole push when completions come as fast as the posts. */
+        crdma_heartbeat_due(c);
         if (crdma_conn_is_lost(c))
             return crdma_conn_lost_error(c);
         if (!sq_has_room(c, &bytes)) {

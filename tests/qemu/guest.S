@@ -5,14 +5,20 @@
  * PATTERN_START to PATTERN_END, over and over, and writes 'B' to the
  * serial port after each pass, as QEMU's tests/migration a-b-bootblock.
  * At any instant the first bytes read v+1 ... v+1, v ... v (mod 256): a
- * torn checkpoint breaks that.  Entered in 32-bit protected mode, flat
- * segments, paging off.
+ * torn checkpoint breaks that.  PAGE_DELAY (default 0) spins that many
+ * loop iterations after each page, so that a pass takes longer and only
+ * part of the range is dirtied between two checkpoints (the background
+ * push's case).  Entered in 32-bit protected mode, flat segments, paging
+ * off.
  */
 #ifndef PATTERN_START
 #define PATTERN_START 0x200000
 #endif
 #ifndef PATTERN_END
 #define PATTERN_END 0x600000
+#endif
+#ifndef PAGE_DELAY
+#define PAGE_DELAY 0
 #endif
 
     .code32
@@ -31,6 +37,12 @@ _start:
     mov $PATTERN_START, %ebx
 2:
     incb (%ebx)
+#if PAGE_DELAY
+    mov $PAGE_DELAY, %ecx
+3:
+    dec %ecx
+    jnz 3b
+#endif
     add $4096, %ebx
     cmp $PATTERN_END, %ebx
     jb 2b

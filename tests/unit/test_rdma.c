@@ -62,6 +62,9 @@ static struct {
     int post_send_calls;
     int post_send_enomem;    /* next posts that return ENOMEM */
     bool auto_complete;      /* signaled sends complete at once */
+    bool probe_auto_complete; /* probe sends too */
+    unsigned post_delay_us;  /* an RC post takes this long (rxe runs the QP in it) */
+    struct crdma_conn *alive_peer; /* its peer shows life at every reap */
     struct ibv_wc cq_q[1024];
     int cq_head, cq_tail;
     int recvs_posted;
@@ -306,9 +309,13 @@ static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_sen
         fk.probe_sends++;
         fk.probe_wr = *wr;
         memcpy(fk.probe_sent, (void *)(uintptr_t)wr->sg_list->addr, CRDMA_PROBE_WIRE);
+        if (fk.probe_auto_complete)
+            cq_push(wr->wr_id, IBV_WC_SUCCESS, 0);
         return 0;
     }
     fk.post_send_calls++;
+    if (fk.post_delay_us)
+        usleep(fk.post_delay_us);
     if (fk.post_send_enomem > 0) {
         fk.post_send_enomem--;
         *bad = wr;
@@ -331,6 +338,8 @@ static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
     int got = 0;
 
+    if (fk.alive_peer)
+        crdma_heartbeat_heard(fk.alive_peer);
     while (got < n && fk.cq_head < fk.cq_tail)
         wc[got++] = fk.cq_q[fk.cq_head++ % 1024];
     return got;
@@ -1181,6 +1190,63 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
     crdma_conn_destroy(c);
 }
 
+/*
+ * A push whose completions are there as soon as it posts never sleeps with
+ * the lock released, so a heartbeat thread waiting for the lock cannot tick
+ * meanwhile: the pushing thread does the heartbeat's work itself when a tick
+ * is due (probe, RC heartbeat, the peer's deadline). Regression: on rxe,
+ * which runs a user QP inside ibv_post_send, a 64 MiB push held the lock
+ * longer than the secondary's 2 s deadline, and both sides failed over.
+ * No timing decides the result: every post takes longer than a tick.
+ */
+static void test_long_push_keeps_the_heartbeat(void **state)
+{
+    static uint8_t big[8u << 20] __attribute__((aligned(4096)));
+    struct colo_ram_layout l;
+    struct crdma_write_batch b = {0};
+    struct crdma_conn *c = fake_conn(false);
+    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
+    int rc_sends = 0;
+
+    assert_int_equal(crdma_conn_build(c), 0);
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
+    c->mr.nlocal = c->mr.nremote = 1;
+    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
+    c->mr.remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
+    c->mr.remote_block[0] = 0x20000000;
+    c->res.lim.max_msg_size = 0;
+    crdma_probe_connect(c, 0x77, 0xc00c1e);
+    fk.probe_auto_complete = true;
+    fk.post_delay_us = 12000; /* > the 10 ms tick of a 40 ms interval */
+    fk.alive_peer = c; /* its probes come with every reap: never near the deadline */
+    /* The heartbeat "runs" but never gets the lock: there is no thread. */
+    c->live.heartbeat_ms = 40;
+    c->live.last_rx_ns = c->live.last_tx_ns = colo_now_ns();
+    c->live.hb_next_tick_ns = 0;
+    c->live.hb_running = true;
+    assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
+    assert_int_equal(crdma_write_post(c, &b, 0), 0);
+    assert_int_equal(crdma_write_drain(c, 0), 0);
+    assert_int_equal(c->push.doorbells, sizeof(big) / CRDMA_WRITE_WINDOW);
+    /* a tick before each doorbell: a probe each, and RC heartbeats (96+ ms
+     * passed without a control message, the interval is 40) */
+    assert_true(c->live.hb_ticks_by_waiter >= sizeof(big) / CRDMA_WRITE_WINDOW);
+    assert_true(fk.probe_sends >= (int)(sizeof(big) / CRDMA_WRITE_WINDOW));
+    for (int i = 0; i < fk.nsent; i++)
+        rc_sends += fk.sent[i].opcode == IBV_WR_SEND;
+    assert_true(rc_sends >= 1);
+    assert_false(crdma_conn_is_lost(c));
+    /* A peer silent for longer than the deadline is lost in the middle of a push. */
+    fk.alive_peer = NULL;
+    c->live.last_rx_ns = colo_now_ns() - 1000 * COLO_NS_PER_MS;
+    assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
+    assert_int_equal(crdma_write_post(c, &b, 0), COLO_E_PEER_LOST);
+    assert_non_null(strstr(c->loss.reason, "nothing from the peer"));
+    c->live.hb_running = false;
+    crdma_conn_destroy(c);
+}
+
 static void test_write_outside_registration_is_refused(void **state)
 {
     struct colo_ram_layout l;
@@ -1861,6 +1927,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_window_bounds_bytes_in_flight, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_long_push_keeps_the_heartbeat, setup, teardown),
         cmocka_unit_test(test_find_chunk),
         cmocka_unit_test_setup_teardown(test_wait_sleeps_on_the_completion_channel, setup,
                                         teardown),
