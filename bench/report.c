@@ -183,6 +183,22 @@ static void verbs_text(const struct bench_run *r, const struct bench_counts *k, 
         snprintf(buf, len, "-");
 }
 
+/* A table row's start: false (and the row printed) when the run has no
+ * figures; else lim says how it compares with its ceiling. */
+static bool row_start(FILE *out, const struct bench_run *r, char *lim, size_t len)
+{
+    if (r->status != BENCH_RUN_OK) {
+        fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", bench_run_name(r), r->dirty,
+                r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
+        return false;
+    }
+    if (r->limit.gbytes > 0 && r->limit.reliable)
+        snprintf(lim, len, "%.0f%%", 100 * r->limit.ratio);
+    else
+        snprintf(lim, len, "%s", r->limit.gbytes > 0 ? "unreliable" : "-");
+    return true;
+}
+
 void bench_report_comparable(FILE *out, const struct bench_env *env,
                              const struct bench_run *runs, size_t n)
 {
@@ -196,21 +212,14 @@ void bench_report_comparable(FILE *out, const struct bench_env *env,
         const struct bench_run *r = &runs[i];
         char lim[16], cp[32], cs[32], vp[64], vs[64];
 
-        if (r->status != BENCH_RUN_OK) {
-            fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", r->transport, r->dirty,
-                    r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
+        if (!row_start(out, r, lim, sizeof(lim)))
             continue;
-        }
-        if (r->limit.gbytes > 0 && r->limit.reliable)
-            snprintf(lim, sizeof(lim), "%.0f%%", 100 * r->limit.ratio);
-        else
-            snprintf(lim, sizeof(lim), "%s", r->limit.gbytes > 0 ? "unreliable" : "-");
         csw_text(&r->counts_primary, cp, sizeof(cp));
         csw_text(&r->counts_secondary, cs, sizeof(cs));
         verbs_text(r, &r->counts_primary, vp, sizeof(vp));
         verbs_text(r, &r->counts_secondary, vs, sizeof(vs));
         fprintf(out, " %-9s %7" PRIu64 " %10s %-11s %8.0f %8.0f %10s %10s %19s %19s\n",
-                r->transport, r->dirty, lim, r->limit.source ? r->limit.source : "-",
+                bench_run_name(r), r->dirty, lim, r->limit.source ? r->limit.source : "-",
                 r->cpu_primary_us, r->cpu_secondary_us, cp, cs, vp, vs);
     }
     fprintf(out, " vs-ceiling: page push / the transport's own ceiling (rdma: ib_write_bw or "
@@ -379,15 +388,8 @@ void bench_report_table(FILE *out, const struct bench_env *env, const struct ben
         double c = (double)(r->samples.n ? r->samples.n : 1);
         char lim[16];
 
-        if (r->status != BENCH_RUN_OK) {
-            fprintf(out, " %-9s %7" PRIu64 "  %s: %.60s\n", bench_run_name(r), r->dirty,
-                    r->status == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED", r->error);
+        if (!row_start(out, r, lim, sizeof(lim)))
             continue;
-        }
-        if (r->limit.gbytes > 0 && r->limit.reliable)
-            snprintf(lim, sizeof(lim), "%.0f%%", 100 * r->limit.ratio);
-        else
-            snprintf(lim, sizeof(lim), "%s", r->limit.gbytes > 0 ? "unreliable" : "-");
         fprintf(out, " %-9s %7" PRIu64 " %5zu %10s %-11s %9.0f %9.0f %7.2f %9.1f %9.1f %7.4f\n",
                 bench_run_name(r), r->dirty, r->samples.n, lim,
                 r->limit.source ? r->limit.source : "-", r->cpu_primary_us, r->cpu_secondary_us,
