@@ -1156,6 +1156,21 @@ static void test_write_batches_follow_the_send_queue(void **state)
     crdma_conn_destroy(c);
 }
 
+/* c built, with one block of len bytes at ram registered on both sides as
+ * one chunk, and only the chunk size splitting WRITEs. */
+static void big_block_conn(struct crdma_conn *c, struct colo_ram_layout *l, uint8_t *ram,
+                           uint64_t len)
+{
+    assert_int_equal(crdma_conn_build(c), 0);
+    assert_int_equal(colo_ram_layout_init(l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(l, "pc.ram", ram, len), 0);
+    c->mr.nlocal = c->mr.nremote = 1;
+    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)ram, len, 0x11};
+    c->mr.remote[0] = (struct crdma_chunk){0x20000000, len, 0x21};
+    c->mr.remote_block[0] = 0x20000000;
+    c->res.lim.max_msg_size = 0;
+}
+
 /* A long run goes in chunks, with at most a window in flight (heartbeats
  * queued behind the WRITEs must not starve). */
 static void test_write_window_bounds_bytes_in_flight(void **state)
@@ -1166,14 +1181,7 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
     struct crdma_conn *c = fake_conn(false);
     struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
 
-    assert_int_equal(crdma_conn_build(c), 0);
-    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
-    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
-    c->mr.nlocal = c->mr.nremote = 1;
-    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
-    c->mr.remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
-    c->mr.remote_block[0] = 0x20000000;
-    c->res.lim.max_msg_size = 0; /* only the chunk size splits */
+    big_block_conn(c, &l, big, sizeof(big));
     fk.auto_complete = false;
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
     assert_int_equal(b.n, sizeof(big) / CRDMA_WRITE_CHUNK);
@@ -1208,14 +1216,7 @@ static void test_long_push_keeps_the_heartbeat(void **state)
     struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
     int rc_sends = 0;
 
-    assert_int_equal(crdma_conn_build(c), 0);
-    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
-    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", big, sizeof(big)), 0);
-    c->mr.nlocal = c->mr.nremote = 1;
-    c->mr.local[0] = (struct crdma_chunk){(uintptr_t)big, sizeof(big), 0x11};
-    c->mr.remote[0] = (struct crdma_chunk){0x20000000, sizeof(big), 0x21};
-    c->mr.remote_block[0] = 0x20000000;
-    c->res.lim.max_msg_size = 0;
+    big_block_conn(c, &l, big, sizeof(big));
     crdma_probe_connect(c, 0x77, 0xc00c1e);
     fk.probe_auto_complete = true;
     fk.post_delay_us = 12000; /* > the 10 ms tick of a 40 ms interval */
