@@ -24,6 +24,9 @@ void colo_primary_init(struct colo_primary *p, struct colo_stream *out, struct c
     p->out = out;
     p->in = in;
     p->layout = layout;
+    /* Nothing held back is ever waited for (see send_request). */
+    if (in && out)
+        colo_stream_flush_before_wait(in, out);
 }
 
 void colo_primary_fini(struct colo_primary *p)
@@ -266,10 +269,11 @@ static int take_list(struct colo_primary *p, const struct colo_dirty_run *runs, 
 /*
  * The start of every checkpoint: the previous vmstate-loaded collected (early
  * resume; its wait is this checkpoint's loaded_ns until it has its own), then
- * checkpoint-request sent and flushed (a failure to send fails the session).
- * *seq its number, *t0 when it went.
+ * checkpoint-request sent (a failure to send fails the session): flushed, or
+ * with flush false left to go with what follows. *seq its number, *t0 when
+ * it went.
  */
-static int send_request(struct colo_primary *p, uint64_t *seq, uint64_t *t0)
+static int send_request(struct colo_primary *p, uint64_t *seq, uint64_t *t0, bool flush)
 {
     uint64_t t = colo_now_ns();
     int ret;
@@ -286,7 +290,7 @@ static int send_request(struct colo_primary *p, uint64_t *seq, uint64_t *t0)
     COLO_TRACE(primary_begin, *seq);
     *t0 = colo_now_ns();
     ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, *seq);
-    if (!ret)
+    if (!ret && flush)
         ret = colo_stream_fflush(p->out);
     if (ret)
         colo_fsm_fail(&p->fsm);
@@ -304,7 +308,7 @@ int colo_primary_begin(struct colo_primary *p, struct colo_checkpoint_stats *st)
         return colo_err(-EINVAL, "checkpoint begin: checkpoint %" PRIu64 " was begun and "
                         "is not committed: session is %s, expected idle", p->cur.seq,
                         colo_fsm_state_str(p->fsm.state));
-    ret = send_request(p, &seq, &t0);
+    ret = send_request(p, &seq, &t0, true);
     if (ret)
         return ret;
     ret = expect(p); /* checkpoint-reply: the secondary stopped */
@@ -431,8 +435,10 @@ static int run_pipelined(struct colo_primary *p, const void *vmstate, uint64_t v
     uint64_t t0, seq;
     int ret;
 
-    /* On its way at once: the secondary stops its guest while the pages move. */
-    ret = send_request(p, &seq, &t0);
+    /* On its way at once, so that the secondary stops its guest while the
+     * pages move; with no pages to move it leaves with the state, in one
+     * message (rdma: one SEND) for an empty checkpoint. */
+    ret = send_request(p, &seq, &t0, p->list.count > 0);
     if (ret)
         return ret;
     p->cur.seq = seq;

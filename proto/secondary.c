@@ -28,6 +28,11 @@ void colo_secondary_init(struct colo_secondary *s, struct colo_stream *in,
     colo_fsm_init(&s->fsm, COLO_ROLE_SECONDARY, max_vmstate, max_runs);
     s->in = in;
     s->out = out;
+    /* A reply waits in s->out only while the rest of its checkpoint is
+     * here already: it then leaves with vmstate-received (one message for
+     * an empty checkpoint), never while the primary waits for it. */
+    if (in && out)
+        colo_stream_flush_before_wait(in, out);
     s->layout = layout;
     s->cache = cache;
     s->ops = ops ? ops : &no_ops;
@@ -289,8 +294,8 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": request received", seq);
     t0 = colo_now_ns();
     ret = call_vm(s, s->ops->stop_vm, "stopping the VM");
-    if (!ret)
-        ret = send_flush(s, COLO_CMD_CHECKPOINT_REPLY, seq);
+    if (!ret) /* flushed before the next wait (colo_secondary_init) */
+        ret = colo_send_msg(&s->fsm, s->out, COLO_CMD_CHECKPOINT_REPLY, seq);
     if (ret)
         goto out_fail;
 

@@ -29,6 +29,7 @@ struct colo_stream {
     size_t wlen;
     size_t rpos, rlen;
     uint64_t bytes_written;
+    struct colo_stream *flush_first; /* its bytes leave before this stream waits */
     const struct colo_ram_layout *layout;
     struct colo_ram_cache *cache;
     uint8_t wbuf[COLO_STREAM_BUF_SIZE];
@@ -336,12 +337,27 @@ void colo_stream_put_be64(struct colo_stream *f, uint64_t v)
 }
 
 /* Refills the read buffer with at least one byte; got and want for messages. */
+void colo_stream_flush_before_wait(struct colo_stream *f, struct colo_stream *out)
+{
+    f->flush_first = out;
+}
+
+/* Before a wait for the peer: what the other direction holds goes first. */
+static int flush_before_wait(struct colo_stream *f)
+{
+    struct colo_stream *out = f->flush_first;
+
+    if (!out || !out->wlen || !colo_stream_fflush(out))
+        return 0;
+    return colo_stream_set_error(f, colo_stream_error(out), "%s", colo_errormsg());
+}
+
 static int fill_for(struct colo_stream *f, size_t got, size_t want, bool forever)
 {
     uint32_t tmo;
     ssize_t n;
 
-    if (next_timeout(f, &tmo, got, want))
+    if (flush_before_wait(f) || next_timeout(f, &tmo, got, want))
         return f->error;
     if (forever)
         tmo = 0;
@@ -381,7 +397,7 @@ static int get_buffer(struct colo_stream *f, void *buf, size_t len)
             uint32_t tmo;
             ssize_t n;
 
-            if (next_timeout(f, &tmo, want - len, want))
+            if (flush_before_wait(f) || next_timeout(f, &tmo, want - len, want))
                 return f->error;
             n = f->ops->read(f->opaque, p, len, tmo);
             if (n <= 0)
@@ -519,7 +535,7 @@ int colo_stream_flush_ram(struct colo_stream *f)
     if (f->error)
         return colo_stream_error(f);
     if (!f->ops->flush_ram)
-        return colo_stream_fflush(f);
+        return 0; /* the frames are in the stream, before what follows */
     ret = f->ops->flush_ram(f->opaque, f);
     return ret ? backend_error(f, ret) : 0;
 }

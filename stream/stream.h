@@ -49,6 +49,8 @@ struct colo_stream_ops {
      * flush_ram, which returns when every page pushed is placed at the
      * secondary or, on an ordered byte stream, is ordered before anything
      * written after it (the secondary places pages before it reads on).
+     * It flushes nothing of the byte stream: what it holds (an end marker,
+     * a request held back) leaves with the next colo_stream_fflush().
      * The secondary calls load_ram at the same point of the protocol: it
      * places pages that travel in the stream and appends every run it
      * placed to `placed`.
@@ -98,6 +100,13 @@ int colo_stream_get_buffer(struct colo_stream *f, void *buf, size_t len);
  * returns at once and the read that follows keeps the timeout.
  */
 int colo_stream_wait_idle(struct colo_stream *f);
+/*
+ * Before f waits for the peer (a read its buffer cannot serve), out's
+ * buffered bytes are flushed (out NULL: none). A reply may then stay in out
+ * and leave with the next message when what follows it has arrived already,
+ * but never while the peer waits for it. A failed flush fails f too.
+ */
+void colo_stream_flush_before_wait(struct colo_stream *f, struct colo_stream *out);
 
 /* The latched error (0 if none); re-records its message for colo_errormsg(). */
 int colo_stream_error(struct colo_stream *f);

@@ -343,7 +343,7 @@ static int crdma_flush_ram(void *opaque, struct colo_stream *f)
     if (!ret)
         ret = crdma_write_drain(s->c, deadline);
     pthread_mutex_unlock(&s->c->lock);
-    return ret ? ret : colo_stream_fflush(f);
+    return ret;
 }
 
 static const struct colo_stream_ops crdma_ops = {

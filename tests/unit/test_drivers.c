@@ -163,6 +163,39 @@ static void test_secondary_happy_checkpoint(void **state)
     assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), COLO_E_SHUTDOWN);
 }
 
+/*
+ * Everything of a checkpoint already here (a pipelined primary): the reply
+ * waits and leaves with vmstate-received, in one write; vmstate-loaded
+ * follows in its own once applied.
+ */
+static void test_secondary_reply_leaves_with_received(void **state)
+{
+    struct fixture *fx = *state;
+    static const uint32_t sent[] = {COLO_CMD_CHECKPOINT_READY, COLO_CMD_CHECKPOINT_REPLY,
+                                    COLO_CMD_VMSTATE_RECEIVED, COLO_CMD_VMSTATE_LOADED};
+
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    assert_int_equal(fx->conn->writev_calls, 1);
+    script_checkpoint(fx->conn, 1, NULL, 0, 5, "state");
+    assert_int_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    expect_sent(fx->conn, sent, 4);
+    assert_int_equal(fx->conn->writev_calls, 3);
+}
+
+/* Only the request here: the reply is flushed before the secondary waits for more. */
+static void test_secondary_reply_flushed_before_wait(void **state)
+{
+    struct fixture *fx = *state;
+    static const uint32_t sent[] = {COLO_CMD_CHECKPOINT_READY, COLO_CMD_CHECKPOINT_REPLY};
+
+    assert_int_equal(colo_secondary_send_ready(&fx->sec, 42), 0);
+    mock_conn_put_msg(fx->conn, COLO_CMD_CHECKPOINT_REQUEST, 1);
+    fx->conn->read_error = -ETIMEDOUT; /* what a primary waiting for the reply sends next */
+    assert_int_not_equal(colo_secondary_serve_one(&fx->sec, NULL), 0);
+    expect_sent(fx->conn, sent, 2);
+    assert_int_equal(fx->conn->writev_calls, 2);
+}
+
 /* Each hostile script ends the session with `err`; nothing reaches the guest. */
 static void hostile(struct fixture *fx, int err, const char *why)
 {
@@ -480,10 +513,62 @@ static void test_primary_sends_the_protocol(void **state)
     mock_conn_unref(c);
 }
 
+/*
+ * A pipelined empty checkpoint: the request leaves with the state in one
+ * write (one SEND over rdma); with pages to push it goes first, alone.
+ */
+static void test_primary_empty_checkpoint_is_one_write(void **state)
+{
+    struct mock_conn *c = mock_conn_new();
+    struct colo_stream *out = mock_stream_new(c), *in = NULL;
+    struct colo_dirty_run run = {.block = 0, .first_page = 1, .page_count = 1};
+    struct colo_ram_layout l;
+    struct colo_primary p;
+    struct colo_msg m;
+    int before;
+
+    assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+    assert_int_equal(colo_ram_layout_add(&l, "pc.ram", source, sizeof(source)), 0);
+    colo_stream_set_ram(out, &l, NULL);
+    assert_int_equal(colo_stream_open_return_path(out, &in), 0);
+    colo_primary_init(&p, out, in, &l);
+    p.pipelined = true;
+    mock_conn_put_msg(c, COLO_CMD_CHECKPOINT_READY, 9);
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        mock_conn_put_msg(c, COLO_CMD_CHECKPOINT_REPLY, seq);
+        mock_conn_put_msg(c, COLO_CMD_VMSTATE_RECEIVED, seq);
+        mock_conn_put_msg(c, COLO_CMD_VMSTATE_LOADED, seq);
+    }
+    assert_int_equal(colo_primary_wait_ready(&p), 0);
+    before = c->writev_calls;
+    assert_int_equal(colo_primary_run(&p, NULL, 0, NULL, 0, NULL), 0);
+    assert_int_equal(c->writev_calls - before, 1);
+    assert_int_equal(c->out_len, 4 * COLO_MSG_WIRE_SIZE);
+    assert_int_equal(colo_msg_decode(c->out, COLO_MSG_WIRE_SIZE, &m), 0);
+    assert_true(m.cmd == COLO_CMD_CHECKPOINT_REQUEST && m.value == 1);
+    assert_int_equal(colo_msg_decode(c->out + COLO_MSG_WIRE_SIZE, COLO_MSG_WIRE_SIZE, &m), 0);
+    assert_true(m.cmd == COLO_CMD_VMSTATE_SEND && m.value == 1);
+    /* a page to push: the request is on its way before the pages */
+    before = c->writev_calls;
+    assert_int_equal(colo_primary_run(&p, &run, 1, NULL, 0, NULL), 0);
+    assert_true(c->writev_calls - before >= 2);
+    assert_int_equal(colo_msg_decode(c->out + 4 * COLO_MSG_WIRE_SIZE, COLO_MSG_WIRE_SIZE, &m),
+                     0);
+    assert_true(m.cmd == COLO_CMD_CHECKPOINT_REQUEST && m.value == 2);
+    colo_primary_fini(&p);
+    colo_stream_delete(&in);
+    colo_stream_delete(&out);
+    mock_conn_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_secondary_happy_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secondary_reply_leaves_with_received, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_secondary_reply_flushed_before_wait, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_out_of_range_dirty_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlapping_dirty_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_runs, setup, teardown),
@@ -500,6 +585,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_large_vmstate_grows_as_it_arrives, setup, teardown),
         cmocka_unit_test(test_primary_sends_the_protocol),
+        cmocka_unit_test(test_primary_empty_checkpoint_is_one_write),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
