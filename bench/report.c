@@ -733,15 +733,16 @@ static int write_samples_csv(const char *path, const struct bench_run *runs, siz
         free(spath);
         return -1;
     }
-    fprintf(f, "transport,dirty,seq,pages,bytes,pause_ns,request_ns,pages_ns,state_ns,"
-               "received_ns,loaded_ns\n");
+    fprintf(f, "transport,label,background_push_ms,dirty,seq,pages,bytes,pause_ns,request_ns,"
+               "pages_ns,state_ns,received_ns,loaded_ns\n");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < runs[i].samples.n; k++) {
             const struct colo_checkpoint_stats *s = &runs[i].samples.v[k];
 
-            fprintf(f, "%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                       ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
-                    runs[i].transport, runs[i].dirty, s->seq, s->pages, s->page_bytes,
+            fprintf(f, "%s,%s,%" PRIu32 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                       ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+                    runs[i].transport, bench_run_name(&runs[i]), runs[i].background_ms,
+                    runs[i].dirty, s->seq, s->pages, s->page_bytes,
                     s->total_ns, s->request_ns, s->pages_ns, s->state_ns, s->received_ns,
                     s->loaded_ns);
         }
@@ -762,8 +763,10 @@ int bench_report_csv(const char *path, const struct bench_env *env, const struct
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
-    fprintf(f, "transport,dirty,status,workload,ram_bytes,blocks,page_size,checkpoints,pages,"
-               "bytes,runs");
+    /* A row is one (label, dirty): --transport all with --background-push
+     * gives each transport twice, without ("tcp") and with ("tcp+bg20"). */
+    fprintf(f, "transport,label,background_push_ms,dirty,status,workload,ram_bytes,blocks,"
+               "page_size,checkpoints,pages,bytes,runs");
     for (int p = 0; p <= BENCH_NPHASES; p++)
         for (size_t k = 0; k < sizeof(stat_names) / sizeof(stat_names[0]); k++)
             fprintf(f, ",%s_%s_us",
@@ -775,8 +778,9 @@ int bench_report_csv(const char *path, const struct bench_env *env, const struct
     for (size_t i = 0; i < n; i++) {
         const struct bench_run *r = &runs[i];
 
-        fprintf(f, "%s,%" PRIu64 ",%s,%s,%" PRIu64 ",%" PRIu32 ",%" PRIu32 ",%zu,%" PRIu64
-                   ",%" PRIu64 ",%" PRIu64, r->transport, r->dirty, status[r->status],
+        fprintf(f, "%s,%s,%" PRIu32 ",%" PRIu64 ",%s,%s,%" PRIu64 ",%" PRIu32 ",%" PRIu32
+                   ",%zu,%" PRIu64 ",%" PRIu64 ",%" PRIu64, r->transport, bench_run_name(r),
+                r->background_ms, r->dirty, status[r->status],
                 bench_workload_name(env->o->workload), env->o->ram_bytes, env->o->blocks,
                 env->o->page_size, r->samples.n, r->pages, r->bytes, r->nruns);
         for (int p = 0; p <= BENCH_NPHASES; p++) {
