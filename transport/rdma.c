@@ -675,6 +675,7 @@ int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_
     uint8_t priv[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct crdma_conn *c = p->c;
+    uint8_t tmo = CRDMA_ACK_TIMEOUT;
     int ret;
 
     ret = crdma_conn_build(c);
@@ -682,6 +683,10 @@ int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_
         ret = abandoned_error(c, ret);
         goto out_reject;
     }
+    /* The passive side's QP gets the same ACK timeout as the primary's
+     * (rxe with 0 never retransmits); the CM applies it at accept. */
+    colo_verbs->set_option(crdma_conn_id(c), RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo,
+                           sizeof(tmo));
     conn_param(&param, priv, private_data(c, mine, priv));
     if (colo_verbs->accept(crdma_conn_id(c), &param)) {
         ret = abandoned_error(c, colo_err(-errno, "rdma: accept: %s", strerror(errno)));

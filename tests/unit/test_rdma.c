@@ -1640,10 +1640,13 @@ static void test_accept_establishes(void **state)
     assert_ptr_equal(child->channel, &fecs[1].ec);
     assert_int_equal(fk.recvs_posted, 0);
     assert_int_equal(h.calls, 1);
+    assert_int_equal(fk.ack_timeout, 0);
     assert_int_equal(colo_rdma_accept_finish(p, &test_opt, &mine, colo_deadline_after_ms(5000),
                                              -1, &s),
                      0);
     assert_non_null(s);
+    /* the secondary's QP retransmits like the primary's (protocol.md defect 18) */
+    assert_int_equal(fk.ack_timeout, CRDMA_ACK_TIMEOUT);
     assert_int_equal(fk.sent_priv_len, 4 + 8);
     assert_memory_equal(fk.sent_priv, "SEC1", 4);
     assert_int_equal(colo_get_be32(fk.sent_priv + 4), 0x4242);
