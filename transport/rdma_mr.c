@@ -202,6 +202,10 @@ int crdma_mr_register_ram(struct crdma_conn *c, struct colo_stream *f)
         ret = colo_stream_get_buffer(f, wire, sizeof(wire));
         if (ret)
             return ret;
+        if (colo_get_be32(wire + 20))
+            return colo_err(COLO_E_PROTOCOL, "rdma: the secondary's cache chunk %" PRIu32
+                            ": reserved field is %" PRIu32 ", expected 0", i,
+                            colo_get_be32(wire + 20));
         c->mr.remote[i] = (struct crdma_chunk){.addr = colo_get_be64(wire),
                                            .len = colo_get_be64(wire + 8),
                                            .key = colo_get_be32(wire + 16)};

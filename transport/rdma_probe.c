@@ -14,6 +14,7 @@
  * Probe: be32 magic "CLVP" | be32 receiver's cookie | be64 sequence.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -150,6 +151,11 @@ void crdma_probe_connect(struct crdma_conn *c, uint32_t peer_qpn, uint32_t peer_
     c->probe.ah = colo_verbs->create_ah(crdma_conn_pd(c), &a.ah_attr);
     c->probe.peer_qpn = peer_qpn;
     c->probe.peer_cookie = peer_cookie;
+    /* Which UD QPNs to look for in a capture (and, in the tests, where a
+     * third party aims its datagrams). */
+    colo_log(COLO_LOG_DEBUG, "rdma: liveness probe %s: this side's UD QPN %" PRIu32
+             ", the peer's %" PRIu32, c->probe.ah ? "on" : "off (no address handle)",
+             (uint32_t)c->probe.qp->qp_num, peer_qpn);
 }
 
 void crdma_probe_send(struct crdma_conn *c)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,12 +64,47 @@ static int wait_fd(int fd, short events, uint32_t timeout_ms, const char *what)
     return 0;
 }
 
+/*
+ * Bytes of this write handed to the kernel (moved) less what the send queue
+ * still holds, unsent or unacknowledged. Earlier writes' bytes in the queue
+ * offset it; only its growth means something: the peer acknowledged that
+ * much.
+ */
+static int64_t peer_acked(int fd, size_t moved)
+{
+    int queued;
+
+    if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+        queued = 0;
+    return (int64_t)moved - queued;
+}
+
+/*
+ * A write's timeout ran out before it moved COLO_STREAM_PROGRESS bytes (or
+ * the rest): a peer that took some of them since the last mark trickles
+ * ("too little"), one that took none is silent ("no data", the stream's
+ * wording for -ETIMEDOUT). The stream adds what was being sent.
+ */
+static int write_window_failed(int fd, uint32_t timeout_ms, size_t moved, int64_t mark)
+{
+    int64_t took = peer_acked(fd, moved) - mark;
+
+    if (took > 0)
+        return colo_err(COLO_E_PEER_LOST, "tcp: the peer took too little for %" PRIu32 " ms (%"
+                        PRId64 " bytes acknowledged in that time, %zu of the write handed to the "
+                        "kernel; a write must move %u KiB, or what is left of it, within each "
+                        "timeout)", timeout_ms, took, moved, COLO_STREAM_PROGRESS / 1024);
+    return colo_err(-ETIMEDOUT, "tcp: timed out after %" PRIu32 " ms while sending to the peer",
+                    timeout_ms);
+}
+
 static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint32_t timeout_ms)
 {
     struct tcp_conn *c = opaque;
     struct iovec iov[IOV_MAX_LOCAL];
     size_t moved = 0, since = 0;
-    uint64_t due;
+    int64_t mark = 0; /* peer_acked() when the current timeout began */
+    uint64_t due, quarter_ns = (uint64_t)timeout_ms * COLO_NS_PER_MS / 4;
     int first = 0, ret;
 
     if (iovcnt > IOV_MAX_LOCAL)
@@ -77,6 +114,8 @@ static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint
     /* The write must keep moving as a read must (stream/stream.h): a peer
      * that takes a few bytes just inside every wait does not hold it. */
     due = timeout_ms ? colo_deadline_after_ms(timeout_ms) : 0;
+    if (due)
+        mark = peer_acked(c->fd, 0);
     while (first < iovcnt) {
         struct msghdr mh = {.msg_iov = iov + first, .msg_iovlen = (size_t)(iovcnt - first)};
         ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
@@ -86,15 +125,25 @@ static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint
                 continue;
             if (errno == EAGAIN) {
                 uint64_t now = colo_now_ns();
+                int64_t acked = due ? peer_acked(c->fd, moved) : 0;
 
+                /* The send buffer can hold megabytes and wakes a writer only
+                 * once a third of it is free: what the peer acknowledged of
+                 * it counts as moving too. */
+                if (due && acked - mark >= COLO_STREAM_PROGRESS) {
+                    due = colo_deadline_after_ms(timeout_ms);
+                    mark = acked;
+                    since = 0;
+                }
                 if (due && now >= due)
-                    return colo_err(COLO_E_PEER_LOST, "tcp: the peer took too little for %"
-                                    PRIu32 " ms (%zu bytes; a write must move %u KiB, or what "
-                                    "is left of it, within each timeout) while sending to the "
-                                    "peer", timeout_ms, moved, COLO_STREAM_PROGRESS / 1024);
-                ret = wait_fd(c->fd, POLLOUT, due ? (uint32_t)colo_ms_until(due, now) : 0,
+                    return write_window_failed(c->fd, timeout_ms, moved, mark);
+                /* With a timeout, look again every quarter of it. */
+                ret = wait_fd(c->fd, POLLOUT,
+                              due ? (uint32_t)colo_ms_until(
+                                        due < now + quarter_ns ? due : now + quarter_ns, now)
+                                  : 0,
                               "sending to the peer");
-                if (ret)
+                if (ret && !(ret == -ETIMEDOUT && due))
                     return ret;
                 continue;
             }
@@ -106,6 +155,7 @@ static int tcp_writev(void *opaque, const struct iovec *iov_in, int iovcnt, uint
         since += (size_t)n;
         if (due && since >= COLO_STREAM_PROGRESS) {
             due = colo_deadline_after_ms(timeout_ms);
+            mark = peer_acked(c->fd, moved);
             since = 0;
         }
         while (first < iovcnt && (size_t)n >= iov[first].iov_len)

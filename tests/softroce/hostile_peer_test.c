@@ -17,7 +17,10 @@
  *       preauth-silent (a real primary while a keyless one holds on);
  *       on the data path: inject, inject-integrity (protocol version 2, a
  *       garbage WRITE into a listed cache page after checkpoint 2's pages,
- *       without and with integrity digests)
+ *       without and with integrity digests);
+ *       probe-garbage (a third party sends malformed datagrams to the
+ *       secondary's liveness probe during a good session whose only sign of
+ *       life between its two checkpoints is that probe)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,17 +37,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
 #include <netdb.h>
 #include <rdma/rdma_cma.h>
 
 #include "colo-rdma/colo-rdma.h"
+#include "core/byteorder.h"
 #include "proto/auth.h"
 #include "proto/digest.h"
 #include "proto/dirty_wire.h"
 #include "proto/handshake.h"
 #include "proto/message.h"
 #include "transport/rdma.h"
+#include "transport/rdma_conn.h"
 
 #define RAM_LEN (1u << 20)
 #define PAGES (RAM_LEN / 4096)
@@ -409,7 +415,7 @@ static void hostile_child(int port_fd)
     _exit(0);
 }
 
-static struct colo_config *config(uint8_t *ram, uint16_t port)
+static struct colo_config *config_hb(uint8_t *ram, uint16_t port, uint32_t heartbeat_ms)
 {
     struct colo_config *cfg;
 
@@ -417,7 +423,7 @@ static struct colo_config *config(uint8_t *ram, uint16_t port)
     assert_int_equal(colo_config_set_transport(cfg, "rdma"), 0);
     assert_int_equal(colo_config_set_address(cfg, addr, port), 0);
     assert_int_equal(colo_config_set_timeout_ms(cfg, 8000), 0);
-    assert_int_equal(colo_config_set_heartbeat_ms(cfg, HEARTBEAT_MS), 0);
+    assert_int_equal(colo_config_set_heartbeat_ms(cfg, heartbeat_ms), 0);
     assert_int_equal(colo_config_add_ram_block(cfg, "pc.ram", ram, RAM_LEN), 0);
     assert_int_equal(colo_config_set_cache_path(cfg, cache_path), 0);
     assert_int_equal(colo_config_set_max_vmstate(cfg, MAX_VMSTATE), 0);
@@ -425,6 +431,11 @@ static struct colo_config *config(uint8_t *ram, uint16_t port)
     if (!strcmp(which, "preauth-deadline"))
         assert_int_equal(colo_config_set_handshake_timeout_ms(cfg, 2000), 0);
     return cfg;
+}
+
+static struct colo_config *config(uint8_t *ram, uint16_t port)
+{
+    return config_hb(ram, port, HEARTBEAT_MS);
 }
 
 static void *good_primary(void *arg)
@@ -683,11 +694,376 @@ static void test_inject(void **state)
     close(fds[1]);
 }
 
+/*
+ * probe-garbage (issue 14): a third party sends malformed datagrams to the
+ * secondary's liveness probe (its UD QPN, with the public Q_Key) right after
+ * checkpoint 1 of a good, authenticated session. The good primary's interval
+ * is long, the secondary's short: the primary sends an RC heartbeat only
+ * after PROBE_PRIMARY_MS of silence and idles PROBE_IDLE_MS before
+ * checkpoint 2, both longer than the secondary's deadline, so only the
+ * primary's probes (one every PROBE_PRIMARY_MS / 4) keep the session alive
+ * until checkpoint 2. The secondary must serve it and count the garbage as
+ * refused.
+ */
+#define PROBE_PRIMARY_MS 16000
+#define PROBE_SECONDARY_MS 3000
+#define PROBE_IDLE_MS 20000
+#define PROBE_PERIOD_MS (PROBE_PRIMARY_MS / CRDMA_TICKS_PER_INTERVAL)
+#define PROBE_DEADLINE_MS (PROBE_SECONDARY_MS * CRDMA_HEARTBEAT_MISSES)
+_Static_assert(PROBE_PRIMARY_MS > PROBE_DEADLINE_MS && PROBE_IDLE_MS > PROBE_DEADLINE_MS,
+               "without its probes the primary is silent for longer than the deadline");
+_Static_assert(3 * PROBE_PERIOD_MS <= PROBE_DEADLINE_MS,
+               "three probe periods fit in the secondary's deadline");
+
+/* What the third party sends, in this order; every one must be refused. The
+ * MTU-sized one goes last: where it does not fit a receive slot, it puts the
+ * QP in error, and what came after it before the re-arm would be lost. */
+enum { GARBAGE_SHORT, GARBAGE_MAGIC, GARBAGE_COOKIE, GARBAGE_IMM, GARBAGE_MTU, GARBAGE_N };
+static const char *const garbage_what[GARBAGE_N] = {
+    [GARBAGE_SHORT] = "1 byte",
+    [GARBAGE_MAGIC] = "16 bytes with a wrong magic",
+    [GARBAGE_COOKIE] = "16 bytes with the magic CLVP and a wrong cookie",
+    [GARBAGE_IMM] = "a probe-sized SEND with immediate data",
+    [GARBAGE_MTU] = "an MTU-sized datagram",
+};
+#define GARBAGE_COOKIE_VALUE 0x0badc0deu
+
+/* The third party's account, sent back to the test through a pipe. */
+struct attack_report {
+    int err;                 /* 0, or the step that failed */
+    uint32_t qpn;            /* its own UD QPN */
+    uint32_t gid_index;      /* of the RoCE v2 GID ::ffff:COLO_RDMA_ADDR */
+    uint32_t mtu;            /* bytes in the MTU-sized datagram */
+    uint32_t len[GARBAGE_N]; /* bytes of each datagram */
+    int status[GARBAGE_N];   /* its send completion's status; -1: none */
+};
+
+/* A device whose port 1 holds gid as a RoCE v2 GID, opened; its index in *index. */
+static struct ibv_context *open_roce_v2(const union ibv_gid *gid, uint32_t *index)
+{
+    struct ibv_device **list = ibv_get_device_list(NULL);
+    struct ibv_context *ctx;
+
+    for (int d = 0; list && list[d]; d++) {
+        struct ibv_port_attr port;
+
+        ctx = ibv_open_device(list[d]);
+        if (!ctx)
+            continue;
+        if (!ibv_query_port(ctx, 1, &port))
+            for (int i = 0; i < port.gid_tbl_len; i++) {
+                struct ibv_gid_entry e;
+
+                if (!ibv_query_gid_ex(ctx, 1, (uint32_t)i, &e, 0) &&
+                    e.gid_type == IBV_GID_TYPE_ROCE_V2 && !memcmp(&e.gid, gid, sizeof(*gid))) {
+                    *index = (uint32_t)i;
+                    ibv_free_device_list(list);
+                    return ctx;
+                }
+            }
+        ibv_close_device(ctx);
+    }
+    if (list)
+        ibv_free_device_list(list);
+    return NULL;
+}
+
+/* Fills buf with datagram g; its length. */
+static uint32_t garbage(uint8_t *buf, int g, uint32_t mtu)
+{
+    memset(buf, 0xa5, mtu);
+    colo_put_be32(buf, g == GARBAGE_MAGIC ? 0x58585858u : CRDMA_PROBE_MAGIC);
+    colo_put_be32(buf + 4, GARBAGE_COOKIE_VALUE);
+    colo_put_be64(buf + 8, 0);
+    return g == GARBAGE_SHORT ? 1 : g == GARBAGE_MTU ? mtu : CRDMA_PROBE_WIRE;
+}
+
+/*
+ * The third party, with plain verbs on the same device: its own PD, CQ and
+ * UD QP (any Q_Key of its own), an address handle aimed at the secondary's
+ * address, and the garbage sent one datagram at a time to target, each
+ * waited for. 0, or the step that failed; the process's end frees the rest.
+ */
+static int attack(uint32_t target, struct attack_report *r)
+{
+    static uint8_t buf[4096]; /* the largest RoCE MTU */
+    struct ibv_qp_init_attr init = {.qp_type = IBV_QPT_UD, .sq_sig_all = 1,
+                                    .cap = {.max_send_wr = 1, .max_recv_wr = 1,
+                                            .max_send_sge = 1, .max_recv_sge = 1}};
+    struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = 1, .qkey = 0x1234};
+    struct ibv_ah_attr ah_attr = {.is_global = 1, .port_num = 1, .grh.hop_limit = 64};
+    struct ibv_port_attr port;
+    struct ibv_context *ctx;
+    struct in_addr v4;
+    struct ibv_pd *pd;
+    struct ibv_mr *mr;
+    struct ibv_qp *qp;
+    struct ibv_ah *ah;
+
+    /* the IPv4-mapped GID ::ffff:a.b.c.d */
+    if (inet_pton(AF_INET, addr, &v4) != 1)
+        return 1;
+    ah_attr.grh.dgid.raw[10] = ah_attr.grh.dgid.raw[11] = 0xff;
+    memcpy(ah_attr.grh.dgid.raw + 12, &v4, 4);
+    ctx = open_roce_v2(&ah_attr.grh.dgid, &r->gid_index);
+    if (!ctx)
+        return 2;
+    if (ibv_query_port(ctx, 1, &port))
+        return 3;
+    r->mtu = 128u << port.active_mtu; /* IBV_MTU_256 is 1 */
+    if (r->mtu > sizeof(buf))
+        r->mtu = sizeof(buf);
+    pd = ibv_alloc_pd(ctx);
+    if (!pd)
+        return 4;
+    init.send_cq = init.recv_cq = ibv_create_cq(ctx, 4, NULL, NULL, 0);
+    mr = ibv_reg_mr(pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE);
+    if (!init.send_cq || !mr)
+        return 5;
+    qp = ibv_create_qp(pd, &init);
+    if (!qp)
+        return 6;
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY))
+        return 7;
+    a = (struct ibv_qp_attr){.qp_state = IBV_QPS_RTR};
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE))
+        return 8;
+    a = (struct ibv_qp_attr){.qp_state = IBV_QPS_RTS, .sq_psn = 1};
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN))
+        return 9;
+    ah_attr.grh.sgid_index = (uint8_t)r->gid_index;
+    ah = ibv_create_ah(pd, &ah_attr);
+    if (!ah)
+        return 10;
+    r->qpn = qp->qp_num;
+    for (int g = 0; g < GARBAGE_N; g++) {
+        struct ibv_sge sge = {.addr = (uintptr_t)buf, .lkey = mr->lkey};
+        struct ibv_send_wr wr = {
+            .sg_list = &sge, .num_sge = 1,
+            .opcode = g == GARBAGE_IMM ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND,
+            .imm_data = htonl(1),
+            .wr.ud = {.ah = ah, .remote_qpn = target, .remote_qkey = CRDMA_PROBE_QKEY},
+        }, *bad;
+        struct ibv_wc wc;
+        uint64_t t0 = now_ms();
+        int n;
+
+        sge.length = r->len[g] = garbage(buf, g, r->mtu);
+        if (ibv_post_send(qp, &wr, &bad))
+            return 11;
+        while ((n = ibv_poll_cq(init.send_cq, 1, &wc)) == 0 && now_ms() - t0 < 5000)
+            usleep(1000);
+        if (n != 1)
+            return 12;
+        r->status[g] = wc.status;
+    }
+    return 0;
+}
+
+/* The third party's process: the target QPN arrives on in_fd, the report leaves on out_fd. */
+static void attacker_child(int in_fd, int out_fd)
+{
+    struct attack_report r = {0};
+    uint32_t target;
+
+    for (int g = 0; g < GARBAGE_N; g++)
+        r.status[g] = -1;
+    if (read(in_fd, &target, sizeof(target)) != sizeof(target))
+        _exit(30);
+    r.err = attack(target, &r);
+    _exit(write(out_fd, &r, sizeof(r)) == sizeof(r) ? 0 : 31);
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+/* The good primary of probe-garbage, in a child: two checkpoints with a long idle between. */
+static void probe_primary_child(int port_fd)
+{
+    struct colo_dirty_run all = {.block = 0, .first_page = 0, .page_count = PAGES};
+    struct colo_dirty_run some = {.block = 0, .first_page = INJECT_FIRST,
+                                  .page_count = INJECT_PAGES};
+    struct colo_session *p;
+    struct colo_config *cfg;
+    uint16_t port;
+
+    if (read(port_fd, &port, sizeof(port)) != sizeof(port))
+        _exit(10);
+    cfg = config_hb(pri_ram, port, PROBE_PRIMARY_MS);
+    fill_checkpoint(pri_ram, 1);
+    if (colo_primary_connect(cfg, &p))
+        _exit(12);
+    if (colo_primary_checkpoint(p, &all, 1, "p1", 2, NULL))
+        _exit(13);
+    sleep_ms(PROBE_IDLE_MS);
+    fill_checkpoint(pri_ram, 2);
+    if (colo_primary_checkpoint(p, &some, 1, "p2", 2, NULL))
+        _exit(14);
+    colo_session_close(&p);
+    colo_config_delete(&cfg);
+    _exit(0);
+}
+
+/* What the secondary's log said about its probe (calls are serialised). */
+struct probe_log {
+    pthread_mutex_t lock;
+    bool have_qpn;
+    uint32_t qpn, peer_qpn;
+    char summary[512]; /* the last "connection closed" line */
+};
+
+static void probe_log_fn(void *opaque, int level, const char *msg)
+{
+    struct probe_log *pl = opaque;
+    const char *p = strstr(msg, "this side's UD QPN ");
+    uint32_t mine, peer;
+
+    (void)level;
+    pthread_mutex_lock(&pl->lock);
+    if (p && sscanf(p, "this side's UD QPN %" SCNu32 ", the peer's %" SCNu32, &mine, &peer) == 2) {
+        pl->qpn = mine;
+        pl->peer_qpn = peer;
+        pl->have_qpn = true;
+    }
+    if (strstr(msg, "connection closed") && strstr(msg, "liveness probe"))
+        snprintf(pl->summary, sizeof(pl->summary), "%s", msg);
+    pthread_mutex_unlock(&pl->lock);
+    if (strstr(msg, "liveness probe"))
+        fprintf(stderr, "probe-garbage: secondary's log: %s\n", msg);
+}
+
+static void test_probe_garbage(void **state)
+{
+    static struct probe_log pl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static uint8_t want[RAM_LEN];
+    struct attack_report r;
+    struct colo_listener *l;
+    struct colo_session *s;
+    struct colo_config *cfg;
+    int fds[2], to_attacker[2], from_attacker[2], status, ret;
+    uint64_t sent, received, refused, rearms, t1, gap;
+    pid_t pid, attacker;
+    char probe_state[16];
+    const char *sum;
+    uint32_t target, peer;
+    uint16_t port;
+
+    /* both children before any verbs use in this process */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[1]);
+        probe_primary_child(fds[0]);
+    }
+    close(fds[0]);
+    assert_int_equal(pipe(to_attacker), 0);
+    assert_int_equal(pipe(from_attacker), 0);
+    attacker = fork();
+    assert_true(attacker >= 0);
+    if (attacker == 0) {
+        close(fds[1]);
+        close(to_attacker[1]);
+        close(from_attacker[0]);
+        attacker_child(to_attacker[0], from_attacker[1]);
+    }
+    close(to_attacker[0]);
+    close(from_attacker[1]);
+    memset(sec_ram, 0x11, RAM_LEN);
+    assert_int_equal(colo_set_log(probe_log_fn, &pl, COLO_LOG_DEBUG), 0);
+
+    cfg = config_hb(sec_ram, 0, PROBE_SECONDARY_MS);
+    assert_int_equal(colo_listener_new(cfg, &l), 0);
+    port = colo_listener_port(l);
+    assert_int_equal(write(fds[1], &port, sizeof(port)), sizeof(port));
+    assert_int_equal(colo_listener_accept(l, &s), 0);
+    assert_int_equal(colo_secondary_serve(s, NULL), 0);
+    t1 = now_ms();
+    fill_checkpoint(want, 1);
+    assert_memory_equal(sec_ram, want, RAM_LEN);
+
+    pthread_mutex_lock(&pl.lock);
+    assert_true(pl.have_qpn && pl.qpn && pl.peer_qpn);
+    target = pl.qpn;
+    peer = pl.peer_qpn;
+    pthread_mutex_unlock(&pl.lock);
+    print_message("probe-garbage: the secondary's probe listens on UD QPN %" PRIu32
+                  ", the primary's on %" PRIu32 "; the primary's interval %d ms (a probe "
+                  "every %d ms, an RC heartbeat after %d ms of silence, %d ms idle before "
+                  "checkpoint 2), "
+                  "the secondary's %d ms (deadline %d ms)\n",
+                  target, peer, PROBE_PRIMARY_MS, PROBE_PERIOD_MS, PROBE_PRIMARY_MS,
+                  PROBE_IDLE_MS, PROBE_SECONDARY_MS, PROBE_DEADLINE_MS);
+
+    /* checkpoint 1 is done: the garbage, from a third party */
+    assert_int_equal(write(to_attacker[1], &target, sizeof(target)), sizeof(target));
+    assert_int_equal(read(from_attacker[0], &r, sizeof(r)), sizeof(r));
+    assert_int_equal(waitpid(attacker, &status, 0), attacker);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (r.err)
+        fail_msg("probe-garbage: the third party could not send (step %d)", r.err);
+    assert_int_not_equal(r.qpn, peer); /* a third party, not the connection's peer */
+    for (int g = 0; g < GARBAGE_N; g++) {
+        print_message("probe-garbage: the third party (UD QPN %" PRIu32 ", GID index %" PRIu32
+                      ") sent %s (%" PRIu32 " bytes, %" PRIu32 " with the GRH, a receive "
+                      "slot holds %d): %s\n",
+                      r.qpn, r.gid_index, garbage_what[g], r.len[g], r.len[g] + CRDMA_PROBE_GRH,
+                      CRDMA_PROBE_SLOT, ibv_wc_status_str((enum ibv_wc_status)r.status[g]));
+        assert_int_equal(r.status[g], IBV_WC_SUCCESS);
+    }
+
+    /* the probe alone keeps the primary alive until checkpoint 2 */
+    ret = colo_secondary_serve(s, NULL);
+    gap = now_ms() - t1;
+    print_message("probe-garbage: checkpoint 2 %s %" PRIu64 " ms after checkpoint 1%s%s\n",
+                  ret ? "failed" : "served", gap, ret ? ": " : "", ret ? colo_errormsg() : "");
+    assert_int_equal(ret, 0);
+    assert_true(gap >= PROBE_DEADLINE_MS);
+    fill_checkpoint(want, 2);
+    assert_memory_equal(sec_ram, want, RAM_LEN);
+    assert_int_equal(colo_secondary_serve(s, NULL), COLO_E_SHUTDOWN);
+    colo_session_close(&s);
+    assert_int_equal(colo_set_log(NULL, NULL, COLO_LOG_ERROR), 0);
+
+    /* what the secondary's probe made of it */
+    sum = strstr(pl.summary, "liveness probe ");
+    assert_non_null(sum);
+    assert_int_equal(sscanf(sum, "liveness probe %15[^,], %" SCNu64 " sent, %" SCNu64
+                            " received, %" SCNu64 " refused, %" SCNu64 " re-arms",
+                            probe_state, &sent, &received, &refused, &rearms), 5);
+    print_message("probe-garbage: the secondary's probe, %s: %" PRIu64 " valid probes received, "
+                  "%" PRIu64 " refused (%d datagrams to refuse), %" PRIu64 " re-arms, %" PRIu64
+                  " sent\n", probe_state, received, refused, GARBAGE_N, rearms, sent);
+    assert_string_equal(probe_state, "on");
+    assert_true(refused >= GARBAGE_N);
+    /* an MTU-sized datagram that does not fit a slot puts the QP in error */
+    if (r.len[GARBAGE_MTU] + CRDMA_PROBE_GRH > CRDMA_PROBE_SLOT)
+        assert_true(rearms >= 1);
+    /* a probe every PROBE_PERIOD_MS over at least the idle gap */
+    assert_true(received >= gap / PROBE_PERIOD_MS / 2);
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status))
+        fail_msg("probe-garbage: the primary exited %d", WEXITSTATUS(status));
+    colo_listener_delete(&l);
+    colo_config_delete(&cfg);
+    close(fds[1]);
+    close(to_attacker[1]);
+    close(from_attacker[0]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile)};
     const struct CMUnitTest silent[] = {cmocka_unit_test(test_preauth_silent)};
     const struct CMUnitTest inject[] = {cmocka_unit_test(test_inject)};
+    const struct CMUnitTest probe[] = {cmocka_unit_test(test_probe_garbage)};
     int ret;
 
     addr = getenv("COLO_RDMA_ADDR");
@@ -703,6 +1079,8 @@ int main(int argc, char **argv)
         ret = cmocka_run_group_tests(silent, NULL, NULL);
     else if (!strncmp(which, "inject", 6))
         ret = cmocka_run_group_tests(inject, NULL, NULL);
+    else if (!strcmp(which, "probe-garbage"))
+        ret = cmocka_run_group_tests(probe, NULL, NULL);
     else
         ret = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(cache_path);

@@ -9,6 +9,7 @@
  * shared-key authentication against a scripted peer over the fake device.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@
 #include "transport/rdma_conn.h"
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"
+
+#include "mock_stream.h"
 
 /* ---- the fake device ---- */
 
@@ -1276,6 +1279,70 @@ static void test_find_chunk(void **state)
     assert_null(crdma_find_chunk(k, 0, 100));
 }
 
+/* The cache announcement of section 8, two chunks of half the RAM each, the
+ * reserved field of chunk bad_chunk (-1: none) set to reserved. */
+static void put_announcement(struct mock_conn *m, int bad_chunk, uint32_t reserved)
+{
+    uint8_t w[8 + 2 * 24 + 8];
+
+    colo_put_be32(w, 2);
+    colo_put_be32(w + 4, 1);
+    for (int i = 0; i < 2; i++) {
+        uint8_t *k = w + 8 + 24 * i;
+
+        colo_put_be64(k, 0x10000000 + (uint64_t)i * sizeof(guest) / 2);
+        colo_put_be64(k + 8, sizeof(guest) / 2);
+        colo_put_be32(k + 16, 0x21 + (uint32_t)i);
+        colo_put_be32(k + 20, i == bad_chunk ? reserved : 0);
+    }
+    colo_put_be64(w + 56, 0x10000000);
+    mock_conn_put(m, w, sizeof(w));
+}
+
+/*
+ * The primary reads the announcement only as the protocol writes it: a
+ * chunk record whose reserved last 4 bytes are not 0 is refused, naming the
+ * chunk and the value, before anything of it is used (docs/protocol.md,
+ * section 20, defect 11: they were not checked).
+ */
+static void test_cache_announcement_reserved_field(void **state)
+{
+    static const struct {
+        int chunk;
+        uint32_t reserved;
+    } cases[] = {{-1, 0}, {0, 1}, {1, 0x80000000u}, {1, 0xffffffffu}};
+    char want[96];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mock_conn *m = mock_conn_new();
+        struct colo_stream *f = mock_stream_new(m);
+        struct crdma_conn *c = fake_conn(false);
+        struct colo_ram_layout l;
+        int ret;
+
+        assert_int_equal(crdma_conn_build(c), 0);
+        assert_int_equal(colo_ram_layout_init(&l, 4096), 0);
+        assert_int_equal(colo_ram_layout_add(&l, "pc.ram", guest, sizeof(guest)), 0);
+        colo_stream_set_ram(f, &l, NULL);
+        put_announcement(m, cases[i].chunk, cases[i].reserved);
+        ret = crdma_mr_register_ram(c, f);
+        if (cases[i].chunk < 0) {
+            assert_int_equal(ret, 0);
+            assert_int_equal(c->mr.nremote, 2);
+            assert_int_equal(crdma_mr_remote_chunk(c, 0x10000000 + sizeof(guest) / 2)->key, 0x22);
+        } else {
+            snprintf(want, sizeof(want), "cache chunk %d: reserved field is %" PRIu32
+                     ", expected 0", cases[i].chunk, cases[i].reserved);
+            assert_int_equal(ret, COLO_E_PROTOCOL);
+            assert_non_null(strstr(colo_errormsg(), want));
+            assert_int_equal(c->mr.nremote, 0); /* nothing of it kept */
+        }
+        crdma_conn_destroy(c);
+        colo_stream_delete(&f);
+        mock_conn_unref(m);
+    }
+}
+
 /* ---- the sleeping path of the completion wait ---- */
 
 /* A completion that arrives while the waiter sleeps: the wait arms the CQ,
@@ -1933,6 +2000,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_long_push_keeps_the_heartbeat, setup, teardown),
         cmocka_unit_test(test_find_chunk),
+        cmocka_unit_test_setup_teardown(test_cache_announcement_reserved_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wait_sleeps_on_the_completion_channel, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wait_woken_by_the_eventfd, setup, teardown),

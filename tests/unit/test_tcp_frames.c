@@ -3,17 +3,22 @@
  * The secondary's page-frame reader of the tcp backend against a raw peer
  * on loopback (no hello, no authentication: the protocol driver on one
  * end, bytes written by the test on the other): what a malformed or short
- * frame costs, and how it is reported.
+ * frame costs, and how it is reported. And the write side of the progress
+ * rule: the backend's write against a raw socket read at a set pace.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -272,6 +277,155 @@ static void test_trickled_pages_fail(void **state)
     assert_memory_equal(guest, zero, sizeof(guest));
 }
 
+/*
+ * The write side of the progress rule (transport/tcp.c): a write must move
+ * COLO_STREAM_PROGRESS bytes, or what is left of it, within each timeout. The
+ * test's end of the connection has a receive buffer of rcvbuf bytes and reads
+ * chunk bytes every pause_ms while the write runs, then the rest at once,
+ * until it has all, the write failed, or READER_MAX_MS passed.
+ */
+#define WRITE_TIMEOUT_MS 1000
+#define READER_MAX_MS 30000
+
+struct reader {
+    size_t len; /* of the write */
+    int rcvbuf;
+    size_t chunk;
+    long pause_ms;
+    int fd;
+    int stop;  /* the write failed */
+    int drain; /* the write is done: no more pauses */
+    size_t got;
+    bool intact; /* every byte as written */
+};
+
+static uint8_t write_byte(size_t i)
+{
+    return (uint8_t)(i * 7 + (i >> 12));
+}
+
+/* Up to chunk bytes every pause_ms, each checked; then the connection is
+ * shut, so that a write still waiting fails at once. */
+static void *read_paced(void *arg)
+{
+    struct reader *r = arg;
+    struct timespec pause = {.tv_sec = r->pause_ms / 1000, .tv_nsec = r->pause_ms % 1000 * 1000000};
+    static uint8_t buf[256 << 10];
+    struct timespec t0, t;
+
+    r->intact = true;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        ssize_t n = recv(r->fd, buf, r->chunk < sizeof(buf) ? r->chunk : sizeof(buf),
+                         MSG_DONTWAIT);
+
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != write_byte(r->got + (size_t)i))
+                r->intact = false;
+        if (n > 0)
+            r->got += (size_t)n;
+        if (n == 0 || r->got == r->len || __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > READER_MAX_MS)
+            break;
+        if (!__atomic_load_n(&r->drain, __ATOMIC_ACQUIRE))
+            nanosleep(&pause, NULL);
+    }
+    shutdown(r->fd, SHUT_RDWR);
+    return NULL;
+}
+
+/*
+ * Writes r->len bytes in one write with the tcp backend's stream (timeout
+ * WRITE_TIMEOUT_MS) to a reader of this pace: the write's result and how
+ * long it took.
+ */
+static int write_to_reader(struct reader *r, long *ms)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t salen = sizeof(sa);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), ret;
+    struct colo_stream *w;
+    struct timespec t0, t1;
+    uint8_t *data = malloc(r->len);
+    pthread_t tid;
+
+    assert_non_null(data);
+    for (size_t i = 0; i < r->len; i++)
+        data[i] = write_byte(i);
+    /* set before listen: the accepted socket inherits it, and its window */
+    assert_true(lfd >= 0);
+    assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &r->rcvbuf, sizeof(r->rcvbuf)), 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+    assert_int_equal(colo_tcp_connect("127.0.0.1", ntohs(sa.sin_port), WRITE_TIMEOUT_MS, &w), 0);
+    r->fd = accept(lfd, NULL, NULL);
+    assert_true(r->fd >= 0);
+    assert_int_equal(pthread_create(&tid, NULL, read_paced, r), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    colo_stream_put_buffer(w, data, r->len);
+    ret = colo_stream_fflush(w);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    __atomic_store_n(ret ? &r->stop : &r->drain, 1, __ATOMIC_RELEASE);
+    pthread_join(tid, NULL);
+    colo_stream_delete(&w);
+    close(r->fd);
+    close(lfd);
+    free(data);
+    return ret;
+}
+
+/*
+ * 2 KiB every 100 ms (20 KB/s, a third of 64 KiB per second at the best)
+ * through a 4 KiB receive buffer, so that its acknowledgements come several
+ * times a second: the peer takes something all the time, never 64 KiB within
+ * a timeout; the write fails within about one timeout, saying so (before the
+ * rule each wait got the whole timeout again, and 4 MiB would have taken 3.5
+ * minutes; with it, until now, the message was "took no data").
+ */
+static void test_slow_reader_fails_a_write(void **state)
+{
+    struct reader r = {.len = 4u << 20, .rcvbuf = 4096, .chunk = 2048, .pause_ms = 100};
+    long ms;
+    int ret = write_to_reader(&r, &ms);
+
+    print_message("a 4 MiB write to a reader of 2 KiB per 100 ms: %d after %ld ms, %zu bytes "
+                  "read: %s\n", ret, ms, r.got, colo_errormsg());
+    assert_int_equal(ret, COLO_E_PEER_LOST);
+    assert_non_null(strstr(colo_errormsg(), "tcp: the peer took too little for 1000 ms"));
+    assert_non_null(strstr(colo_errormsg(), "a write must move 64 KiB"));
+    assert_true(ms >= WRITE_TIMEOUT_MS - 10 && ms < 3 * WRITE_TIMEOUT_MS);
+    assert_true(r.got > 0 && r.got < r.len);
+    assert_true(r.intact);
+}
+
+/*
+ * 256 KiB every 400 ms through a 256 KiB receive buffer (640 KB/s unloaded,
+ * ten times the rule's 64 KiB per second; few wake-ups, so that a loaded
+ * machine slows it little, and reads of whole 64 KiB loopback segments, so
+ * that each opens the window at once): the whole write goes through, byte
+ * for byte.
+ * Until now the writer woke only once a third of the megabytes the kernel
+ * lets a loopback socket queue had drained, and this peer was failed after
+ * one timeout as one that "took no data".
+ */
+static void test_paced_reader_takes_a_write(void **state)
+{
+    struct reader r = {.len = 5u << 20, .rcvbuf = 256 << 10, .chunk = 256 << 10,
+                       .pause_ms = 400};
+    long ms;
+    int ret = write_to_reader(&r, &ms);
+
+    print_message("a 5 MiB write to a reader of 256 KiB per 400 ms: %d after %ld ms, %zu bytes "
+                  "read%s%s\n", ret, ms, r.got, ret ? ": " : "", ret ? colo_errormsg() : "");
+    assert_int_equal(ret, 0);
+    assert_int_equal(r.got, r.len);
+    assert_true(r.intact);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +438,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_checkpoint_pages_stay_in_the_cache, setup,
                                         teardown),
+        cmocka_unit_test(test_slow_reader_fails_a_write),
+        cmocka_unit_test(test_paced_reader_takes_a_write),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
