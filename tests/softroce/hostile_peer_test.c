@@ -21,6 +21,11 @@
  *       probe-garbage (a third party sends malformed datagrams to the
  *       secondary's liveness probe during a good session whose only sign of
  *       life between its two checkpoints is that probe)
+ *
+ * CASE+bg (the cases from order to stopped): the same with background push
+ * on; before it misbehaves the primary WRITEs every page into the cache
+ * between checkpoints, as a background pass does, and none may reach the
+ * secondary's guest RAM.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -59,6 +64,7 @@
 #define HEARTBEAT_MS 250
 
 static const char *addr, *which;
+static bool background; /* CASE+bg: pages pushed ahead of the misbehaviour */
 static int child_ready_fd = -1; /* preauth-silent: the child says it is connected */
 static char cache_path[128];
 static uint8_t pri_ram[RAM_LEN], sec_ram[RAM_LEN];
@@ -350,6 +356,14 @@ static void hostile_child(int port_fd)
         colo_auth_run(fwd, rp, COLO_ROLE_PRIMARY, (const uint8_t *)KEY, strlen(KEY), NULL, NULL) ||
         colo_stream_register_ram(rp) || colo_stream_get_buffer(rp, ready, sizeof(ready)))
         _exit(13);
+    if (background) {
+        /* a background pass: pages of checkpoint 1 in the cache, no message */
+        struct colo_dirty_run all = {.block = 0, .first_page = 0, .page_count = PAGES};
+
+        memset(pri_ram, 0xbb, RAM_LEN);
+        if (push_run(fwd, 1, &all))
+            _exit(14);
+    }
 
     if (!strcmp(which, "order")) {
         put_msg(fwd, COLO_CMD_VMSTATE_SIZE, 5);
@@ -1073,6 +1087,13 @@ int main(int argc, char **argv)
         return 2;
     }
     which = argv[1];
+    if (strlen(which) > 3 && !strcmp(which + strlen(which) - 3, "+bg")) {
+        static char name[64];
+
+        snprintf(name, sizeof(name), "%.*s", (int)(strlen(which) - 3), which);
+        which = name;
+        background = true;
+    }
     snprintf(cache_path, sizeof(cache_path), "/tmp/colo-hostile-cache.%ld", (long)getpid());
     signal(SIGPIPE, SIG_IGN);
     if (!strcmp(which, "preauth-silent"))
