@@ -542,8 +542,8 @@ static void test_hostile(void **state)
             ;
         colo_session_close(&s);
     }
-    print_message("%s: the secondary reported %s after %" PRIu64 " ms: %s\n", which,
-                  colo_strerror(ret), now_ms() - t0, colo_errormsg());
+    print_message("%s%s: the secondary reported %s after %" PRIu64 " ms: %s\n", which,
+                  background ? "+bg" : "", colo_strerror(ret), now_ms() - t0, colo_errormsg());
     assert_int_equal(ret, cases[c].err);
     assert_non_null(strstr(colo_errormsg(), cases[c].why));
     if (!strcmp(which, "stopped"))
