@@ -312,7 +312,7 @@ void bench_params_default(struct bench_params *p)
 {
     *p = (struct bench_params){
         .ram_bytes = 64ull << 20, .blocks = 4, .page_size = 4096, .vmstate_bytes = 4096,
-        .seed = 1, .timeout_ms = 30000, .warmup = 1, .heartbeat_ms = 500,
+        .seed = 1, .timeout_ms = 30000, .warmup = 1, .heartbeat_ms = 1000,
     };
 }
 

@@ -58,7 +58,7 @@ static const char usage_more[] =
     "                           (default) or 1 (as a 0.4 peer: tcp background push waits\n"
     "                           for the checkpoint)\n"
     "      --poll MODE          rdma completions: event (default) or busy (spin a core)\n"
-    "      --heartbeat MS       rdma heartbeat interval on both sides (default 500; the\n"
+    "      --heartbeat MS       rdma heartbeat interval on both sides (default 1000; the\n"
     "                           peer is lost after 4 silent intervals)\n"
     "  -c, --cache PATH         secondary's RAM cache: a file or /dev/daxX.Y\n"
     "                           (default: a file in /dev/shm, removed at exit)\n"
@@ -419,7 +419,7 @@ int bench_options_parse(struct bench_options *o, int argc, char **argv, FILE *ou
 
     *o = (struct bench_options){
         .port = BENCH_CONTROL_PORT, .ram_bytes = 64ull << 20, .blocks = 4, .page_size = 4096,
-        .vmstate_bytes = 4096, .heartbeat_ms = 500, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
+        .vmstate_bytes = 4096, .heartbeat_ms = 1000, .dirty = {1024}, .ndirty = 1, .checkpoints = 100, .warmup = 2,
         .ceiling_duration = 4,
         .seed = 1, .timeout_ms = 30000, .workload = BENCH_WL_UNIFORM, .pipelined = true,
         .protocol_version = 2,
