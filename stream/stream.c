@@ -336,7 +336,6 @@ void colo_stream_put_be64(struct colo_stream *f, uint64_t v)
     colo_stream_put_buffer(f, b, sizeof(b));
 }
 
-/* Refills the read buffer with at least one byte; got and want for messages. */
 void colo_stream_flush_before_wait(struct colo_stream *f, struct colo_stream *out)
 {
     f->flush_first = out;
@@ -352,6 +351,7 @@ static int flush_before_wait(struct colo_stream *f)
     return colo_stream_set_error(f, colo_stream_error(out), "%s", colo_errormsg());
 }
 
+/* Refills the read buffer with at least one byte; got and want for messages. */
 static int fill_for(struct colo_stream *f, size_t got, size_t want, bool forever)
 {
     uint32_t tmo;
