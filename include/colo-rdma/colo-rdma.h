@@ -253,7 +253,10 @@ int colo_primary_connect(const struct colo_config *cfg, struct colo_session **ou
  * the device state -> vmstate-received -> vmstate-loaded. Pipelined (the
  * default since 0.4, colo_config_set_pipelined()), the pages and the state
  * follow the request at once and the reply is read after them, so that an
- * empty checkpoint costs one round trip, not two. The runs need not be
+ * empty checkpoint costs one round trip, not two; since 0.5.1 an empty one
+ * is one message each way (the request leaves with the state, the reply
+ * with vmstate-received: each side flushes only before it waits for the
+ * other). The runs need not be
  * sorted; they are normalised (sorted, merged) before they are sent. stats
  * may be NULL. A bad list or state (COLO_E_DIRTY_LIST, COLO_E_CONFIG) or a
  * call out of order (-EINVAL) is refused before anything is sent and leaves
