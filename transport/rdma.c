@@ -385,6 +385,14 @@ static int finish_connection(struct crdma_conn *c, const struct colo_rdma_option
     return colo_stream_new(&crdma_ops, s, opt->timeout_ms, out);
 }
 
+/* rxe with an ACK timeout of 0 never retransmits: both sides set one. */
+static void set_ack_timeout(struct rdma_cm_id *id)
+{
+    uint8_t tmo = CRDMA_ACK_TIMEOUT;
+
+    colo_verbs->set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
+}
+
 int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_options *opt,
                       const struct colo_rdma_hello *mine, struct colo_stream **out)
 {
@@ -396,7 +404,6 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
     struct rdma_event_channel *ec = NULL;
     struct rdma_cm_id *id = NULL;
     struct crdma_conn *c;
-    uint8_t tmo = CRDMA_ACK_TIMEOUT;
     int ret;
 
     if (!host || !host[0])
@@ -423,8 +430,7 @@ int colo_rdma_connect(const char *host, uint16_t port, const struct colo_rdma_op
                           NULL);
     if (ret)
         goto out_destroy;
-    /* rxe with an ACK timeout of 0 never retransmits: always set one. */
-    colo_verbs->set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo, sizeof(tmo));
+    set_ack_timeout(id);
     if (colo_verbs->resolve_route(id, cm_timeout_ms(opt))) {
         ret = colo_err(-errno, "rdma: resolve route to %s: %s", host, strerror(errno));
         goto out_destroy;
@@ -675,7 +681,6 @@ int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_
     uint8_t priv[CRDMA_PRIVATE_MAX];
     struct rdma_conn_param param;
     struct crdma_conn *c = p->c;
-    uint8_t tmo = CRDMA_ACK_TIMEOUT;
     int ret;
 
     ret = crdma_conn_build(c);
@@ -683,10 +688,8 @@ int colo_rdma_accept_finish(struct colo_rdma_pending *p, const struct colo_rdma_
         ret = abandoned_error(c, ret);
         goto out_reject;
     }
-    /* The passive side's QP gets the same ACK timeout as the primary's
-     * (rxe with 0 never retransmits); the CM applies it at accept. */
-    colo_verbs->set_option(crdma_conn_id(c), RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &tmo,
-                           sizeof(tmo));
+    /* the passive side's QP too: the CM applies it at accept */
+    set_ack_timeout(crdma_conn_id(c));
     conn_param(&param, priv, private_data(c, mine, priv));
     if (colo_verbs->accept(crdma_conn_id(c), &param)) {
         ret = abandoned_error(c, colo_err(-errno, "rdma: accept: %s", strerror(errno)));

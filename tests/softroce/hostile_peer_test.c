@@ -469,9 +469,9 @@ static void *good_primary(void *arg)
     return (void *)ret;
 }
 
-/* Forks the hostile primary, before any verbs use in this process; it reads
- * the port from fds[1]. The secondary's guest RAM starts as 0x11. */
-static pid_t fork_child(int fds[2])
+/* Forks child(fds[0]), which never returns, before any verbs use in this
+ * process; the parent keeps fds[1] to send it the port. */
+static pid_t fork_with_pipe(int fds[2], void (*child)(int fd))
 {
     pid_t pid;
 
@@ -480,9 +480,17 @@ static pid_t fork_child(int fds[2])
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[1]);
-        hostile_child(fds[0]);
+        child(fds[0]);
     }
     close(fds[0]);
+    return pid;
+}
+
+/* The hostile primary; the secondary's guest RAM starts as 0x11. */
+static pid_t fork_child(int fds[2])
+{
+    pid_t pid = fork_with_pipe(fds, hostile_child);
+
     memset(sec_ram, 0x11, RAM_LEN);
     return pid;
 }
@@ -971,14 +979,7 @@ static void test_probe_garbage(void **state)
     uint16_t port;
 
     /* both children before any verbs use in this process */
-    assert_int_equal(pipe(fds), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[1]);
-        probe_primary_child(fds[0]);
-    }
-    close(fds[0]);
+    pid = fork_with_pipe(fds, probe_primary_child);
     assert_int_equal(pipe(to_attacker), 0);
     assert_int_equal(pipe(from_attacker), 0);
     attacker = fork();
