@@ -22,9 +22,13 @@ void bench_write_bw_shape(uint64_t avg_write, uint32_t page_size, uint32_t durat
         depth = 1;
     s->size = size;
     s->tx_depth = (uint32_t)depth;
-    /* one doorbell and one signaled WRITE per batch, a batch never above the depth */
+    /* one doorbell per batch, a batch never above the depth; a signaled WRITE
+     * per batch and at least every BENCH_RDMA_WRITE_SIGNAL_BYTES */
     s->post_list = s->tx_depth < BENCH_RDMA_WRITE_BATCH ? s->tx_depth : BENCH_RDMA_WRITE_BATCH;
     s->cq_mod = s->post_list;
+    if (s->cq_mod > BENCH_RDMA_WRITE_SIGNAL_BYTES / size)
+        s->cq_mod = BENCH_RDMA_WRITE_SIGNAL_BYTES / size > 1
+                        ? (uint32_t)(BENCH_RDMA_WRITE_SIGNAL_BYTES / size) : 1;
     /* perftest wants the duration above twice its 1 s margin */
     s->duration = duration < 3 ? 3 : duration;
 }

@@ -21,7 +21,8 @@
 
 /*
  * The library's rdma page push pattern (transport/rdma_conn.h, rdma_write.h:
- * CRDMA_SQ_DEPTH, CRDMA_WRITE_BATCH, CRDMA_WRITE_CHUNK, CRDMA_WRITE_WINDOW),
+ * CRDMA_SQ_DEPTH, CRDMA_WRITE_BATCH, CRDMA_WRITE_CHUNK, CRDMA_WRITE_WINDOW,
+ * CRDMA_WRITE_SIGNAL_BYTES),
  * repeated here because bench/ includes only its own and the public headers.
  * Keep them in step.
  */
@@ -29,6 +30,7 @@
 #define BENCH_RDMA_WRITE_BATCH 64
 #define BENCH_RDMA_WRITE_CHUNK (256u << 10)
 #define BENCH_RDMA_WRITE_WINDOW (1u << 20)
+#define BENCH_RDMA_WRITE_SIGNAL_BYTES BENCH_RDMA_WRITE_CHUNK /* a signaled WRITE at least per */
 /* The tcp page frame (transport/tcp.c) and the stream's buffering (stream/stream.h). */
 #define BENCH_TCP_FRAME_HDR 24
 #define BENCH_TCP_STREAM_BUF 32768

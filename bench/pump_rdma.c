@@ -252,7 +252,8 @@ static bool has_room(const struct pump *pm, uint64_t next)
             pm->bytes_outstanding + next <= BENCH_RDMA_WRITE_WINDOW);
 }
 
-/* crdma_write_post's pattern: chains of what the queue and window take, last signaled. */
+/* crdma_write_post's pattern: chains of what the queue and window take, the
+ * last WRITE signaled and one at least every BENCH_RDMA_WRITE_SIGNAL_BYTES. */
 static int post_batch(struct pump *pm)
 {
     uint32_t done = 0;
@@ -272,13 +273,18 @@ static int post_batch(struct pump *pm)
             bytes += pm->sge[done + k].length;
             k++;
         }
-        for (uint32_t i = done; i < done + k; i++) {
+        for (uint64_t i = done, n = 0, since = 0; i < done + k; i++) {
             pm->wr[i].next = i + 1 < done + k ? &pm->wr[i + 1] : NULL;
             pm->wr[i].send_flags = 0;
             pm->wr[i].wr_id = 0;
+            n++;
+            since += pm->sge[i].length;
+            if (since >= BENCH_RDMA_WRITE_SIGNAL_BYTES || i == done + k - 1) {
+                pm->wr[i].send_flags = IBV_SEND_SIGNALED;
+                pm->wr[i].wr_id = since << 16 | n;
+                n = since = 0;
+            }
         }
-        pm->wr[done + k - 1].send_flags = IBV_SEND_SIGNALED;
-        pm->wr[done + k - 1].wr_id = bytes << 16 | k;
         ret = ibv_post_send(pm->cli->qp, &pm->wr[done], &bad);
         if (ret == ENOMEM && bad == &pm->wr[done]) {
             if (reap(pm, true))

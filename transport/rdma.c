@@ -314,8 +314,7 @@ static int crdma_save_page(void *opaque, struct colo_stream *f, const struct col
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = crdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run,
-                          colo_deadline_after_ms(s->timeout_ms));
+    ret = crdma_write_run(s->c, &s->batch, colo_stream_ram_layout(f), run, s->timeout_ms);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
@@ -326,7 +325,7 @@ static int crdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = crdma_write_post(s->c, &s->batch, colo_deadline_after_ms(s->timeout_ms));
+    ret = crdma_write_post(s->c, &s->batch, s->timeout_ms);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }
@@ -335,13 +334,12 @@ static int crdma_after_ram_iterate(void *opaque, struct colo_stream *f, uint64_t
 static int crdma_flush_ram(void *opaque, struct colo_stream *f)
 {
     struct crdma_stream *s = opaque;
-    uint64_t deadline = colo_deadline_after_ms(s->timeout_ms);
     int ret;
 
     pthread_mutex_lock(&s->c->lock);
-    ret = crdma_write_post(s->c, &s->batch, deadline);
+    ret = crdma_write_post(s->c, &s->batch, s->timeout_ms);
     if (!ret)
-        ret = crdma_write_drain(s->c, deadline);
+        ret = crdma_write_drain(s->c, s->timeout_ms);
     pthread_mutex_unlock(&s->c->lock);
     return ret;
 }

@@ -105,6 +105,13 @@ _Static_assert(CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS <= 1u << CRDMA_PROBE_SLOT_B
  */
 #define CRDMA_WRITE_CHUNK (256u << 10)
 #define CRDMA_WRITE_WINDOW (1u << 20)
+/*
+ * A signaled WRITE at least every this many bytes of a chain, so that a
+ * window's completions come in parts: a wait for WRITEs fails only after a
+ * whole timeout in which none completed, and on a lossy link (go-back-N
+ * resends from the lost packet on) a window may take long but keeps moving.
+ */
+#define CRDMA_WRITE_SIGNAL_BYTES CRDMA_WRITE_CHUNK
 
 /* Completions reaped per ibv_poll_cq call. */
 #define CRDMA_POLL_BATCH 32
@@ -229,6 +236,7 @@ struct crdma_push {
     uint64_t bytes_outstanding;      /* their bytes (CRDMA_WRITE_WINDOW) */
     uint64_t doorbells;
     uint64_t write_wrs;
+    uint64_t completions;            /* signaled WRITEs completed: progress */
 };
 
 /* Liveness probe (rdma_probe.c): UD QP, the peer's address, and what crossed. */

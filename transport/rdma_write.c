@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/timeutil.h"
 #include "transport/rdma_mr.h"
 #include "transport/rdma_write.h"
 
@@ -17,7 +18,45 @@ static bool sq_has_room(struct crdma_conn *c, void *arg)
             c->push.bytes_outstanding + next <= CRDMA_WRITE_WINDOW);
 }
 
-int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t deadline_ns)
+/* A wait for WRITEs: what it waits for, and the completions at its start. */
+struct write_wait {
+    bool (*done)(struct crdma_conn *c, void *arg);
+    void *arg;
+    uint64_t completions;
+};
+
+static bool done_or_completed(struct crdma_conn *c, void *arg)
+{
+    struct write_wait *w = arg;
+
+    return w->done(c, w->arg) || c->push.completions != w->completions;
+}
+
+/*
+ * Waits until done(c, arg), for as long as WRITEs keep completing: each
+ * completion gives another timeout_ms (0: no timeout). A whole timeout in
+ * which none completed means the link takes nothing: the peer is lost. (A
+ * lossy link may take long for a window, since go-back-N resends from the
+ * lost packet on, but its completions keep coming: CRDMA_WRITE_SIGNAL_BYTES.)
+ */
+static int wait_writes(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), void *arg,
+                       uint32_t timeout_ms, const char *what)
+{
+    for (;;) {
+        struct write_wait w = {done, arg, c->push.completions};
+        int ret = crdma_wait(c, done_or_completed, &w, colo_deadline_after_ms(timeout_ms), what);
+
+        if (ret == -ETIMEDOUT)
+            return colo_err(COLO_E_PEER_LOST, "rdma: no RDMA WRITE completed for %" PRIu32
+                            " ms while %s (%" PRIu32 " WRITEs, %" PRIu64 " bytes in flight; "
+                            "WRITEs must keep completing within each timeout)", timeout_ms,
+                            what, c->push.writes_outstanding, c->push.bytes_outstanding);
+        if (ret || done(c, arg))
+            return ret;
+    }
+}
+
+int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint32_t timeout_ms)
 {
     uint32_t done = 0;
 
@@ -34,12 +73,13 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
         if (crdma_conn_is_lost(c))
             return crdma_conn_lost_error(c);
         if (!sq_has_room(c, &bytes)) {
-            ret = crdma_wait(c, sq_has_room, &bytes, deadline_ns,
-                             "waiting for send-queue room");
+            ret = wait_writes(c, sq_has_room, &bytes, timeout_ms,
+                              "waiting for send-queue room for RDMA WRITEs");
             if (ret)
                 return ret;
         }
-        /* As many as the send queue and the window take, the last one signaled. */
+        /* As many as the send queue and the window take; signaled: the last
+         * one, and one at least every CRDMA_WRITE_SIGNAL_BYTES. */
         k = 1;
         while (done + k < b->n && k < crdma_sq_room(c) &&
                c->push.bytes_outstanding + bytes + b->sge[done + k].length <=
@@ -47,13 +87,19 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
             bytes += b->sge[done + k].length;
             k++;
         }
-        for (uint32_t i = done; i < done + k; i++) {
+        for (uint32_t i = done, n = 0, since = 0; i < done + k; i++) {
             b->wr[i].next = i + 1 < done + k ? &b->wr[i + 1] : NULL;
             b->wr[i].send_flags = 0;
             b->wr[i].wr_id = CRDMA_WR_ID(CRDMA_WR_WRITE, 0);
+            n++;
+            since += b->sge[i].length;
+            if (since >= CRDMA_WRITE_SIGNAL_BYTES || i == done + k - 1) {
+                /* completes itself and the n - 1 unsignaled ones before it */
+                b->wr[i].send_flags = IBV_SEND_SIGNALED;
+                b->wr[i].wr_id = CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, n, since);
+                n = since = 0;
+            }
         }
-        b->wr[done + k - 1].send_flags = IBV_SEND_SIGNALED;
-        b->wr[done + k - 1].wr_id = CRDMA_WR_ID_BYTES(CRDMA_WR_WRITE, k, bytes);
         ret = colo_verbs->post_send(crdma_conn_qp(c), &b->wr[done], &bad);
         if (ret == ENOMEM) {
             /* Full after all: reap completions and try again. */
@@ -81,7 +127,7 @@ int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t
 
 int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
                     const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
-                    uint64_t deadline_ns)
+                    uint32_t timeout_ms)
 {
     uint64_t off = run->first_page * layout->page_size;
     uint64_t len = run->page_count * layout->page_size;
@@ -115,7 +161,7 @@ int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
             .wr.rdma = {.remote_addr = raddr, .rkey = rk->key},
         };
         if (b->n == CRDMA_WRITE_BATCH) {
-            int ret = crdma_write_post(c, b, deadline_ns);
+            int ret = crdma_write_post(c, b, timeout_ms);
 
             if (ret)
                 return ret;
@@ -135,6 +181,7 @@ void crdma_write_on_completion(struct crdma_conn *c, const struct ibv_wc *wc)
     crdma_sq_give(c, n);
     c->push.writes_outstanding -= n;
     c->push.bytes_outstanding -= CRDMA_WR_BYTES(wc->wr_id);
+    c->push.completions++;
 }
 
 struct crdma_write_stats crdma_write_stats(const struct crdma_conn *c)
@@ -148,7 +195,7 @@ static bool writes_done(struct crdma_conn *c, void *arg)
     return c->push.writes_outstanding == 0;
 }
 
-int crdma_write_drain(struct crdma_conn *c, uint64_t deadline_ns)
+int crdma_write_drain(struct crdma_conn *c, uint32_t timeout_ms)
 {
-    return crdma_wait(c, writes_done, NULL, deadline_ns, "waiting for RDMA WRITEs to complete");
+    return wait_writes(c, writes_done, NULL, timeout_ms, "waiting for RDMA WRITEs to complete");
 }

@@ -4,8 +4,11 @@
  * guest RAM straight into the secondary's cache (no copy on either side),
  * split where a WRITE would cross a local or remote registration or exceed
  * the port's largest message or CRDMA_WRITE_CHUNK. WRITEs are chained
- * unsignaled behind one signaled WRITE and posted with one doorbell per
- * batch, with at most CRDMA_WRITE_WINDOW bytes in flight.
+ * unsignaled behind a signaled WRITE (one at least every
+ * CRDMA_WRITE_SIGNAL_BYTES) and posted with one doorbell per batch, with at
+ * most CRDMA_WRITE_WINDOW bytes in flight. The waits for WRITEs (send-queue
+ * room, the drain) fail only when none completed for a whole timeout_ms
+ * (0: no timeout): COLO_E_PEER_LOST.
  */
 #ifndef COLO_TRANSPORT_RDMA_WRITE_H
 #define COLO_TRANSPORT_RDMA_WRITE_H
@@ -25,11 +28,11 @@ struct crdma_write_batch {
 /* Adds the WRITEs of one run; posts full batches. Lock held. */
 int crdma_write_run(struct crdma_conn *c, struct crdma_write_batch *b,
                     const struct colo_ram_layout *layout, const struct colo_dirty_run *run,
-                    uint64_t deadline_ns);
+                    uint32_t timeout_ms);
 /* Posts what is batched. Lock held. */
-int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint64_t deadline_ns);
+int crdma_write_post(struct crdma_conn *c, struct crdma_write_batch *b, uint32_t timeout_ms);
 /* Waits until every WRITE posted has completed, i.e. is placed at the peer. */
-int crdma_write_drain(struct crdma_conn *c, uint64_t deadline_ns);
+int crdma_write_drain(struct crdma_conn *c, uint32_t timeout_ms);
 /* A signaled WRITE's successful completion (from crdma_progress). */
 void crdma_write_on_completion(struct crdma_conn *c, const struct ibv_wc *wc);
 

@@ -97,7 +97,9 @@ int colo_config_set_address(struct colo_config *cfg, const char *host, uint16_t 
  * (a tcp connect refused at once, nothing listening: COLO_E_PEER_LOST).
  * A read or write must also keep moving (since 0.5): 64 KiB, or what is
  * left of it, within each timeout, so a peer that trickles bytes is lost
- * too ("the peer sent too little for ... ms"). Between checkpoints the
+ * too ("the peer sent too little for ... ms"); rdma page WRITEs must keep
+ * completing, one at least within each timeout (since 0.5.2: a window on
+ * a lossy link may take longer than one). Between checkpoints the
  * secondary over rdma waits for the next one without a timeout (since 0.5):
  * the heartbeat decides whether the primary is alive; over tcp the primary
  * must send within the timeout. Default 30000.

@@ -41,6 +41,12 @@ static void test_shape(void **state)
     assert_int_equal(s.size, 256u << 10);
     assert_int_equal(s.tx_depth, 4);
     assert_int_equal(s.post_list, 4);
+    /* ... each one signaled, as the library signals one per 256 KiB */
+    assert_int_equal(s.cq_mod, 1);
+    /* 64 KiB WRITEs: a chain of 16, one signaled per 4 */
+    bench_write_bw_shape(64u << 10, 4096, 4, &s);
+    assert_int_equal(s.tx_depth, 16);
+    assert_int_equal(s.post_list, 16);
     assert_int_equal(s.cq_mod, 4);
     /* no runs: one page; perftest wants a duration above twice its 1 s margin */
     bench_write_bw_shape(0, 8192, 1, &s);
