@@ -282,13 +282,13 @@ static int send_request(struct colo_primary *p, uint64_t *seq, uint64_t *t0, boo
     ret = colo_primary_collect_loaded(p);
     if (ret)
         return ret;
-    p->cur.loaded_ns = colo_now_ns() - t;
+    *t0 = colo_now_ns();
+    p->cur.loaded_ns = *t0 - t;
     if (p->fsm.state != COLO_ST_IDLE)
         return colo_err(COLO_E_PROTOCOL, "checkpoint: session is %s, expected idle",
                         colo_fsm_state_str(p->fsm.state));
     *seq = p->fsm.completed + 1;
     COLO_TRACE(primary_begin, *seq);
-    *t0 = colo_now_ns();
     ret = colo_send_msg(&p->fsm, p->out, COLO_CMD_CHECKPOINT_REQUEST, *seq);
     if (!ret && flush)
         ret = colo_stream_fflush(p->out);
@@ -335,7 +335,7 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
                        bool reply_pending, uint64_t t0, struct colo_checkpoint_stats *st)
 {
     struct colo_checkpoint_stats s = p->cur;
-    uint64_t t1 = colo_now_ns(), seq = p->cur.seq;
+    uint64_t t1 = colo_now_ns(), now, seq = p->cur.seq;
     int ret;
 
     if (!reply_pending)
@@ -343,8 +343,10 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
     ret = push_pages(p, seq);
     if (ret)
         goto out_fail;
-    s.pages_ns = colo_now_ns() - t1;
-    t1 = colo_now_ns();
+    /* one clock read per phase boundary: it may be a system call */
+    now = colo_now_ns();
+    s.pages_ns = now - t1;
+    t1 = now;
     COLO_TRACE(primary_commit_pages_pushed, seq, p->list.count, p->list.pages, s.pages_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " pages in %zu runs "
              "pushed in %" PRIu64 " us", seq, p->list.pages, p->list.count, s.pages_ns / 1000);
@@ -352,33 +354,36 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
     ret = send_state(p, seq, vmstate, vmstate_len);
     if (ret)
         goto out_fail;
-    s.state_ns = colo_now_ns() - t1;
+    now = colo_now_ns();
+    s.state_ns = now - t1;
     /* the list named them: they are this one's (over tcp v1 they moved only now) */
     s.background_pages = pushes_ahead(p) ? p->background.pages : 0;
     colo_dirty_list_reset(&p->background);
     COLO_TRACE(primary_commit_state_sent, seq, vmstate_len, s.state_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": %" PRIu64 " bytes of device "
              "state sent in %" PRIu64 " us", seq, vmstate_len, s.state_ns / 1000);
-    t1 = colo_now_ns();
+    t1 = now;
     if (reply_pending) {
         ret = expect(p); /* checkpoint-reply, long on its way by now */
         if (ret)
             goto out_fail;
-        s.request_ns = colo_now_ns() - t1;
+        now = colo_now_ns();
+        s.request_ns = now - t1;
         COLO_TRACE(primary_begin_reply, seq, s.request_ns);
         colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": request sent ahead of the "
                  "push, then %" PRIu64 " us waited for the reply", seq, s.request_ns / 1000);
-        t1 = colo_now_ns();
+        t1 = now;
     }
 
     ret = expect(p); /* vmstate-received: state durable at the secondary */
     if (ret)
         goto out_fail;
-    s.received_ns = colo_now_ns() - t1;
+    now = colo_now_ns();
+    s.received_ns = now - t1;
     COLO_TRACE(primary_commit_received, seq, s.received_ns);
     colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": vmstate-received after %" PRIu64
              " us", seq, s.received_ns / 1000);
-    t1 = colo_now_ns();
+    t1 = now;
 
     if (p->early_resume) {
         /* The guest may run: the checkpoint is durable at the secondary. */
@@ -387,12 +392,13 @@ static int commit_list(struct colo_primary *p, const void *vmstate, uint64_t vms
         ret = expect(p); /* vmstate-loaded */
         if (ret)
             goto out_fail;
-        s.loaded_ns = colo_now_ns() - t1;
+        now = colo_now_ns();
+        s.loaded_ns = now - t1;
         COLO_TRACE(primary_commit_loaded, seq, s.loaded_ns);
         colo_log(COLO_LOG_DEBUG, "primary: checkpoint %" PRIu64 ": vmstate-loaded after %" PRIu64
                  " us", seq, s.loaded_ns / 1000);
     }
-    s.total_ns = colo_now_ns() - t0;
+    s.total_ns = now - t0;
     s.pages = p->list.pages;
     s.page_bytes = p->list.pages * p->layout->page_size;
     s.vmstate_bytes = vmstate_len;

@@ -267,7 +267,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
 {
     struct colo_checkpoint_stats stats = {0};
     struct colo_msg msg;
-    uint64_t t0, t1, seq;
+    uint64_t t0, t1, now, seq;
     int ret;
 
     if (s->ack_err)
@@ -299,7 +299,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     if (ret)
         goto out_fail;
 
-    t1 = colo_now_ns();
+    t1 = colo_now_ns(); /* one clock read per phase boundary: it may be a system call */
     colo_dirty_list_reset(&s->placed);
     colo_stream_set_context(s->in, "the secondary received the pages of checkpoint %" PRIu64, seq);
     ret = colo_stream_load_ram(s->in, seq, &s->placed);
@@ -307,10 +307,11 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         ret = placed_with_background(s);
     if (ret)
         goto out_fail;
-    stats.pages_ns = colo_now_ns() - t1;
+    now = colo_now_ns();
+    stats.pages_ns = now - t1;
     stats.background_pages = s->background.pages;
 
-    t1 = colo_now_ns();
+    t1 = now;
     ret = colo_recv_msg(&s->fsm, s->in, &msg); /* vmstate-send */
     if (!ret)
         ret = colo_recv_msg(&s->fsm, s->in, &msg); /* dirty-list */
@@ -324,20 +325,22 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         ret = check_digest(s, seq);
     if (ret)
         goto out_fail;
-    stats.state_ns = colo_now_ns() - t1;
+    now = colo_now_ns();
+    stats.state_ns = now - t1;
     COLO_TRACE(secondary_serve_list_validated, seq, s->list.count, s->list.pages, s->staging_len);
     colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": dirty list of %zu runs (%"
              PRIu64 " pages) validated, %" PRIu64 " bytes of device state", seq, s->list.count,
              s->list.pages, s->staging_len);
 
     /* Only a complete, validated checkpoint is made durable and applied. */
-    t1 = colo_now_ns();
+    t1 = now;
     ret = colo_ram_cache_persist(s->cache, s->list.runs, s->list.count);
     if (ret) {
         colo_stream_set_error(s->in, ret, "%s", colo_errormsg());
         goto out_fail;
     }
-    stats.received_ns = colo_now_ns() - t1;
+    now = colo_now_ns();
+    stats.received_ns = now - t1;
     COLO_TRACE(secondary_serve_persisted, seq, stats.received_ns);
     ret = send_flush(s, COLO_CMD_VMSTATE_RECEIVED, seq);
     if (ret)
@@ -345,7 +348,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": persisted in %" PRIu64
              " us, vmstate-received sent", seq, stats.received_ns / 1000);
 
-    t1 = colo_now_ns();
+    t1 = colo_now_ns(); /* received's post took its time */
     colo_ram_cache_apply(s->cache, s->list.runs, s->list.count);
     COLO_TRACE(secondary_serve_applied, seq, s->list.pages);
     ret = s->ops->load_vmstate ? s->ops->load_vmstate(s->opaque, s->staging, s->staging_len)
@@ -365,7 +368,8 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
     vmstate_complete(s);
     colo_dirty_list_reset(&s->background);
     ret = send_flush(s, COLO_CMD_VMSTATE_LOADED, seq);
-    stats.loaded_ns = colo_now_ns() - t1;
+    now = colo_now_ns();
+    stats.loaded_ns = now - t1;
     if (ret && s->fsm.completed == seq) {
         s->ack_err = ret;
         colo_fsm_fail(&s->fsm);
@@ -378,7 +382,7 @@ int colo_secondary_serve_one(struct colo_secondary *s, struct colo_checkpoint_st
         colo_log(COLO_LOG_DEBUG, "secondary: checkpoint %" PRIu64 ": applied and loaded in %"
                  PRIu64 " us, vmstate-loaded sent", seq, stats.loaded_ns / 1000);
     }
-    stats.total_ns = colo_now_ns() - t0;
+    stats.total_ns = now - t0;
     stats.seq = seq;
     stats.pages = s->list.pages;
     stats.page_bytes = s->list.pages * s->layout->page_size;

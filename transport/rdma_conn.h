@@ -115,6 +115,13 @@ _Static_assert(CRDMA_PROBE_RECVS + CRDMA_PROBE_SENDS <= 1u << CRDMA_PROBE_SLOT_B
 
 /* Completions reaped per ibv_poll_cq call. */
 #define CRDMA_POLL_BATCH 32
+/*
+ * Busy polling: CQ polls between two looks at the clock (deadline, heartbeat
+ * tick, events). A clock read is a system call, and in a VM whose clock
+ * source is not the TSC (HPET under emulation) a trap as well, which made
+ * every spin of the loop cost more than the poll itself.
+ */
+#define CRDMA_SPINS_PER_CLOCK 256
 /* The peer is lost after this many heartbeat intervals without a word. */
 #define CRDMA_HEARTBEAT_MISSES 4
 /* Without a heartbeat, how long close waits for its last sends to be acknowledged. */

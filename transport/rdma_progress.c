@@ -270,6 +270,12 @@ int crdma_wait(struct crdma_conn *c, bool (*done)(struct crdma_conn *, void *), 
                 sched_yield();
                 pthread_mutex_lock(&c->lock);
             }
+            /* Then the CQ alone for a while, without the clock. */
+            for (int i = 0; i < CRDMA_SPINS_PER_CLOCK; i++) {
+                crdma_progress(c);
+                if (done(c, arg) || crdma_conn_is_lost(c))
+                    break;
+            }
             continue;
         }
         if (!c->wait.cq_armed) {
