@@ -1174,11 +1174,17 @@ static void test_write_batches_follow_the_send_queue(void **state)
     crdma_conn_destroy(c);
 }
 
-/* c built, with one block of len bytes at ram registered on both sides as
- * one chunk, and only the chunk size splitting WRITEs. */
-static void big_block_conn(struct crdma_conn *c, struct colo_ram_layout *l, uint8_t *ram,
-                           uint64_t len)
+static uint8_t big_ram[8u << 20] __attribute__((aligned(4096)));
+
+/* c built, with one block of the first len bytes of big_ram registered on
+ * both sides as one chunk, and only the chunk size splitting WRITEs; returns
+ * the run of the whole block. */
+static struct colo_dirty_run big_block_conn(struct crdma_conn *c, struct colo_ram_layout *l,
+                                            uint64_t len)
 {
+    uint8_t *ram = big_ram;
+
+    assert_true(len <= sizeof(big_ram));
     assert_int_equal(crdma_conn_build(c), 0);
     assert_int_equal(colo_ram_layout_init(l, 4096), 0);
     assert_int_equal(colo_ram_layout_add(l, "pc.ram", ram, len), 0);
@@ -1187,22 +1193,22 @@ static void big_block_conn(struct crdma_conn *c, struct colo_ram_layout *l, uint
     c->mr.remote[0] = (struct crdma_chunk){0x20000000, len, 0x21};
     c->mr.remote_block[0] = 0x20000000;
     c->res.lim.max_msg_size = 0;
+    return (struct colo_dirty_run){.block = 0, .first_page = 0, .page_count = len / 4096};
 }
 
 /* A long run goes in chunks, with at most a window in flight (heartbeats
  * queued behind the WRITEs must not starve). */
 static void test_write_window_bounds_bytes_in_flight(void **state)
 {
-    static uint8_t big[2u << 20] __attribute__((aligned(4096)));
+    const uint64_t len = 2u << 20;
     struct colo_ram_layout l;
     struct crdma_write_batch b = {0};
     struct crdma_conn *c = fake_conn(false);
-    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
+    struct colo_dirty_run run = big_block_conn(c, &l, len);
 
-    big_block_conn(c, &l, big, sizeof(big));
     fk.auto_complete = false;
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
-    assert_int_equal(b.n, sizeof(big) / CRDMA_WRITE_CHUNK);
+    assert_int_equal(b.n, len / CRDMA_WRITE_CHUNK);
     /* the first post stops at the window, then waits for completions */
     assert_int_equal(crdma_write_post(c, &b, 1), COLO_E_PEER_LOST);
     assert_int_equal(fk.nsent, CRDMA_WRITE_WINDOW / CRDMA_WRITE_CHUNK);
@@ -1237,22 +1243,21 @@ static void test_write_window_bounds_bytes_in_flight(void **state)
  */
 static void test_slow_writes_keep_moving(void **state)
 {
-    static uint8_t big[2u << 20] __attribute__((aligned(4096)));
+    const uint64_t len = 2u << 20;
     struct colo_ram_layout l;
     struct crdma_write_batch b = {0};
     struct crdma_conn *c = fake_conn(false);
-    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
+    struct colo_dirty_run run = big_block_conn(c, &l, len);
     uint64_t t0;
 
-    big_block_conn(c, &l, big, sizeof(big));
     fk.slow_link_ms = 150;
     t0 = colo_now_ns();
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 400), 0);
     assert_int_equal(crdma_write_post(c, &b, 400), 0);
     assert_int_equal(crdma_write_drain(c, 400), 0);
     assert_true(colo_now_ns() - t0 >= 8 * 150 * COLO_NS_PER_MS);
-    assert_int_equal(fk.nsent, sizeof(big) / CRDMA_WRITE_CHUNK);
-    assert_true(c->push.completions == sizeof(big) / CRDMA_WRITE_CHUNK);
+    assert_int_equal(fk.nsent, len / CRDMA_WRITE_CHUNK);
+    assert_true(c->push.completions == len / CRDMA_WRITE_CHUNK);
     assert_int_equal(c->push.writes_outstanding, 0);
 
     /* A link that completes nothing: the drain gives up after one timeout. */
@@ -1283,14 +1288,13 @@ static void test_slow_writes_keep_moving(void **state)
  */
 static void test_long_push_keeps_the_heartbeat(void **state)
 {
-    static uint8_t big[8u << 20] __attribute__((aligned(4096)));
+    const uint64_t len = 8u << 20;
     struct colo_ram_layout l;
     struct crdma_write_batch b = {0};
     struct crdma_conn *c = fake_conn(false);
-    struct colo_dirty_run run = {.block = 0, .first_page = 0, .page_count = sizeof(big) / 4096};
+    struct colo_dirty_run run = big_block_conn(c, &l, len);
     int rc_sends = 0;
 
-    big_block_conn(c, &l, big, sizeof(big));
     crdma_probe_connect(c, 0x77, 0xc00c1e);
     fk.probe_auto_complete = true;
     fk.post_delay_us = 12000; /* > the 10 ms tick of a 40 ms interval */
@@ -1303,11 +1307,11 @@ static void test_long_push_keeps_the_heartbeat(void **state)
     assert_int_equal(crdma_write_run(c, &b, &l, &run, 0), 0);
     assert_int_equal(crdma_write_post(c, &b, 0), 0);
     assert_int_equal(crdma_write_drain(c, 0), 0);
-    assert_int_equal(c->push.doorbells, sizeof(big) / CRDMA_WRITE_WINDOW);
+    assert_int_equal(c->push.doorbells, len / CRDMA_WRITE_WINDOW);
     /* a tick before each doorbell: a probe each, and RC heartbeats (96+ ms
      * passed without a control message, the interval is 40) */
-    assert_true(c->live.hb_ticks_by_waiter >= sizeof(big) / CRDMA_WRITE_WINDOW);
-    assert_true(fk.probe_sends >= (int)(sizeof(big) / CRDMA_WRITE_WINDOW));
+    assert_true(c->live.hb_ticks_by_waiter >= len / CRDMA_WRITE_WINDOW);
+    assert_true(fk.probe_sends >= (int)(len / CRDMA_WRITE_WINDOW));
     for (int i = 0; i < fk.nsent; i++)
         rc_sends += fk.sent[i].opcode == IBV_WR_SEND;
     assert_true(rc_sends >= 1);
