@@ -9,7 +9,7 @@ void bench_write_bw_shape(uint64_t avg_write, uint32_t page_size, uint32_t durat
                           struct bench_write_bw_shape *s)
 {
     uint64_t size = avg_write ? avg_write : page_size;
-    uint64_t depth;
+    uint64_t depth, per_signal;
 
     /* the library splits WRITEs at its chunk size */
     if (size > BENCH_RDMA_WRITE_CHUNK)
@@ -25,10 +25,8 @@ void bench_write_bw_shape(uint64_t avg_write, uint32_t page_size, uint32_t durat
     /* one doorbell per batch, a batch never above the depth; a signaled WRITE
      * per batch and at least every BENCH_RDMA_WRITE_SIGNAL_BYTES */
     s->post_list = s->tx_depth < BENCH_RDMA_WRITE_BATCH ? s->tx_depth : BENCH_RDMA_WRITE_BATCH;
-    s->cq_mod = s->post_list;
-    if (s->cq_mod > BENCH_RDMA_WRITE_SIGNAL_BYTES / size)
-        s->cq_mod = BENCH_RDMA_WRITE_SIGNAL_BYTES / size > 1
-                        ? (uint32_t)(BENCH_RDMA_WRITE_SIGNAL_BYTES / size) : 1;
+    per_signal = BENCH_RDMA_WRITE_SIGNAL_BYTES / size ? BENCH_RDMA_WRITE_SIGNAL_BYTES / size : 1;
+    s->cq_mod = s->post_list < per_signal ? s->post_list : (uint32_t)per_signal;
     /* perftest wants the duration above twice its 1 s margin */
     s->duration = duration < 3 ? 3 : duration;
 }
