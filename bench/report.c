@@ -136,8 +136,9 @@ void bench_report_header(FILE *out, const struct bench_env *env)
                 env->limits.max_cqe, env->limits.max_mr, env->limits.max_qp,
                 env->limits.max_qp_rd_atom);
     fprintf(out, " Early resume    : %s\n",
-            o->early_resume ? "on: the primary resumes at vmstate-received; 'pause@recv' "
-                              "is the pause up to it"
+            o->early_resume ? "on: the primary resumes at vmstate-received; 'pause' is the "
+                              "call, with its wait for the previous vmstate-loaded ('loaded'), "
+                              "'pause@recv' the pause without that wait"
                             : "off (the primary resumes at vmstate-loaded)");
     if (o->running_guest)
         fprintf(out, " Guest           : running: pages written over each interval; "

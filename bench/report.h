@@ -35,7 +35,9 @@ struct bench_run {
     char error[512];
     struct bench_samples samples; /* timed checkpoints only */
     struct bench_summary phase[BENCH_NPHASES];
-    struct bench_summary early;   /* pause - loaded: the pause with early resume */
+    struct bench_summary early;   /* pause - loaded: with early resume, the pause from the
+                                     request to vmstate-received, without the wait for the
+                                     previous checkpoint's vmstate-loaded */
     uint64_t pages, bytes, nruns; /* sums over the timed checkpoints */
     uint64_t background_pages;    /* of pages: pushed while the guest ran (sum) */
     double push_gbytes;           /* page bytes / page push time, GB/s */
